@@ -1,0 +1,85 @@
+// A fleet: a hub and N spokes, each a real local cluster, joined with real OCM agents.
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { FleetInfo } from "../fleet-types.ts";
+import { cacheDir, loadManifest, repoRoot } from "./binaries.ts";
+import { startCluster, type StaticToken } from "./cluster.ts";
+import { kubeConfigFrom } from "./kube.ts";
+import { BOOTSTRAP_GROUP, installCrds, joinSpoke, startHubOcm } from "./ocm.ts";
+import { ProcessGroup } from "./procs.ts";
+
+export const UNPRIVILEGED_USER = "kmm-e2e-nobody";
+
+export interface Fleet {
+  info: FleetInfo;
+  group: ProcessGroup;
+  stop(): Promise<void>;
+}
+
+export interface StartFleetOptions {
+  spokes?: number;
+  /** folder for certificates, data and logs; a new one under .cache/fleets by default */
+  dir?: string;
+  /** keep the processes running after this process exits (the fleet CLI) */
+  persistent?: boolean;
+  log?: (msg: string) => void;
+}
+
+/** The project's own CRDs (crds/*.yaml), installed on every cluster when present. */
+async function projectCrdFiles(): Promise<string[]> {
+  const dir = join(repoRoot, "crds");
+  try {
+    return (await readdir(dir)).filter((f) => f.endsWith(".yaml")).sort().map((f) => join(dir, f));
+  } catch {
+    return [];
+  }
+}
+
+export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
+  const log = opts.log ?? (() => undefined);
+  const started = Date.now();
+  const manifest = await loadManifest();
+  const fleetsDir = join(cacheDir, "fleets");
+  await mkdir(fleetsDir, { recursive: true });
+  const dir = opts.dir ?? (await mkdtemp(join(fleetsDir, "fleet-")));
+  await mkdir(join(dir, "logs"), { recursive: true });
+  const group = new ProcessGroup(join(dir, "logs"), opts.persistent ?? false);
+  const abort = group.failOnExit();
+  abort.catch(() => undefined); // observed through the waits below
+
+  const spokeNames = Array.from({ length: opts.spokes ?? 2 }, (_, i) => `spoke${i + 1}`);
+  const bootstrapTokens = new Map(spokeNames.map((s) => [s, randomBytes(16).toString("hex")]));
+  const hubTokens: StaticToken[] = [
+    ...spokeNames.map((s) => ({ token: bootstrapTokens.get(s)!, user: `system:bootstrap:${s}`, uid: `bootstrap-${s}`, groups: [BOOTSTRAP_GROUP] })),
+    { token: randomBytes(16).toString("hex"), user: UNPRIVILEGED_USER, uid: "nobody", groups: [] },
+  ];
+  const spokeTokens = (): StaticToken[] => [{ token: randomBytes(16).toString("hex"), user: UNPRIVILEGED_USER, uid: "nobody", groups: [] }];
+
+  try {
+    log(`starting hub and ${spokeNames.length} spokes in ${dir}`);
+    const [hub, spokes] = await Promise.all([
+      startCluster({ name: "hub", dir: join(dir, "hub"), manifest, group, tokens: hubTokens, abort }),
+      Promise.all(spokeNames.map((s) => startCluster({ name: s, dir: join(dir, s), manifest, group, tokens: spokeTokens(), abort }))),
+    ]);
+    log(`clusters ready after ${((Date.now() - started) / 1000).toFixed(1)}s; joining spokes`);
+
+    await startHubOcm(hub, manifest, group);
+    await Promise.all(
+      spokes.map((spoke) =>
+        joinSpoke({ hub, spoke, bootstrapToken: bootstrapTokens.get(spoke.info.name)!, manifest, group, dir: join(dir, spoke.info.name), abort }),
+      ),
+    );
+    const crds = await projectCrdFiles();
+    if (crds.length > 0) await Promise.all([hub, ...spokes].map((c) => installCrds(kubeConfigFrom(c.info.kubeconfig), crds)));
+
+    const info: FleetInfo = { dir, hub: hub.info, spokes: spokes.map((s) => s.info) };
+    await writeFile(join(dir, "fleet.json"), JSON.stringify(info, null, 2));
+    log(`fleet ready after ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    return { info, group, stop: () => group.stopAll() };
+  } catch (err) {
+    await group.stopAll();
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new Error(`the local fleet did not start: ${msg}\ncomponent logs: ${join(dir, "logs")}`, { cause: err });
+  }
+}

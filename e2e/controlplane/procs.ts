@@ -1,0 +1,200 @@
+// Child processes of a fleet: each logs to its own file, runs in its own process group,
+// and is stopped by stopAll(), by the exit of the Node process, or — when the test runner
+// is killed outright — by a watchdog that outlives it and reaps what it left behind.
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFile, readFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+export class ComponentExitedError extends Error {
+  constructor(
+    readonly component: string,
+    readonly logFile: string,
+    code: number | null,
+    signal: string | null,
+    tail: string,
+  ) {
+    super(`${component} exited (code ${String(code)}, signal ${String(signal)}); log: ${logFile}\n--- last lines ---\n${tail}`);
+  }
+}
+
+export interface ManagedProcess {
+  name: string;
+  pid: number;
+  logFile: string;
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+const live = new Set<ProcessGroup>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const g of live) g.killNow();
+  });
+}
+
+export function tailOf(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+export class ProcessGroup {
+  private readonly procs: ManagedProcess[] = [];
+  private readonly pidFile: string;
+  private stopping = false;
+  private watchdog?: ChildProcess;
+
+  /** @param persistent keep processes running after this Node process exits (the fleet CLI). */
+  constructor(
+    readonly dir: string,
+    private readonly persistent = false,
+  ) {
+    this.pidFile = join(dir, "pids");
+    writeFileSync(this.pidFile, "");
+    if (!persistent) {
+      live.add(this);
+      installExitHook();
+      this.startWatchdog();
+    }
+  }
+
+  private startWatchdog(): void {
+    // Polls for this process; once it is gone, TERMs then KILLs every recorded process group.
+    const script = `
+      while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done
+      pids=$(cat '${this.pidFile}' 2>/dev/null)
+      for p in $pids; do kill -TERM -- -$p 2>/dev/null; done
+      sleep 3
+      for p in $pids; do kill -KILL -- -$p 2>/dev/null; done`;
+    this.watchdog = spawn("bash", ["-c", script], { detached: true, stdio: "ignore" });
+    this.watchdog.unref();
+  }
+
+  start(name: string, cmd: string, args: string[], env: Record<string, string> = {}): ManagedProcess {
+    const logFile = join(this.dir, `${name}.log`);
+    const fd = openSync(logFile, "a");
+    const child = spawn(cmd, args, {
+      detached: true,
+      stdio: ["ignore", fd, fd],
+      env: { ...process.env, ...env },
+    });
+    closeSync(fd);
+    if (child.pid === undefined) throw new Error(`could not start ${name} (${cmd})`);
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const proc: ManagedProcess = { name, pid: child.pid, logFile, child, exited };
+    this.procs.push(proc);
+    void appendFile(this.pidFile, `${child.pid}\n`);
+    if (this.persistent) child.unref();
+    return proc;
+  }
+
+  /** Rejects as soon as any process of the group exits before stopAll(). */
+  failOnExit(): Promise<never> {
+    return new Promise((_, reject) => {
+      for (const p of this.procs) {
+        p.child.once("exit", (code, signal) => {
+          if (!this.stopping) reject(new ComponentExitedError(p.name, p.logFile, code, signal, tailOf(p.logFile)));
+        });
+      }
+    });
+  }
+
+  async stopAll(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    // Reverse start order: agents before API servers before etcd.
+    const procs = [...this.procs].reverse();
+    for (const p of procs) signalGroup(p.pid, "SIGTERM");
+    await Promise.race([Promise.all(procs.map((p) => p.exited)), sleep(graceMs)]);
+    for (const p of procs) signalGroup(p.pid, "SIGKILL");
+    await Promise.race([Promise.all(procs.map((p) => p.exited)), sleep(2000)]);
+    this.watchdog?.kill("SIGKILL");
+    live.delete(this);
+  }
+
+  killNow(): void {
+    this.stopping = true;
+    for (const p of this.procs) signalGroup(p.pid, "SIGKILL");
+    this.watchdog?.kill("SIGKILL");
+  }
+
+  get processes(): readonly ManagedProcess[] {
+    return this.procs;
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Kills the process groups listed in a fleet folder's pid file (fleet CLI `down`). */
+export async function killRecorded(dir: string): Promise<number> {
+  let text = "";
+  try {
+    text = await readFile(join(dir, "pids"), "utf8");
+  } catch {
+    return 0;
+  }
+  const pids = text.split("\n").filter(Boolean).map(Number);
+  let n = 0;
+  for (const pid of pids) {
+    try {
+      process.kill(-pid, "SIGTERM");
+      n++;
+    } catch {
+      // not running
+    }
+  }
+  await sleep(3000);
+  for (const pid of pids) signalGroup(pid, "SIGKILL");
+  return n;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  opts: { timeoutMs?: number; intervalMs?: number; abort?: Promise<never> } = {},
+): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  let lastErr: unknown;
+  const loop = async (): Promise<T> => {
+    while (Date.now() < deadline) {
+      try {
+        const v = await fn();
+        if (v !== undefined && v !== false) return v;
+      } catch (err) {
+        lastErr = err;
+      }
+      await sleep(opts.intervalMs ?? 250);
+    }
+    throw new Error(`timed out waiting for ${what}${lastErr instanceof Error ? `: ${lastErr.message}` : ""}`);
+  };
+  return opts.abort ? Promise.race([loop(), opts.abort]) : loop();
+}

@@ -1,0 +1,96 @@
+// npm run fleet -- up [--spokes N] | down | status
+// A local fleet for trying things by hand: `kubectl --kubeconfig <path>` against any cluster.
+import { readFile, rm, symlink, readlink } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { cacheDir } from "./controlplane/binaries.ts";
+import { startFleet } from "./controlplane/fleet.ts";
+import { httpsGet } from "./controlplane/kube.ts";
+import { killRecorded } from "./controlplane/procs.ts";
+import type { FleetInfo } from "./fleet-types.ts";
+
+const current = join(cacheDir, "fleets", "current");
+
+const clusterSchema = z.object({ name: z.string(), kubeconfig: z.string(), server: z.string(), logDir: z.string(), users: z.record(z.string(), z.string()) });
+const fleetSchema = z.object({ dir: z.string(), hub: clusterSchema, spokes: z.array(clusterSchema) });
+
+async function currentFleet(): Promise<FleetInfo | undefined> {
+  try {
+    const dir = await readlink(current);
+    return fleetSchema.parse(JSON.parse(await readFile(join(dir, "fleet.json"), "utf8")));
+  } catch {
+    return undefined;
+  }
+}
+
+async function up(spokes: number): Promise<void> {
+  if (await currentFleet()) {
+    console.error("a fleet is already up (npm run fleet -- status); take it down first");
+    process.exit(1);
+  }
+  const fleet = await startFleet({ spokes, persistent: true, log: (m) => console.log(m) });
+  await rm(current, { force: true });
+  await symlink(fleet.info.dir, current);
+  printFleet(fleet.info);
+  console.log(`\nreuse it in tests: KMM_E2E_FLEET=${join(fleet.info.dir, "fleet.json")} npx vitest run --project e2e`);
+  process.exit(0);
+}
+
+function printFleet(f: FleetInfo): void {
+  for (const c of [f.hub, ...f.spokes]) console.log(`${c.name.padEnd(8)} ${c.server}  kubectl --kubeconfig ${c.kubeconfig}`);
+  console.log(`logs: ${f.hub.logDir}`);
+}
+
+async function down(): Promise<void> {
+  const f = await currentFleet();
+  if (!f) {
+    console.log("no fleet is up");
+    return;
+  }
+  const n = await killRecorded(join(f.dir, "logs"));
+  await rm(current, { force: true });
+  await rm(f.dir, { recursive: true, force: true });
+  console.log(`stopped ${n} processes and removed ${f.dir}`);
+}
+
+async function status(): Promise<void> {
+  const f = await currentFleet();
+  if (!f) {
+    console.log("no fleet is up (npm run fleet -- up)");
+    return;
+  }
+  printFleet(f);
+  for (const c of [f.hub, ...f.spokes]) {
+    const kc = z.object({ clusters: z.array(z.object({ cluster: z.object({ "certificate-authority-data": z.string() }) })).min(1), users: z.array(z.object({ user: z.object({ "client-certificate-data": z.string(), "client-key-data": z.string() }) })).min(1) })
+      .parse(JSON.parse(await readFile(c.kubeconfig, "utf8")));
+    const b = (s: string) => Buffer.from(s, "base64");
+    const res = await httpsGet(`${c.server}/readyz`, {
+      ca: b(kc.clusters[0]!.cluster["certificate-authority-data"]),
+      cert: b(kc.users[0]!.user["client-certificate-data"]),
+      key: b(kc.users[0]!.user["client-key-data"]),
+    }).catch((e: unknown) => ({ status: 0, body: String(e) }));
+    console.log(`${c.name}: ${res.status === 200 ? "ready" : `not ready (${res.status} ${res.body.slice(0, 200)})`}`);
+  }
+}
+
+const { positionals, values } = parseArgs({ allowPositionals: true, options: { spokes: { type: "string", default: "2" } } });
+const spokes = z.coerce.number().int().min(0).max(10).safeParse(values.spokes);
+if (!spokes.success) {
+  console.error("--spokes must be a whole number from 0 to 10");
+  process.exit(2);
+}
+switch (positionals[0]) {
+  case "up":
+    await up(spokes.data);
+    break;
+  case "down":
+    await down();
+    break;
+  case "status":
+    await status();
+    break;
+  default:
+    console.error("usage: npm run fleet -- up [--spokes N] | down | status");
+    process.exit(2);
+}

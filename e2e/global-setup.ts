@@ -1,0 +1,18 @@
+// Starts one local fleet (hub + 2 spokes) for the e2e project and stops it afterwards.
+// KMM_E2E_FLEET=<fleet.json> reuses a fleet started with `npm run fleet -- up` instead.
+import { readFile } from "node:fs/promises";
+import type { TestProject } from "vitest/node";
+import { startFleet } from "./controlplane/fleet.ts";
+import type { FleetInfo } from "./fleet-types.ts";
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const reuse = process.env.KMM_E2E_FLEET;
+  if (reuse) {
+    project.provide("fleet", JSON.parse(await readFile(reuse, "utf8")) as FleetInfo);
+    return () => Promise.resolve();
+  }
+  const fleet = await startFleet({ spokes: 2, log: (m) => console.log(`[fleet] ${m}`) });
+  console.log(`[fleet] component logs: ${fleet.info.hub.logDir}`);
+  project.provide("fleet", fleet.info);
+  return () => fleet.stop();
+}

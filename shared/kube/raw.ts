@@ -1,0 +1,104 @@
+// JSON requests to the API server that bypass client-node's model serializer. That serializer
+// maps objects onto its generated classes and silently drops fields it does not know
+// (`x-kubernetes-*` in CRD schemas, fields of newer API versions), which server-side apply
+// would then take as "remove this field". Here the body goes to the server exactly as given.
+import { request, type RequestOptions } from "node:https";
+import { request as httpRequest } from "node:http";
+import { ApiException, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+
+export interface RawResponse {
+  status: number;
+  body: unknown;
+}
+
+/** Resolves the URL path of an object through discovery (cached per client). */
+class PathResolver extends KubernetesObjectApi {
+  useNamespaceOf(kc: KubeConfig): void {
+    this.setDefaultNamespace(kc);
+  }
+
+  path(spec: KubernetesObject, action: "create" | "read" | "patch" | "delete" | "list"): Promise<string> {
+    return this.specUriPath(structuredClone(spec), action);
+  }
+}
+
+export class RawClient {
+  private resolver: PathResolver;
+
+  constructor(private readonly kc: KubeConfig) {
+    this.resolver = kc.makeApiClient(PathResolver);
+    this.resolver.useNamespaceOf(kc);
+  }
+
+  /** Forget discovery results (after CRDs were installed). */
+  refreshDiscovery(): void {
+    this.resolver = this.kc.makeApiClient(PathResolver);
+    this.resolver.useNamespaceOf(this.kc);
+  }
+
+  async request(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<RawResponse> {
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster) throw new Error("kubeconfig has no current cluster");
+    const url = new URL(path, cluster.server);
+    const opts: RequestOptions = { method, headers: { accept: "application/json" } };
+    await this.kc.applyToHTTPSOptions(opts);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload !== undefined) {
+      opts.headers = { ...opts.headers, "content-type": contentType, "content-length": Buffer.byteLength(payload).toString() };
+    }
+    const send = url.protocol === "https:" ? request : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(url, opts, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let parsed: unknown = text;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            // not JSON: keep the text for the error message
+          }
+          const status = res.statusCode ?? 0;
+          if (status >= 400) {
+            const message = typeof parsed === "object" && parsed && "message" in parsed ? String((parsed as { message: unknown }).message) : text;
+            reject(new ApiException(status, `${method} ${url.pathname}: ${message}`, parsed, res.headers as Record<string, string>));
+          } else resolve({ status, body: parsed });
+        });
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  /** Server-side apply of an object as given; returns the object the server stored. */
+  async apply(obj: KubernetesObject, fieldManager: string, force = true): Promise<unknown> {
+    const path = await this.resolver.path(obj, "patch");
+    const q = new URLSearchParams({ fieldManager, force: String(force) });
+    const res = await this.request("PATCH", `${path}?${q.toString()}`, obj, "application/apply-patch+yaml");
+    return res.body;
+  }
+
+  async applyStatus(obj: KubernetesObject, fieldManager: string): Promise<unknown> {
+    const path = await this.resolver.path(obj, "patch");
+    const q = new URLSearchParams({ fieldManager, force: "true" });
+    const res = await this.request("PATCH", `${path}/status?${q.toString()}`, obj, "application/apply-patch+yaml");
+    return res.body;
+  }
+
+  async get(obj: KubernetesObject): Promise<unknown> {
+    const path = await this.resolver.path(obj, "read");
+    return (await this.request("GET", path)).body;
+  }
+
+  async delete(obj: KubernetesObject, propagationPolicy: "Foreground" | "Background" | "Orphan" = "Background"): Promise<void> {
+    const path = await this.resolver.path(obj, "delete");
+    await this.request("DELETE", path, { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy });
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof ApiException && err.code === 404;
+}
