@@ -1,0 +1,3 @@
+export * from "./conditions.ts";
+export * from "./module.ts";
+export * from "./managedclustermodule.ts";

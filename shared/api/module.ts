@@ -1,0 +1,464 @@
+// kmm.sigs.x-k8s.io/v1beta1 Module: field names and meaning follow upstream KMM so that a
+// Module written for upstream is accepted unchanged. The CRD in crds/ is generated from
+// these schemas (scripts/gen-crds.ts); the admission rules live beside the fields they guard.
+import { z } from "zod";
+import {
+  envVarSchema,
+  int32,
+  localObjectReferenceSchema,
+  objectMetaSchema,
+  probeSchema,
+  resourceRequirementsSchema,
+  tolerationSchema,
+  volumeMountSchema,
+  volumeSchema,
+} from "../k8s/core.generated.ts";
+import { conditionsSchema } from "./conditions.ts";
+import { celIsSet, isSet, withRules, type AdmissionRule } from "./rules.ts";
+
+export const MODULE_GROUP = "kmm.sigs.x-k8s.io";
+export const MODULE_VERSION = "v1beta1";
+export const MODULE_API_VERSION = `${MODULE_GROUP}/${MODULE_VERSION}`;
+export const MODULE_KIND = "Module";
+export const MODULE_PLURAL = "modules";
+
+/**
+ * Node labels are `<namespace>.<name>` plus a suffix, and label names stop at 63 characters,
+ * so name + namespace of a Module (or MCM name + spokeNamespace) must stay within this.
+ */
+export const MAX_NAME_AND_NAMESPACE_LENGTH = 41;
+
+// Bounds keep the CEL cost estimate of the rules below within the API server's budget.
+export const MAX_KERNEL_MAPPINGS = 128;
+export const MAX_IMAGE_LENGTH = 512;
+export const MAX_KERNEL_VERSION_LENGTH = 256;
+export const MAX_REGEXP_LENGTH = 1024;
+export const MAX_MODULE_NAME_LENGTH = 64;
+export const MAX_LOADING_ORDER = 32;
+
+const DIGEST_PATTERN = "@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}$";
+const TAG_PATTERN = "^[^@]*:[^/:@]+$";
+const digestRegExp = new RegExp(DIGEST_PATTERN);
+const tagRegExp = new RegExp(TAG_PATTERN);
+
+export const IMAGE_TAG_MESSAGE =
+  "image must carry a tag or a digest, e.g. registry.example.com/org/kmod:${KERNEL_FULL_VERSION} or registry.example.com/org/kmod@sha256:<digest>";
+
+/** True when an image reference names a tag or a digest (a registry port is not a tag). */
+export function hasTagOrDigest(image: string): boolean {
+  return digestRegExp.test(image) || tagRegExp.test(image);
+}
+
+/** An image reference that must pin a tag or digest; "" stays allowed because Go clients send it for "unset". */
+function imageReference(description: string) {
+  return z
+    .string()
+    .max(MAX_IMAGE_LENGTH)
+    .meta({
+      description,
+      "x-kubernetes-validations": [
+        { rule: `self == '' || self.matches('${DIGEST_PATTERN}') || self.matches('${TAG_PATTERN}')`, message: IMAGE_TAG_MESSAGE },
+      ],
+    })
+    .refine((image) => image === "" || hasTagOrDigest(image), { message: IMAGE_TAG_MESSAGE });
+}
+
+const stringList = (description: string) => z.array(z.string()).meta({ description });
+
+export const imagePullPolicySchema = z
+  .enum(["Always", "IfNotPresent", "Never"])
+  .meta({ description: "Image pull policy: Always, Never or IfNotPresent." });
+export type ImagePullPolicy = z.infer<typeof imagePullPolicySchema>;
+
+export const registryTLSSchema = z
+  .object({
+    insecure: z.boolean().meta({ description: "Allow plain HTTP to the registry." }).optional(),
+    insecureSkipTLSVerify: z
+      .boolean()
+      .meta({ description: "Accept any certificate the registry presents." })
+      .optional(),
+  })
+  .meta({ description: "How to reach a container registry." });
+export type RegistryTLS = z.infer<typeof registryTLSSchema>;
+
+export const buildArgSchema = z.object({
+  name: z.string(),
+  value: z.string(),
+});
+export type BuildArg = z.infer<typeof buildArgSchema>;
+
+export const kanikoParamsSchema = z.object({
+  tag: z.string().meta({ description: "Kaniko image tag to use for the build Job." }).optional(),
+});
+export type KanikoParams = z.infer<typeof kanikoParamsSchema>;
+
+export const buildSchema = z
+  .object({
+    buildArgs: z
+      .array(buildArgSchema)
+      .meta({ description: "Build arguments passed to the image build, besides the KERNEL_* and MOD_* ones KMM sets." })
+      .optional(),
+    dockerfileConfigMap: localObjectReferenceSchema.meta({
+      description: "ConfigMap holding the Dockerfile (key Dockerfile).",
+    }),
+    baseImageRegistryTLS: registryTLSSchema
+      .meta({ description: "How to reach the registries of the Dockerfile's base images." })
+      .optional(),
+    secrets: z
+      .array(localObjectReferenceSchema)
+      .meta({ description: "Secrets mounted into the build under /run/secrets/<name>." })
+      .optional(),
+    kanikoParams: kanikoParamsSchema.optional(),
+    selector: z
+      .record(z.string(), z.string())
+      .meta({ description: "Node labels the build Job must run on." })
+      .optional(),
+  })
+  .meta({ description: "In-cluster build of the kmod image." });
+export type Build = z.infer<typeof buildSchema>;
+
+export const FILES_TO_SIGN_MESSAGE =
+  "filesToSign is required with sign: list the .ko files in the image to sign, e.g. /opt/lib/modules/${KERNEL_FULL_VERSION}/my_kmod.ko";
+
+export const signSchema = withRules(
+  z
+    .object({
+      unsignedImage: imageReference(
+        "Image holding the unsigned kmods; ignored when a build is configured, required otherwise.",
+      ).optional(),
+      unsignedImageRegistryTLS: registryTLSSchema
+        .meta({ description: "How to reach the registry of the unsigned image." })
+        .optional(),
+      keySecret: localObjectReferenceSchema.meta({ description: "Secret with the private signing key (key 'key')." }),
+      certSecret: localObjectReferenceSchema.meta({ description: "Secret with the public certificate (key 'cert')." }),
+      filesToSign: stringList("Paths or Bash globs, inside the image, of the kernel modules to sign.").optional(),
+    })
+    .meta({ description: "In-cluster signing of the kmods for Secure Boot." }),
+  [
+    {
+      rule: "has(self.filesToSign) && size(self.filesToSign) > 0",
+      message: FILES_TO_SIGN_MESSAGE,
+      fieldPath: ".filesToSign",
+      reason: "FieldValueRequired",
+      check: (s) => (s.filesToSign?.length ?? 0) > 0,
+    },
+  ],
+);
+export type Sign = z.infer<typeof signSchema>;
+
+export const modprobeArgsSchema = z.object({
+  load: z.array(z.string()).min(1).meta({ description: "Arguments used when loading." }).optional(),
+  unload: z.array(z.string()).min(1).meta({ description: "Arguments used when unloading." }).optional(),
+});
+export type ModprobeArgs = z.infer<typeof modprobeArgsSchema>;
+
+export const RAW_ARGS_WITH_MODULE_NAME_MESSAGE =
+  "rawArgs cannot be used together with moduleName: remove rawArgs, or remove moduleName to pass rawArgs to modprobe verbatim";
+export const RAW_ARGS_REQUIRED_MESSAGE =
+  "moduleName is required unless both rawArgs.load and rawArgs.unload are set";
+export const LOADING_ORDER_SIZE_MESSAGE =
+  "modulesLoadingOrder needs at least two modules: moduleName first, then the modules it depends on";
+export const LOADING_ORDER_FIRST_MESSAGE = "modulesLoadingOrder must start with moduleName";
+export const LOADING_ORDER_UNIQUE_MESSAGE = "modulesLoadingOrder must not list a module more than once";
+
+const moduleNameSet = celIsSet("self.moduleName");
+
+const modprobeRules: AdmissionRule<{
+  moduleName?: string | undefined;
+  rawArgs?: ModprobeArgs | undefined;
+  modulesLoadingOrder?: string[] | undefined;
+}>[] = [
+  {
+    rule: `!${moduleNameSet} || !has(self.rawArgs) || (!has(self.rawArgs.load) && !has(self.rawArgs.unload))`,
+    message: RAW_ARGS_WITH_MODULE_NAME_MESSAGE,
+    fieldPath: ".rawArgs",
+    reason: "FieldValueForbidden",
+    check: (m) => !isSet(m.moduleName) || (m.rawArgs?.load === undefined && m.rawArgs?.unload === undefined),
+  },
+  {
+    rule: `${moduleNameSet} || (has(self.rawArgs) && has(self.rawArgs.load) && has(self.rawArgs.unload))`,
+    message: RAW_ARGS_REQUIRED_MESSAGE,
+    fieldPath: ".moduleName",
+    reason: "FieldValueRequired",
+    check: (m) => isSet(m.moduleName) || (m.rawArgs?.load !== undefined && m.rawArgs.unload !== undefined),
+  },
+  {
+    rule: "!has(self.modulesLoadingOrder) || size(self.modulesLoadingOrder) >= 2",
+    message: LOADING_ORDER_SIZE_MESSAGE,
+    fieldPath: ".modulesLoadingOrder",
+    check: (m) => m.modulesLoadingOrder === undefined || m.modulesLoadingOrder.length >= 2,
+  },
+  {
+    rule: `!has(self.modulesLoadingOrder) || size(self.modulesLoadingOrder) == 0 || (${moduleNameSet} && self.modulesLoadingOrder[0] == self.moduleName)`,
+    message: LOADING_ORDER_FIRST_MESSAGE,
+    fieldPath: ".modulesLoadingOrder",
+    check: (m) =>
+      m.modulesLoadingOrder === undefined ||
+      m.modulesLoadingOrder.length === 0 ||
+      (isSet(m.moduleName) && m.modulesLoadingOrder[0] === m.moduleName),
+  },
+  {
+    rule: "!has(self.modulesLoadingOrder) || self.modulesLoadingOrder.all(m, self.modulesLoadingOrder.exists_one(n, n == m))",
+    message: LOADING_ORDER_UNIQUE_MESSAGE,
+    fieldPath: ".modulesLoadingOrder",
+    check: (m) => m.modulesLoadingOrder === undefined || new Set(m.modulesLoadingOrder).size === m.modulesLoadingOrder.length,
+  },
+];
+
+export const modprobeSpecSchema = withRules(
+  z
+    .object({
+      moduleName: z
+        .string()
+        .max(MAX_MODULE_NAME_LENGTH)
+        .meta({ description: "Name of the kernel module to load; may be unset only when rawArgs is set." })
+        .optional(),
+      parameters: stringList("Module parameters (key=value) appended to the modprobe command.").optional(),
+      dirName: z
+        .string()
+        .default("/opt")
+        .meta({ description: "Root directory of the modules in the image (modprobe -d)." }),
+      args: modprobeArgsSchema
+        .meta({ description: "Arguments passed to modprobe before the module name." })
+        .optional(),
+      rawArgs: modprobeArgsSchema
+        .meta({ description: "Arguments passed to modprobe verbatim; excludes moduleName." })
+        .optional(),
+      firmwarePath: z
+        .string()
+        .meta({ description: "Directory in the image whose files are copied to the node's firmware path." })
+        .optional(),
+      modulesLoadingOrder: z
+        .array(z.string().max(MAX_MODULE_NAME_LENGTH))
+        .max(MAX_LOADING_ORDER)
+        .meta({
+          description: "Soft dependencies: moduleName first, then the modules it needs, loaded last to first.",
+        })
+        .optional(),
+    })
+    .meta({ description: "Which module modprobe loads, and how." }),
+  modprobeRules,
+);
+export type ModprobeSpec = z.infer<typeof modprobeSpecSchema>;
+
+export const LITERAL_AND_REGEXP_MESSAGE =
+  "literal and regexp are mutually exclusive: set only one of them in each kernel mapping";
+export const LITERAL_OR_REGEXP_MESSAGE =
+  "set literal (an exact kernel version) or regexp (an RE2 pattern) in each kernel mapping";
+
+export const kernelMappingSchema = withRules(
+  z
+    .object({
+      literal: z
+        .string()
+        .max(MAX_KERNEL_VERSION_LENGTH)
+        .meta({ description: "Kernel version matched exactly." })
+        .optional(),
+      regexp: z
+        .string()
+        .max(MAX_REGEXP_LENGTH)
+        .meta({ description: "RE2 regular expression matched against kernel versions." })
+        .optional(),
+      containerImage: imageReference(
+        "kmod image for the matching kernels; ${KERNEL_*} and ${MOD_*} variables are substituted.",
+      ).optional(),
+      build: buildSchema.meta({ description: "Build settings for this mapping; override the container's." }).optional(),
+      sign: signSchema.meta({ description: "Signing settings for this mapping; override the container's." }).optional(),
+      registryTLS: registryTLSSchema.optional(),
+      inTreeModulesToRemove: stringList("In-tree modules unloaded before the module is loaded.").optional(),
+      inTreeModuleToRemove: z
+        .string()
+        .meta({ description: "Deprecated: use inTreeModulesToRemove." })
+        .optional(),
+    })
+    .meta({ description: "Kernel versions (literal or regexp) and the image that serves them." }),
+  [
+    {
+      rule: `!(${celIsSet("self.literal")} && ${celIsSet("self.regexp")})`,
+      message: LITERAL_AND_REGEXP_MESSAGE,
+      check: (km) => !(isSet(km.literal) && isSet(km.regexp)),
+    },
+    {
+      rule: `${celIsSet("self.literal")} || ${celIsSet("self.regexp")}`,
+      message: LITERAL_OR_REGEXP_MESSAGE,
+      reason: "FieldValueRequired",
+      check: (km) => isSet(km.literal) || isSet(km.regexp),
+    },
+  ],
+);
+export type KernelMapping = z.infer<typeof kernelMappingSchema>;
+
+export const CONTAINER_IMAGE_MESSAGE =
+  "every kernel mapping needs a containerImage unless moduleLoader.container.containerImage is set";
+export const VERSION_IMMUTABLE_MESSAGE =
+  "version cannot be added to or removed from an existing Module: change its value to run an ordered upgrade, or delete and recreate the Module";
+
+export const moduleLoaderContainerSpecSchema = withRules(
+  z
+    .object({
+      modprobe: modprobeSpecSchema,
+      kernelMappings: z
+        .array(kernelMappingSchema)
+        .min(1)
+        .max(MAX_KERNEL_MAPPINGS)
+        .meta({ description: "Kernel mappings; the first one matching a node's kernel wins." }),
+      containerImage: imageReference("Default kmod image for mappings that name none.").optional(),
+      imagePullPolicy: imagePullPolicySchema.optional(),
+      build: buildSchema.optional(),
+      sign: signSchema.optional(),
+      registryTLS: registryTLSSchema.optional(),
+      inTreeModulesToRemove: stringList("In-tree modules unloaded before the module is loaded.").optional(),
+      inTreeModuleToRemove: z
+        .string()
+        .meta({ description: "Deprecated: use inTreeModulesToRemove." })
+        .optional(),
+      version: z
+        .string()
+        .meta({ description: "Version of the kmod, for ordered upgrades driven by node labels." })
+        .optional(),
+    })
+    .meta({ description: "The container that loads the module with modprobe." }),
+  [
+    {
+      rule: `${celIsSet("self.containerImage")} || self.kernelMappings.all(km, ${celIsSet("km.containerImage")})`,
+      message: CONTAINER_IMAGE_MESSAGE,
+      fieldPath: ".kernelMappings",
+      reason: "FieldValueRequired",
+      check: (c) => isSet(c.containerImage) || c.kernelMappings.every((km) => isSet(km.containerImage)),
+    },
+    {
+      rule: `${celIsSet("self.version")} == ${celIsSet("oldSelf.version")}`,
+      message: VERSION_IMMUTABLE_MESSAGE,
+      fieldPath: ".version",
+      reason: "FieldValueForbidden",
+    },
+  ],
+);
+export type ModuleLoaderContainerSpec = z.infer<typeof moduleLoaderContainerSpecSchema>;
+
+/** Version may change, but not appear or disappear, on an existing Module (the CEL transition rule). */
+export function versionTransitionAllowed(
+  old: ModuleLoaderContainerSpec | undefined,
+  next: ModuleLoaderContainerSpec | undefined,
+): boolean {
+  if (old === undefined || next === undefined) return true;
+  return isSet(old.version) === isSet(next.version);
+}
+
+export const moduleLoaderSpecSchema = z.object({
+  container: moduleLoaderContainerSpecSchema,
+  serviceAccountName: z
+    .string()
+    .meta({ description: "ServiceAccount of the module loader pods." })
+    .optional(),
+});
+export type ModuleLoaderSpec = z.infer<typeof moduleLoaderSpecSchema>;
+
+export const devicePluginContainerSpecSchema = z.object({
+  image: imageReference("Device plugin image."),
+  command: stringList("Entrypoint; the image's ENTRYPOINT when unset.").optional(),
+  args: stringList("Arguments to the entrypoint; the image's CMD when unset.").optional(),
+  env: z
+    .array(envVarSchema)
+    .meta({ description: "Environment variables of the container." })
+    .optional(),
+  imagePullPolicy: imagePullPolicySchema.optional(),
+  resources: resourceRequirementsSchema.meta({ description: "Compute resources of the container." }).optional(),
+  volumeMounts: z
+    .array(volumeMountSchema)
+    .meta({ description: "Volume mounts added to the default ones." })
+    .optional(),
+  startupProbe: probeSchema.meta({ description: "Startup probe of the container." }).optional(),
+  livenessProbe: probeSchema.meta({ description: "Liveness probe of the container." }).optional(),
+});
+export type DevicePluginContainerSpec = z.infer<typeof devicePluginContainerSpecSchema>;
+
+export const devicePluginSpecSchema = z
+  .object({
+    container: devicePluginContainerSpecSchema,
+    initContainer: devicePluginContainerSpecSchema
+      .meta({ description: "Init container of the device plugin pod." })
+      .optional(),
+    volumes: z
+      .array(volumeSchema)
+      .meta({ description: "Volumes of the device plugin pod." })
+      .optional(),
+    serviceAccountName: z
+      .string()
+      .meta({ description: "ServiceAccount of the device plugin pods." })
+      .optional(),
+    automountServiceAccountToken: z
+      .boolean()
+      .meta({ description: "Set false to keep the ServiceAccount token out of the device plugin pod." })
+      .optional(),
+  })
+  .meta({ description: "Device plugin DaemonSet run on nodes where the module is loaded." });
+export type DevicePluginSpec = z.infer<typeof devicePluginSpecSchema>;
+
+export const moduleSpecSchema = z
+  .object({
+    moduleLoader: moduleLoaderSpecSchema
+      .meta({ description: "How the kernel module is loaded on the nodes." })
+      .optional(),
+    devicePlugin: devicePluginSpecSchema.optional(),
+    imageRepoSecret: localObjectReferenceSchema
+      .meta({ description: "Pull secret for the module loader and device plugin images, and push secret for builds." })
+      .optional(),
+    selector: z
+      .record(z.string(), z.string())
+      .meta({ description: "Labels of the nodes the module is loaded on." }),
+    tolerations: z
+      .array(tolerationSchema)
+      .meta({ description: "Tolerations of the module loader and device plugin pods." })
+      .optional(),
+    imageRebuildTriggerGeneration: z
+      .int()
+      .meta({ description: "Change this counter to re-check, and rebuild if needed, every image of the Module." })
+      .optional(),
+  })
+  .meta({ description: "How and where a kernel module is deployed." });
+export type ModuleSpec = z.infer<typeof moduleSpecSchema>;
+
+export const daemonSetStatusSchema = z.object({
+  nodesMatchingSelectorNumber: int32()
+    .meta({ description: "Nodes matching the Module's selector." })
+    .optional(),
+  desiredNumber: int32().meta({ description: "Pods that should run." }).optional(),
+  availableNumber: int32().meta({ description: "Pods running and available." }).optional(),
+});
+export type DaemonSetStatus = z.infer<typeof daemonSetStatusSchema>;
+
+export const moduleStatusSchema = z
+  .object({
+    moduleLoader: daemonSetStatusSchema.optional(),
+    devicePlugin: daemonSetStatusSchema.optional(),
+    imageRebuildTriggerGeneration: z
+      .int()
+      .meta({ description: "Last spec.imageRebuildTriggerGeneration acted upon." })
+      .optional(),
+    conditions: conditionsSchema.optional(),
+  })
+  .meta({ description: "Observed state of the Module." });
+export type ModuleStatus = z.infer<typeof moduleStatusSchema>;
+
+export function nameLengthMessage(what: string): string {
+  return `${what} must together be at most ${MAX_NAME_AND_NAMESPACE_LENGTH} characters, because node labels are built from them: choose a shorter name`;
+}
+export const MODULE_NAME_LENGTH_MESSAGE = nameLengthMessage("metadata.name and metadata.namespace of a Module");
+
+export const moduleSchema = z
+  .object({
+    apiVersion: z.literal(MODULE_API_VERSION),
+    kind: z.literal(MODULE_KIND),
+    metadata: objectMetaSchema,
+    spec: moduleSpecSchema,
+    status: moduleStatusSchema.optional(),
+  })
+  .meta({ description: "A kernel module to load on the nodes that need it, with the image to use for each kernel." })
+  // The CRD cannot see metadata.namespace from CEL; the API server enforces this through the
+  // ValidatingAdmissionPolicy generated beside the CRD.
+  .refine(
+    (m) => (m.metadata.name ?? "").length + (m.metadata.namespace ?? "").length <= MAX_NAME_AND_NAMESPACE_LENGTH,
+    { message: MODULE_NAME_LENGTH_MESSAGE, path: ["metadata", "name"] },
+  );
+export type Module = z.infer<typeof moduleSchema>;
