@@ -1,0 +1,63 @@
+import { execFile } from "node:child_process";
+
+// Runs the real modprobe with an argument array (never a shell string). The
+// binary and the options put in front of every call are configurable so that a
+// test can add "-n" (dry run) or "-C <dir>"; what runs is still modprobe.
+export interface ModprobeRunnerOptions {
+  readonly binary: string;
+  readonly extraArgs: readonly string[];
+}
+
+export interface ModprobeResult {
+  readonly argv: readonly string[];
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export class ModprobeFailedError extends Error {
+  override name = "ModprobeFailedError";
+  constructor(
+    readonly argv: readonly string[],
+    readonly exitCode: number | string | null,
+    readonly stderr: string,
+  ) {
+    super(`${formatArgv(argv)} failed (exit ${String(exitCode)})${stderr.trim() === "" ? "" : `: ${stderr.trim()}`}`);
+  }
+}
+
+export class ModprobeRunner {
+  readonly binary: string;
+  readonly extraArgs: readonly string[];
+
+  constructor(options: Partial<ModprobeRunnerOptions> = {}) {
+    this.binary = options.binary ?? "modprobe";
+    this.extraArgs = options.extraArgs ?? [];
+  }
+
+  // The extra options go right after the binary: they must precede the "--"
+  // that ends option parsing in the argument lists the worker builds.
+  argv(args: readonly string[]): string[] {
+    return [this.binary, ...this.extraArgs, ...args];
+  }
+
+  run(args: readonly string[]): Promise<ModprobeResult> {
+    const argv = this.argv(args);
+    const [file, ...rest] = argv;
+    return new Promise((resolve, reject) => {
+      execFile(file ?? this.binary, rest, { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err !== null) {
+          // execFile sets a numeric exit code, or a string such as ENOENT when the binary is missing.
+          const code = (err as NodeJS.ErrnoException & { code?: number | string }).code ?? null;
+          reject(new ModprobeFailedError(argv, code, stderr === "" ? err.message : stderr));
+          return;
+        }
+        resolve({ argv, stdout, stderr });
+      });
+    });
+  }
+}
+
+// A readable, copy-pastable rendering of an argv for messages (quotes only where needed).
+export function formatArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[A-Za-z0-9_./=:,+@%-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
+}
