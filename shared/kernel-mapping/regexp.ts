@@ -1,0 +1,62 @@
+// Kernel mapping regexps are Go regexps upstream, i.e. RE2. re2-wasm gives the same engine: same syntax
+// (no lookaround, no backreferences) and linear-time matching, so a pattern like (a+)+$ cannot hang us.
+import { RE2 } from "re2-wasm";
+
+/** Why a pattern is not valid RE2 (as Go's regexp package would refuse it). */
+export class RE2SyntaxError extends Error {
+  override readonly name = "RE2SyntaxError";
+  constructor(
+    readonly pattern: string,
+    readonly reason: string,
+  ) {
+    super(`regexp ${JSON.stringify(pattern)} is not valid RE2: ${reason}`);
+  }
+}
+
+// re2-wasm accepts a few JavaScript spellings and rewrites them before RE2 sees them (\uXXXX, \cX);
+// RE2 itself accepts \C. Go's regexp rejects all three, so a Module using them would be refused upstream.
+function goOnlyEscapeError(pattern: string): string | undefined {
+  for (let i = 0; i < pattern.length; i++) {
+    if (pattern[i] !== "\\") continue;
+    const next = pattern[i + 1];
+    if (next === "u" || next === "c" || next === "C") return `invalid escape sequence: \\${next}`;
+    i++;
+  }
+  return undefined;
+}
+
+// Compiled patterns are kept for the life of the process: re2-wasm objects hold WebAssembly memory
+// that is never released, so compiling once per distinct pattern is both the fast and the frugal choice.
+// The set of distinct patterns is bounded by what Modules contain.
+const compiled = new Map<string, RE2 | RE2SyntaxError>();
+
+/** Compiles `pattern` with RE2 semantics (unanchored, like Go's regexp.MatchString); throws RE2SyntaxError. */
+export function compileRE2(pattern: string): RE2 {
+  let entry = compiled.get(pattern);
+  if (entry === undefined) {
+    const goError = goOnlyEscapeError(pattern);
+    if (goError !== undefined) {
+      entry = new RE2SyntaxError(pattern, goError);
+    } else {
+      try {
+        entry = new RE2(pattern, "u");
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        // re2-wasm prefixes "Invalid regular expression: /<pattern>/u: "; keep RE2's own words.
+        const prefix = `Invalid regular expression: /${pattern}/u: `;
+        entry = new RE2SyntaxError(pattern, message.startsWith(prefix) ? message.slice(prefix.length) : message);
+      }
+    }
+    compiled.set(pattern, entry);
+  }
+  if (entry instanceof RE2SyntaxError) throw entry;
+  return entry;
+}
+
+/** True when `pattern` matches anywhere in `input` (anchor with ^…$ to match the whole kernel version). */
+export function matchRE2(pattern: string, input: string): boolean {
+  const re = compileRE2(pattern);
+  // test() on a non-global, non-sticky RE2 always starts at 0; reset anyway in case of shared instances.
+  re.lastIndex = 0;
+  return re.test(input);
+}

@@ -1,0 +1,70 @@
+// ${VARIABLE} substitution in containerImage, sign.unsignedImage and sign.filesToSign.
+import type { KernelVersion } from "./kernel-version.ts";
+
+/** Every variable a kernel mapping may use, in the order the documentation lists them. */
+export const SUBSTITUTION_VARIABLES = [
+  "KERNEL_FULL_VERSION",
+  "KERNEL_VERSION",
+  "KERNEL_XYZ",
+  "KERNEL_X",
+  "KERNEL_Y",
+  "KERNEL_Z",
+  "MOD_NAME",
+  "MOD_NAMESPACE",
+] as const;
+export type SubstitutionVariable = (typeof SUBSTITUTION_VARIABLES)[number];
+export type SubstitutionValues = Readonly<Record<SubstitutionVariable, string>>;
+
+/** A template that cannot be expanded: unknown variable, or a `${…}` that is not a plain variable. */
+export class SubstitutionError extends Error {
+  override readonly name = "SubstitutionError";
+  constructor(
+    readonly template: string,
+    readonly expression: string,
+    readonly reason: string,
+  ) {
+    super(`${JSON.stringify(template)}: ${expression} ${reason}`);
+  }
+}
+
+export function substitutionValues(kernel: KernelVersion, moduleName: string, moduleNamespace: string): SubstitutionValues {
+  // Upstream substitutes the normalized version (it only differs for characters no real kernel uses).
+  return {
+    KERNEL_FULL_VERSION: kernel.normalized,
+    KERNEL_VERSION: kernel.normalized,
+    KERNEL_XYZ: kernel.xyz,
+    KERNEL_X: kernel.x,
+    KERNEL_Y: kernel.y,
+    KERNEL_Z: kernel.z,
+    MOD_NAME: moduleName,
+    MOD_NAMESPACE: moduleNamespace,
+  };
+}
+
+const KNOWN = `known variables: ${SUBSTITUTION_VARIABLES.map((v) => `\${${v}}`).join(", ")}`;
+
+function isVariable(name: string): name is SubstitutionVariable {
+  return (SUBSTITUTION_VARIABLES as readonly string[]).includes(name);
+}
+
+// `${NAME}` or, as envsubst (which upstream uses) also accepts, a bare `$NAME`. A `$` not followed by
+// a name or `{` is kept as is.
+const REFERENCE = /\$\{([^}]*)\}|\$\{|\$([A-Za-z_][A-Za-z0-9_]*)/g;
+
+/**
+ * Expands every variable reference in `template`. Unknown variables are an error rather than an empty
+ * string (envsubst's behaviour upstream), because an image named `repo:` or a path `/opt/lib/modules//x.ko`
+ * only fails much later and far from the typo.
+ */
+export function substitute(template: string, values: SubstitutionValues): string {
+  if (!template.includes("$")) return template;
+  return template.replace(REFERENCE, (match: string, braced: string | undefined, bare: string | undefined) => {
+    const name = braced ?? bare;
+    if (name === undefined) throw new SubstitutionError(template, match, "is not closed: write ${NAME}");
+    if (isVariable(name)) return values[name];
+    if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new SubstitutionError(template, match, `is not a variable KMM sets (${KNOWN})`);
+    }
+    throw new SubstitutionError(template, match, `is not supported: only plain variables are substituted (${KNOWN})`);
+  });
+}
