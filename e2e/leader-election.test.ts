@@ -1,0 +1,328 @@
+// Lease leader election against a real kube-apiserver: one leader among
+// candidates, hand-over on release, takeover after a leader is cut off from the
+// API server (with the default 15 s / 10 s / 2 s timings), and a leader that
+// finds its Lease taken stops at once.
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { request } from "node:https";
+import { CoordinationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, V1MicroTime } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { z } from "zod";
+import { parseConfig } from "../shared/runtime/config.ts";
+import { Controller } from "../shared/runtime/controller.ts";
+import { FaultProxy } from "../shared/runtime/fault-proxy.ts";
+import { Informer } from "../shared/runtime/informer.ts";
+import { LeaderElector, type LeaderElectorOptions } from "../shared/runtime/leader-election.ts";
+import { createLogger } from "../shared/runtime/logger.ts";
+import { LeaderElectionLostError, Manager } from "../shared/runtime/manager.ts";
+
+const fleet = inject("fleet");
+const log = createLogger({ name: "e2e-leader", level: "warn" });
+
+let kc: KubeConfig;
+let ns: string;
+const electors: LeaderElector[] = [];
+const proxies: FaultProxy[] = [];
+const managers: Manager[] = [];
+
+interface Candidate {
+  elector: LeaderElector;
+  events: { what: "started" | "stopped"; at: number }[];
+  leading: boolean;
+  signal: AbortSignal | undefined;
+}
+
+const fast = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 };
+
+function candidate(identity: string, lease: string, timing: Partial<LeaderElectorOptions> = fast, kubeConfig = kc): Candidate {
+  const c: Candidate = { events: [], leading: false, signal: undefined, elector: undefined as unknown as LeaderElector };
+  c.elector = new LeaderElector({
+    kubeConfig,
+    namespace: ns,
+    name: lease,
+    identity,
+    logger: log,
+    ...timing,
+    onStartedLeading: (signal) => {
+      c.leading = true;
+      c.signal = signal;
+      c.events.push({ what: "started", at: performance.now() });
+    },
+    onStoppedLeading: () => {
+      c.leading = false;
+      c.events.push({ what: "stopped", at: performance.now() });
+    },
+  });
+  electors.push(c.elector);
+  return c;
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** Samples the candidates for `ms`, failing if two ever lead at once. */
+async function neverTwoLeaders(cands: Candidate[], ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    expect(cands.filter((c) => c.leading).length).toBeLessThanOrEqual(1);
+    await sleep(20);
+  }
+}
+
+function viaProxy(base: KubeConfig, port: number): KubeConfig {
+  const cluster = base.getCurrentCluster();
+  const user = base.getCurrentUser();
+  if (!cluster || !user) throw new Error("fleet kubeconfig has no current cluster/user");
+  const out = new KubeConfig();
+  out.loadFromOptions({
+    clusters: [{ ...cluster, server: `https://127.0.0.1:${port}` }],
+    users: [user],
+    contexts: [{ name: "proxy", cluster: cluster.name, user: user.name }],
+    currentContext: "proxy",
+  });
+  return out;
+}
+
+beforeAll(async () => {
+  kc = new KubeConfig();
+  kc.loadFromFile(fleet.hub.kubeconfig);
+  ns = `leader-${randomBytes(3).toString("hex")}`;
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
+});
+
+afterAll(async () => {
+  await Promise.all(managers.map((m) => m.stop()));
+  await Promise.all(electors.map((e) => e.stop()));
+  await Promise.all(proxies.map((p) => p.stop()));
+  await kc.makeApiClient(CoreV1Api).deleteNamespace({ name: ns }).catch(() => undefined);
+});
+
+describe("Lease leader election", () => {
+  it("elects exactly one of three candidates and hands over promptly on release", async () => {
+    const cands = ["a", "b", "c"].map((id) => candidate(id, "handover"));
+    for (const c of cands) void c.elector.run();
+    await until("a leader", () => cands.some((c) => c.leading));
+    await neverTwoLeaders(cands, 2000);
+    const first = cands.find((c) => c.leading);
+    if (!first) throw new Error("no leader");
+
+    const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: "handover", namespace: ns });
+    expect(lease.spec?.holderIdentity).toBe(first.elector.identity);
+    expect(lease.spec?.leaseDurationSeconds).toBe(3);
+
+    const t0 = performance.now();
+    await first.elector.stop();
+    expect(first.leading).toBe(false);
+    expect(first.signal?.aborted).toBe(true);
+    // A released Lease has no holder: the next candidate takes it at its next retry, without waiting for expiry.
+    await until("a successor", () => cands.some((c) => c !== first && c.leading), 5000);
+    expect(performance.now() - t0).toBeLessThan(fast.leaseDurationMs);
+    await neverTwoLeaders(cands, 1000);
+    const after = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: "handover", namespace: ns });
+    expect(after.spec?.leaseTransitions).toBeGreaterThanOrEqual(1);
+  });
+
+  it("with the default timings, a leader partitioned from the API server stops within the renew deadline and another takes over within the lease duration", async () => {
+    const server = new URL(fleet.hub.server);
+    const proxy = new FaultProxy(server.hostname, Number(server.port));
+    proxies.push(proxy);
+    const port = await proxy.start();
+    const defaults = {}; // 15 s lease, 10 s renew deadline, 2 s retry
+    const leader = candidate("partitioned", "failover", defaults, viaProxy(kc, port));
+    void leader.elector.run();
+    await until("the first candidate to lead", () => leader.leading);
+    const follower = candidate("standby", "failover", defaults);
+    void follower.elector.run();
+    await sleep(3000);
+    expect(follower.leading).toBe(false);
+
+    // Packets dropped, not refused: the leader's renewals hang rather than fail fast.
+    const cutAt = performance.now();
+    proxy.blackhole();
+    await until("the cut-off leader to stop", () => !leader.leading, 20_000);
+    const stoppedAfter = performance.now() - cutAt;
+    await until("the standby to take over", () => follower.leading, 30_000);
+    const takeoverAfter = performance.now() - cutAt;
+    console.info(`partition: old leader stopped after ${Math.round(stoppedAfter)} ms, standby led after ${Math.round(takeoverAfter)} ms`);
+
+    // The old leader gives up after ≤ renewDeadline (+ one retry period of slack).
+    expect(stoppedAfter).toBeLessThan(10_000 + 2_000 + 2_000);
+    // The standby waits for the lease to expire as it observed it: ≤ 15 s + a jittered retry.
+    expect(takeoverAfter).toBeLessThan(15_000 + 2_400 + 2_000);
+    expect(takeoverAfter).toBeGreaterThan(stoppedAfter);
+    expect(leader.signal?.aborted).toBe(true);
+  });
+
+  it("a leader whose Lease is taken by someone else stops at once", async () => {
+    const c = candidate("victim", "stolen");
+    void c.elector.run();
+    await until("leadership", () => c.leading);
+    const api = kc.makeApiClient(CoordinationV1Api);
+    const lease = await api.readNamespacedLease({ name: "stolen", namespace: ns });
+    const now = new V1MicroTime(Date.now());
+    await api.replaceNamespacedLease({
+      name: "stolen",
+      namespace: ns,
+      body: { ...lease, spec: { ...lease.spec, holderIdentity: "intruder", renewTime: now, acquireTime: now, leaseDurationSeconds: 60 } },
+    });
+    const t0 = performance.now();
+    await until("the victim to stop leading", () => !c.leading, 5000);
+    // Noticed at the next renewal, not after the renew deadline.
+    expect(performance.now() - t0).toBeLessThan(fast.retryPeriodMs + 1000);
+    expect(c.events.map((e) => e.what)).toEqual(["started", "stopped"]);
+    const after = await api.readNamespacedLease({ name: "stolen", namespace: ns });
+    expect(after.spec?.holderIdentity).toBe("intruder");
+  });
+
+  it("a deleted Lease is recreated by one candidate only", async () => {
+    const cands = ["x", "y"].map((id) => candidate(id, "deleted"));
+    for (const c of cands) void c.elector.run();
+    await until("a leader", () => cands.some((c) => c.leading));
+    await kc.makeApiClient(CoordinationV1Api).deleteNamespacedLease({ name: "deleted", namespace: ns });
+    await neverTwoLeaders(cands, 4000);
+    const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: "deleted", namespace: ns });
+    const holder = lease.spec?.holderIdentity;
+    expect(["x", "y"]).toContain(holder);
+    expect(cands.find((c) => c.leading)?.elector.identity).toBe(holder);
+  });
+
+  it("refuses timings that would let two leaders overlap", () => {
+    expect(() => candidate("bad", "bad", { leaseDurationMs: 5000, renewDeadlineMs: 5000, retryPeriodMs: 1000 })).toThrow(/leaseDuration .* must be greater than renewDeadline/);
+    expect(() => candidate("bad", "bad", { leaseDurationMs: 15000, renewDeadlineMs: 2000, retryPeriodMs: 2000 })).toThrow(/renewDeadline .* must be greater than 1.2 × retryPeriod/);
+  });
+});
+
+function scrape(port: number, token?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      // The manager serves a self-signed certificate, as controller-runtime does without a cert dir.
+      { host: "127.0.0.1", port, path: "/metrics", agent: false, rejectUnauthorized: false, headers: token ? { authorization: `Bearer ${token}` } : {} },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (body += c));
+        res.on("end", () => { resolve({ status: res.statusCode ?? 0, body }); });
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("Manager with leader election", () => {
+  function hubManager(identity: string, lease: string, reconciled: string[]): { manager: Manager; controller: Controller } {
+    const config = parseConfig(
+      `healthProbeBindAddress: 127.0.0.1:0
+metrics: {bindAddress: "127.0.0.1:0"}
+leaderElection: {resourceID: ${lease}, namespace: ${ns}, leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 500ms}
+`,
+      "hub",
+    );
+    const manager = new Manager({ config, kubeConfig: kc, name: "kmm-hub", logger: log, identity });
+    managers.push(manager);
+    const controller = manager.addController(
+      new Controller({
+        name: "demo",
+        logger: log,
+        registry: manager.registry,
+        reconcile: (key) => {
+          reconciled.push(`${identity}:${key}`);
+          return Promise.resolve(undefined);
+        },
+      }),
+    );
+    return { manager, controller };
+  }
+
+  it("reconciles only on the leader; the standby takes over when the leader shuts down; a lost lease ends run() with an error", async () => {
+    const reconciled: string[] = [];
+    const one = hubManager("one", "mgr-lease", reconciled);
+    const cms = one.manager.addInformer(
+      new Informer({
+        kubeConfig: kc,
+        resource: { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespace: ns },
+        schema: z.looseObject({ metadata: z.looseObject({ name: z.string(), namespace: z.string() }) }),
+        logger: log,
+      }),
+    );
+    const oneRun = one.manager.run();
+    await until("manager one to lead", () => one.manager.isLeader());
+    expect(cms.hasSynced()).toBe(true);
+    const two = hubManager("two", "mgr-lease", reconciled);
+    const twoRun = two.manager.run();
+    await sleep(1000);
+    expect(two.manager.isLeader()).toBe(false);
+
+    one.controller.enqueue("k1");
+    two.controller.enqueue("k1");
+    await until("the leader to reconcile", () => reconciled.includes("one:k1"));
+    await sleep(500);
+    expect(reconciled).toEqual(["one:k1"]);
+
+    await one.manager.stop();
+    await oneRun;
+    await until("manager two to lead", () => two.manager.isLeader(), 5000);
+    two.controller.enqueue("k2");
+    await until("the new leader to reconcile", () => reconciled.includes("two:k2"));
+
+    // Someone else takes the Lease: the leader stops reconciling and run() reports the loss.
+    const api = kc.makeApiClient(CoordinationV1Api);
+    const lease = await api.readNamespacedLease({ name: "mgr-lease", namespace: ns });
+    const now = new V1MicroTime(Date.now());
+    await api.replaceNamespacedLease({
+      name: "mgr-lease",
+      namespace: ns,
+      body: { ...lease, spec: { ...lease.spec, holderIdentity: "usurper", renewTime: now, acquireTime: now, leaseDurationSeconds: 60 } },
+    });
+    await expect(twoRun).rejects.toThrow(LeaderElectionLostError);
+    expect(two.manager.isLeader()).toBe(false);
+    const before = reconciled.length;
+    two.controller.enqueue("k3");
+    await sleep(300);
+    expect(reconciled).toHaveLength(before);
+  });
+
+  it("serves metrics over TLS to scrapers the API server authenticates and authorizes (TokenReview + SubjectAccessReview)", async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    for (const name of ["scraper", "nobody"]) await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
+    const role = `${ns}-metrics-reader`;
+    await rbac.createClusterRole({ body: { metadata: { name: role }, rules: [{ nonResourceURLs: ["/metrics"], verbs: ["get"] }] } });
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: role },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role },
+        subjects: [{ kind: "ServiceAccount", name: "scraper", namespace: ns }],
+      },
+    });
+    try {
+      const token = async (sa: string): Promise<string> => {
+        const tr = await core.createNamespacedServiceAccountToken({ name: sa, namespace: ns, body: { spec: { audiences: [], expirationSeconds: 600 } } });
+        const t = tr.status?.token;
+        if (t === undefined) throw new Error("no token issued");
+        return t;
+      };
+      const config = parseConfig(`healthProbeBindAddress: "0"\nmetrics: {bindAddress: "127.0.0.1:0"}\nleaderElection: {enabled: false}\n`, "hub");
+      const manager = new Manager({ config, kubeConfig: kc, name: "kmm-hub", logger: log });
+      managers.push(manager);
+      void manager.run();
+      await until("the metrics server", () => manager.ports().metrics !== undefined);
+      const port = manager.ports().metrics ?? 0;
+      expect((await scrape(port)).status).toBe(401);
+      expect((await scrape(port, "not-a-real-token")).status).toBe(401);
+      expect((await scrape(port, await token("nobody"))).status).toBe(403);
+      const ok = await scrape(port, await token("scraper"));
+      expect(ok.status).toBe(200);
+      expect(ok.body).toContain("process_resident_memory_bytes");
+      await manager.stop();
+    } finally {
+      await rbac.deleteClusterRoleBinding({ name: role }).catch(() => undefined);
+      await rbac.deleteClusterRole({ name: role }).catch(() => undefined);
+    }
+  });
+});

@@ -1,0 +1,289 @@
+// Wires the runtime together the way controller-runtime's manager does:
+// servers first, then informers (on every replica, so a new leader starts with a
+// warm cache), and controllers only on the leader once every cache has synced.
+// Losing the lease stops the controllers at once and ends `run()` with an error,
+// so the process exits and restarts as a candidate (controller-runtime's behaviour).
+import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import type { OperatorConfig } from "./config.ts";
+import type { Controller } from "./controller.ts";
+import { Informer, type InformerOptions, type ObjectWithMeta, resourcePath } from "./informer.ts";
+import { LeaderElector } from "./leader-election.ts";
+import { type Logger, createLogger } from "./logger.ts";
+import { kubeMetricsAuthorizer, selfSignedCertificate } from "./metrics-auth.ts";
+import { CheckRegistry, type RunningServers, type ServeOptions, serve } from "./server.ts";
+
+export class LeaderElectionLostError extends Error {
+  constructor(lease: string) {
+    super(`lost leader election lease ${lease}; exiting so that this replica restarts as a candidate`);
+    this.name = "LeaderElectionLostError";
+  }
+}
+
+export class CacheSyncTimeoutError extends Error {
+  constructor(timeoutMs: number, unsynced: { name: string; error: string | undefined }[]) {
+    super(
+      `caches not synced within ${timeoutMs} ms: ${unsynced.map((u) => `${u.name}${u.error ? ` (${u.error})` : ""}`).join(", ")}; ` +
+        "check that the CRDs are installed and that the service account may list and watch these kinds",
+    );
+    this.name = "CacheSyncTimeoutError";
+  }
+}
+
+export class ManagerConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ManagerConfigError";
+  }
+}
+
+export interface ManagerOptions {
+  config: OperatorConfig;
+  /** needed for leader election, informers and metrics authn/authz */
+  kubeConfig?: KubeConfig;
+  name: string;
+  logger?: Logger;
+  registry?: Registry;
+  /** leader identity; default hostname + random suffix */
+  identity?: string;
+  /** namespace of the Lease; default config, then $POD_NAMESPACE, then the service account's namespace */
+  leaseNamespace?: string;
+  /** give up starting when caches are not synced by then (controller-runtime: 2 min) */
+  cacheSyncTimeoutMs?: number;
+}
+
+interface Runnable {
+  start(): void;
+  stop(): Promise<void>;
+}
+
+const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+export class Manager {
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly checks = new CheckRegistry();
+  private readonly opts: ManagerOptions;
+  private readonly informers: Informer<ObjectWithMeta>[] = [];
+  private readonly shared = new Map<string, { informer: Informer<ObjectWithMeta>; schema: unknown }>();
+  private readonly controllers: Controller[] = [];
+  private readonly leaderless: Runnable[] = [];
+  private servers: RunningServers | undefined;
+  private elector: LeaderElector | undefined;
+  private controllersRunning = false;
+  private finished: Promise<void> | undefined;
+  private finish: ((err?: Error) => void) | undefined;
+  private stopping: Promise<void> | undefined;
+  private lost: LeaderElectionLostError | undefined;
+
+  constructor(opts: ManagerOptions) {
+    this.opts = opts;
+    if (opts.registry) {
+      this.registry = opts.registry;
+    } else {
+      // Process metrics (RSS, CPU, event-loop lag) next to the controller ones, as Go operators have.
+      this.registry = new Registry();
+      collectDefaultMetrics({ register: this.registry });
+    }
+    this.logger = opts.logger ?? createLogger({ name: opts.name, level: opts.config.logLevel });
+    this.checks.addHealthCheck("ping", () => true);
+  }
+
+  /**
+   * One shared informer per (resource, selectors): controllers that watch the same
+   * kind share its cache and its single watch connection.
+   */
+  informer<T extends ObjectWithMeta>(opts: Omit<InformerOptions<T>, "kubeConfig" | "logger">): Informer<T> {
+    if (!this.opts.kubeConfig) throw new ManagerConfigError("informers need a kubeconfig");
+    const key = JSON.stringify([resourcePath(opts.resource), opts.labelSelector ?? "", opts.fieldSelector ?? ""]);
+    const existing = this.shared.get(key);
+    if (existing) {
+      if (existing.schema !== opts.schema) {
+        throw new ManagerConfigError(`informer for ${key} was already created with a different schema; share one schema per kind`);
+      }
+      return existing.informer as unknown as Informer<T>;
+    }
+    const informer = this.addInformer(new Informer<T>({ ...opts, kubeConfig: this.opts.kubeConfig, logger: this.logger }));
+    this.shared.set(key, { informer: informer as unknown as Informer<ObjectWithMeta>, schema: opts.schema });
+    return informer;
+  }
+
+  /** The informer starts with the manager and gates readiness and the controllers. */
+  addInformer<T extends ObjectWithMeta>(informer: Informer<T>): Informer<T> {
+    this.informers.push(informer as unknown as Informer<ObjectWithMeta>);
+    this.checks.addReadyCheck(`informer:${informer.name}`, informer.readinessCheck());
+    return informer;
+  }
+
+  /** Controllers run only while this replica leads (or always, without leader election). */
+  addController(controller: Controller): Controller {
+    this.controllers.push(controller);
+    return controller;
+  }
+
+  /** Something that runs on every replica regardless of leadership (e.g. a cache warmer). */
+  addRunnable(r: Runnable): void {
+    this.leaderless.push(r);
+  }
+
+  /** Ports actually bound (useful with ":0" addresses); undefined before run() or when disabled. */
+  ports(): { probe: number | undefined; metrics: number | undefined } {
+    return { probe: this.servers?.probe?.port, metrics: this.servers?.metrics?.port };
+  }
+
+  isLeader(): boolean {
+    return this.opts.config.leaderElection.enabled ? (this.elector?.isLeader() ?? false) : this.controllersRunning;
+  }
+
+  /** Starts everything; resolves after a graceful stop, rejects when leadership is lost. */
+  async run(): Promise<void> {
+    if (this.finished) throw new Error("manager already started");
+    this.finished = new Promise<void>((resolve, reject) => {
+      this.finish = (err) => {
+        if (err) reject(err);
+        else resolve();
+      };
+    });
+    const cfg = this.opts.config;
+    this.servers = await serve(await this.serveOptions());
+    this.logger.info(
+      { probe: this.servers.probe?.port, metrics: this.servers.metrics?.port, secure: cfg.metrics.secureServing },
+      "serving probes and metrics",
+    );
+    for (const r of this.leaderless) r.start();
+    for (const i of this.informers) i.start();
+    await this.waitForCaches();
+    if (!this.stopping) this.logger.info({ informers: this.informers.length }, "caches synced");
+
+    if (this.stopping) {
+      // stop() arrived while starting
+    } else if (!cfg.leaderElection.enabled) {
+      this.startControllers();
+    } else {
+      this.elector = await this.makeElector();
+      void this.elector.run();
+    }
+    return this.finished;
+  }
+
+  /** Graceful shutdown: stop reconciling (drain), release the lease, stop caches, close servers. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.logger.info("shutting down");
+      await this.stopControllers();
+      await this.elector?.stop();
+      await Promise.all([...this.informers.map((i) => i.stop()), ...this.leaderless.map((r) => r.stop())]);
+      await this.servers?.close();
+      this.logger.info("shut down");
+      this.finish?.(this.lost);
+    })();
+    return this.stopping;
+  }
+
+  /** SIGTERM/SIGINT → graceful stop. Returns a function that removes the handlers. */
+  handleSignals(): () => void {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      this.logger.info({ signal }, "signal received");
+      void this.stop();
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+    return () => {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    };
+  }
+
+  private async waitForCaches(): Promise<void> {
+    const timeoutMs = this.opts.cacheSyncTimeoutMs ?? 120_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => { resolve("timeout"); }, timeoutMs);
+    });
+    const outcome = await Promise.race([Promise.all(this.informers.map((i) => i.waitForSync())), timedOut]);
+    clearTimeout(timer);
+    if (outcome !== "timeout") return;
+    const unsynced = this.informers.filter((i) => !i.hasSynced()).map((i) => ({ name: i.name, error: i.lastFailure() }));
+    const err = new CacheSyncTimeoutError(timeoutMs, unsynced);
+    this.logger.error({ err }, "cannot start");
+    await this.stop();
+    throw err;
+  }
+
+  private startControllers(): void {
+    if (this.controllersRunning || this.stopping) return;
+    this.controllersRunning = true;
+    for (const c of this.controllers) c.start();
+    this.logger.info({ controllers: this.controllers.map((c) => c.name) }, "controllers started");
+  }
+
+  private async stopControllers(): Promise<void> {
+    if (!this.controllersRunning) return;
+    this.controllersRunning = false;
+    await Promise.all(this.controllers.map((c) => c.stop()));
+  }
+
+  private async serveOptions(): Promise<ServeOptions> {
+    const m = this.opts.config.metrics;
+    const opts: ServeOptions = {
+      probeAddress: this.opts.config.healthProbeBindAddress,
+      metricsAddress: m.bindAddress,
+      checks: this.checks,
+      registry: this.registry,
+    };
+    if (m.bindAddress === "0") return opts;
+    if (m.secureServing) {
+      opts.metricsTls =
+        m.certFile !== undefined && m.keyFile !== undefined
+          ? { cert: await readFile(m.certFile), key: await readFile(m.keyFile) }
+          : await selfSignedCertificate(`${this.opts.name}-metrics`);
+    }
+    if (m.enableAuthnAuthz) {
+      if (!this.opts.kubeConfig) throw new ManagerConfigError("metrics.enableAuthnAuthz needs a kubeconfig to review scraper tokens");
+      opts.metricsAuthorizer = kubeMetricsAuthorizer(this.opts.kubeConfig, this.logger);
+    }
+    return opts;
+  }
+
+  private async leaseNamespace(): Promise<string> {
+    const fromConfig = this.opts.leaseNamespace ?? this.opts.config.leaderElection.namespace ?? process.env.POD_NAMESPACE;
+    if (fromConfig !== undefined && fromConfig !== "") return fromConfig;
+    try {
+      return (await readFile(serviceAccountNamespaceFile, "utf8")).trim();
+    } catch {
+      throw new ManagerConfigError(
+        "leader election needs a namespace for its Lease: set leaderElection.namespace in the config or POD_NAMESPACE, or run in a pod",
+      );
+    }
+  }
+
+  private async makeElector(): Promise<LeaderElector> {
+    const cfg = this.opts.config.leaderElection;
+    if (!this.opts.kubeConfig) throw new ManagerConfigError("leader election needs a kubeconfig");
+    const namespace = await this.leaseNamespace();
+    const lease = `${namespace}/${cfg.resourceID}`;
+    return new LeaderElector({
+      kubeConfig: this.opts.kubeConfig,
+      namespace,
+      name: cfg.resourceID,
+      identity: this.opts.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`,
+      logger: this.logger,
+      leaseDurationMs: cfg.leaseDuration,
+      renewDeadlineMs: cfg.renewDeadline,
+      retryPeriodMs: cfg.retryPeriod,
+      onStartedLeading: () => {
+        this.startControllers();
+      },
+      onStoppedLeading: () => {
+        if (this.stopping) return;
+        // stop() halts the controllers first, before anything slower; run() then rejects.
+        this.logger.error({ lease }, "leader election lost");
+        this.lost = new LeaderElectionLostError(lease);
+        void this.stop();
+      },
+    });
+  }
+}
