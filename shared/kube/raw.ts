@@ -61,12 +61,14 @@ export class RawClient {
           }
           const status = res.statusCode ?? 0;
           if (status >= 400) {
-            const message = typeof parsed === "object" && parsed && "message" in parsed ? String((parsed as { message: unknown }).message) : text;
+            const message = typeof parsed === "object" && parsed && "message" in parsed ? String(parsed.message) : text;
             reject(new ApiException(status, `${method} ${url.pathname}: ${message}`, parsed, res.headers as Record<string, string>));
           } else resolve({ status, body: parsed });
         });
         res.on("error", reject);
       });
+      // A request the server never answers (a partitioned network) must fail, not hang a reconcile.
+      req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${url.pathname}: no response within 60 s`)));
       req.on("error", reject);
       if (payload !== undefined) req.write(payload);
       req.end();

@@ -5,10 +5,9 @@
 //   so a too-old version comes back as 410 and ListWatch relists);
 // - lists are paged and every object is validated with a zod schema;
 // - `hasSynced()` and a readiness check tell whether the cache can be trusted.
-import { get as httpGet } from "node:http";
-import { type RequestOptions, get as httpsGet } from "node:https";
 import { ADD, DELETE, ERROR, type KubeConfig, type KubernetesObject, ListWatch, UPDATE, Watch } from "@kubernetes/client-node";
 import { z } from "zod";
+import { RawClient } from "../kube/raw.ts";
 import type { Logger } from "./logger.ts";
 
 /** What to list and watch. `namespace` restricts a namespaced kind to one namespace. */
@@ -23,17 +22,6 @@ export interface ResourceRef {
 /** The least an informer needs to know about an object. */
 export interface ObjectWithMeta {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string } | undefined;
-}
-
-export class KubeRequestError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly path: string,
-    detail: string,
-  ) {
-    super(`GET ${path}: HTTP ${statusCode}${detail === "" ? "" : `: ${detail}`}`);
-    this.name = "KubeRequestError";
-  }
 }
 
 export interface InformerOptions<T extends ObjectWithMeta> {
@@ -55,7 +43,6 @@ export interface InformerOptions<T extends ObjectWithMeta> {
 export type UpdateHandler<T> = (obj: T, old: T | undefined) => void;
 export type ObjectHandler<T> = (obj: T) => void;
 
-const statusSchema = z.looseObject({ message: z.string().optional(), reason: z.string().optional() });
 const listSchema = z.looseObject({
   metadata: z.looseObject({ resourceVersion: z.string().optional(), continue: z.string().optional() }).optional(),
   items: z.array(z.unknown()).nullable().optional(),
@@ -64,42 +51,6 @@ const listSchema = z.looseObject({
 export function resourcePath(r: ResourceRef): string {
   const base = r.apiVersion.includes("/") ? `/apis/${r.apiVersion}` : `/api/${r.apiVersion}`;
   return r.namespace === undefined ? `${base}/${r.plural}` : `${base}/namespaces/${encodeURIComponent(r.namespace)}/${r.plural}`;
-}
-
-/** GET a JSON document from the API server with the kubeconfig's credentials. */
-export async function kubeGetJson(kc: KubeConfig, path: string): Promise<unknown> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error("the kubeconfig has no current cluster");
-  const url = new URL(cluster.server.replace(/\/$/, "") + path);
-  const opts: RequestOptions = {};
-  await kc.applyToHTTPSOptions(opts);
-  return new Promise((resolve, reject) => {
-    const get = url.protocol === "http:" ? httpGet : httpsGet;
-    const req = get(url, { ...opts, headers: { ...opts.headers, accept: "application/json" } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("error", reject);
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let body: unknown;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          body = undefined;
-        }
-        const status = res.statusCode ?? 0;
-        if (status !== 200) {
-          const s = statusSchema.safeParse(body);
-          reject(new KubeRequestError(status, path, s.success ? (s.data.message ?? "") : text.slice(0, 200)));
-          return;
-        }
-        if (body === undefined) reject(new KubeRequestError(status, path, "response is not JSON"));
-        else resolve(body);
-      });
-    });
-    req.setTimeout(60_000, () => req.destroy(new Error(`GET ${path}: no response within 60 s`)));
-    req.on("error", reject);
-  });
 }
 
 function keyOf(o: ObjectWithMeta): string {
@@ -145,6 +96,7 @@ export class Informer<T extends ObjectWithMeta> {
   private readonly opts: InformerOptions<T>;
   private readonly log: Logger;
   private readonly lw: ListWatch<KubernetesObject>;
+  private readonly raw: RawClient;
   private readonly addHandlers: ObjectHandler<T>[] = [];
   private readonly updateHandlers: UpdateHandler<T>[] = [];
   private readonly deleteHandlers: ObjectHandler<T>[] = [];
@@ -161,6 +113,7 @@ export class Informer<T extends ObjectWithMeta> {
   private restarts = 0;
 
   constructor(opts: InformerOptions<T>) {
+    this.raw = new RawClient(opts.kubeConfig);
     this.opts = opts;
     const ns = opts.resource.namespace === undefined ? "" : `/${opts.resource.namespace}`;
     const selectors = [opts.labelSelector, opts.fieldSelector].filter((x) => x !== undefined && x !== "").join(";");
@@ -272,7 +225,8 @@ export class Informer<T extends ObjectWithMeta> {
       if (cont !== undefined) q.set("continue", cont);
       if (this.opts.labelSelector !== undefined) q.set("labelSelector", this.opts.labelSelector);
       if (this.opts.fieldSelector !== undefined) q.set("fieldSelector", this.opts.fieldSelector);
-      const page = listSchema.parse(await kubeGetJson(this.opts.kubeConfig, `${resourcePath(this.opts.resource)}?${q.toString()}`));
+      const res = await this.raw.request("GET", `${resourcePath(this.opts.resource)}?${q.toString()}`);
+      const page = listSchema.parse(res.body);
       if (cont === undefined) resourceVersion = page.metadata?.resourceVersion ?? "";
       for (const raw of page.items ?? []) {
         // List items carry no apiVersion/kind; watch events do. Make them alike.
