@@ -93,7 +93,7 @@ describe("local fleet", () => {
     });
     const ready = await eventually("node Ready", async () => {
       const n = await spoke1.core.readNode({ name: node });
-      return isTrue(n.status?.conditions as Cond[] | undefined, "Ready") ? n : undefined;
+      return isTrue(n.status?.conditions, "Ready") ? n : undefined;
     });
     expect(ready.status?.nodeInfo?.kernelVersion).toBe(kernel);
 
