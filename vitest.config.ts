@@ -18,6 +18,7 @@ export default defineConfig({
           name: "e2e",
           include: ["e2e/**/*.test.ts"],
           globalSetup: ["e2e/global-setup.ts"],
+          setupFiles: ["e2e/support/on-failure.ts"],
           testTimeout: 180_000,
           hookTimeout: 300_000,
           fileParallelism: false,
