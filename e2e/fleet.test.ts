@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { ApiException } from "@kubernetes/client-node";
 import { describe, expect, inject, it } from "vitest";
+import { startFleet } from "./controlplane/fleet.ts";
 import { clientsFor, eventually } from "./support/clients.ts";
 
 const fleet = inject("fleet");
@@ -132,6 +133,37 @@ describe("local fleet", () => {
     await expect(hub.core.listNamespacedPod({ namespace: "default" })).resolves.toBeDefined();
   });
 });
+
+describe("fleets side by side", () => {
+  it("starts a second fleet next to the shared one, and stopping it leaves no process behind", async () => {
+    const second = await startFleet({ spokes: 1 });
+    try {
+      expect(second.info.dir).not.toBe(fleet.dir);
+      expect(second.info.hub.server).not.toBe(fleet.hub.server);
+      const secondHub = clientsFor(second.info.hub.kubeconfig);
+      const mcs = (await secondHub.custom.listClusterCustomObject({ group: "cluster.open-cluster-management.io", version: "v1", plural: "managedclusters" })) as {
+        items: { metadata: { name: string } }[];
+      };
+      expect(mcs.items.map((m) => m.metadata.name)).toEqual(["spoke1"]);
+      // The shared fleet is untouched by the second one.
+      await expect(hub.core.listNamespace()).resolves.toBeDefined();
+    } finally {
+      await second.stop();
+    }
+    const alive = second.group.processes.filter((p) => isAlive(p.pid));
+    expect(alive.map((p) => p.name)).toEqual([]);
+    await expect(hub.core.listNamespace()).resolves.toBeDefined();
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 async function fetchVersion(): Promise<string> {
   const { VersionApi } = await import("@kubernetes/client-node");
