@@ -1,0 +1,21 @@
+// Labels every Node with its kernel version, so module-loader DaemonSets can select nodes by kernel.
+import type { RawClient } from "../../shared/kube/raw.ts";
+import type { Informer } from "../../shared/runtime/informer.ts";
+import type { Reconcile } from "../../shared/runtime/controller.ts";
+import { KERNEL_LABEL, kernelLabelValue } from "../labels.ts";
+import type { Node } from "../objects.ts";
+import { nodeKernel } from "../plan.ts";
+import { patchNodeLabels } from "./kube.ts";
+
+export function nodeKernelLabelReconciler(nodes: Informer<Node>, raw: RawClient): Reconcile {
+  return async (name) => {
+    const node = nodes.get(undefined, name);
+    if (node === undefined) return undefined;
+    const kernel = nodeKernel(node);
+    const want = kernel === undefined ? undefined : kernelLabelValue(kernel);
+    const have = node.metadata.labels?.[KERNEL_LABEL];
+    if (want === have) return undefined;
+    await patchNodeLabels(raw, name, { [KERNEL_LABEL]: want ?? null });
+    return undefined;
+  };
+}

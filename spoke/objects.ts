@@ -1,0 +1,94 @@
+// The parts of core and apps objects the spoke edition reads from its informers, validated at the
+// boundary, and the shapes of the objects it writes.
+import { z } from "zod";
+import {
+  containerSchema,
+  localObjectReferenceSchema,
+  objectMetaSchema,
+  tolerationSchema,
+  volumeSchema,
+} from "../shared/k8s/core.generated.ts";
+
+const metaSchema = z.looseObject({
+  name: z.string(),
+  namespace: z.string().optional(),
+  uid: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  generation: z.number().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  deletionTimestamp: z.string().optional(),
+  finalizers: z.array(z.string()).optional(),
+});
+
+const taintSchema = z.looseObject({ key: z.string(), value: z.string().optional(), effect: z.string() });
+
+export const nodeSchema = z.looseObject({
+  metadata: metaSchema,
+  spec: z.looseObject({ unschedulable: z.boolean().optional(), taints: z.array(taintSchema).optional() }).optional(),
+  status: z.looseObject({ nodeInfo: z.looseObject({ kernelVersion: z.string().optional() }).optional() }).optional(),
+});
+export type Node = z.infer<typeof nodeSchema>;
+export type Taint = z.infer<typeof taintSchema>;
+
+export const podSchema = z.looseObject({
+  metadata: metaSchema,
+  spec: z.looseObject({ nodeName: z.string().optional() }).optional(),
+  status: z
+    .looseObject({
+      phase: z.string().optional(),
+      conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional(),
+    })
+    .optional(),
+});
+export type Pod = z.infer<typeof podSchema>;
+
+export const daemonSetReadSchema = z.looseObject({
+  metadata: metaSchema,
+  status: z
+    .looseObject({
+      desiredNumberScheduled: z.number().optional(),
+      numberAvailable: z.number().optional(),
+      numberReady: z.number().optional(),
+    })
+    .optional(),
+});
+export type DaemonSetRead = z.infer<typeof daemonSetReadSchema>;
+
+/** The pod template the builders produce: every field typed by the generated core schemas. */
+export const podSpecSchema = z.object({
+  initContainers: z.array(containerSchema).optional(),
+  containers: z.array(containerSchema),
+  volumes: z.array(volumeSchema).optional(),
+  tolerations: z.array(tolerationSchema).optional(),
+  nodeSelector: z.record(z.string(), z.string()),
+  serviceAccountName: z.string().optional(),
+  automountServiceAccountToken: z.boolean().optional(),
+  imagePullSecrets: z.array(localObjectReferenceSchema).optional(),
+  terminationGracePeriodSeconds: z.number().int().optional(),
+  priorityClassName: z.string().optional(),
+});
+export type PodSpec = z.infer<typeof podSpecSchema>;
+
+export const daemonSetSchema = z.object({
+  apiVersion: z.literal("apps/v1"),
+  kind: z.literal("DaemonSet"),
+  metadata: objectMetaSchema,
+  spec: z.object({
+    selector: z.object({ matchLabels: z.record(z.string(), z.string()) }),
+    updateStrategy: z.object({ type: z.enum(["RollingUpdate", "OnDelete"]) }).optional(),
+    template: z.object({
+      metadata: z.object({
+        labels: z.record(z.string(), z.string()),
+        annotations: z.record(z.string(), z.string()).optional(),
+      }),
+      spec: podSpecSchema,
+    }),
+  }),
+});
+export type DaemonSet = z.infer<typeof daemonSetSchema>;
+
+export function podIsReady(pod: Pod): boolean {
+  if (pod.metadata.deletionTimestamp !== undefined) return false;
+  return (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+}

@@ -1,0 +1,53 @@
+// What the spoke edition takes from its environment, beside the operator config file. The variable
+// names are upstream KMM's, so the same Deployment manifest works for both.
+import { z } from "zod";
+import type { OperatorConfig } from "../shared/runtime/config.ts";
+
+export const DEFAULT_WORKER_IMAGE = "ghcr.io/kmm-hub/kmm-hub-worker:latest";
+/** Upstream's default ServiceAccounts for Modules in the operator's own namespace. */
+export const DEFAULT_MODULE_LOADER_SERVICE_ACCOUNT = "kmm-operator-module-loader";
+export const DEFAULT_DEVICE_PLUGIN_SERVICE_ACCOUNT = "kmm-operator-device-plugin";
+
+export class SettingsError extends Error {
+  override readonly name = "SettingsError";
+}
+
+const envSchema = z.object({
+  RELATED_IMAGE_WORKER: z.string().min(1).regex(/^[^\s]+$/, "must be an image reference without spaces").default(DEFAULT_WORKER_IMAGE),
+  OPERATOR_NAMESPACE: z.string().min(1).optional(),
+  POD_NAMESPACE: z.string().min(1).optional(),
+  KMM_MANAGED: z.enum(["0", "1", "true", "false", ""]).default("0"),
+});
+
+export interface SpokeSettings {
+  workerImage: string;
+  /** Modules here run with KMM's own ServiceAccounts unless they name one. */
+  operatorNamespace: string;
+  /** Managed by a hub (KMM_MANAGED=1): also publish the kernel ClusterClaim. */
+  managed: boolean;
+  runAsUser: number;
+  seLinuxType: string;
+  firmwareHostPath: string;
+}
+
+export function settingsFrom(env: NodeJS.ProcessEnv, config: OperatorConfig): SpokeSettings {
+  const parsed = envSchema.safeParse({
+    RELATED_IMAGE_WORKER: env.RELATED_IMAGE_WORKER === "" ? undefined : env.RELATED_IMAGE_WORKER,
+    OPERATOR_NAMESPACE: env.OPERATOR_NAMESPACE === "" ? undefined : env.OPERATOR_NAMESPACE,
+    POD_NAMESPACE: env.POD_NAMESPACE === "" ? undefined : env.POD_NAMESPACE,
+    KMM_MANAGED: env.KMM_MANAGED,
+  });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new SettingsError(`spoke environment is not valid: ${problems}`);
+  }
+  const e = parsed.data;
+  return {
+    workerImage: e.RELATED_IMAGE_WORKER,
+    operatorNamespace: e.OPERATOR_NAMESPACE ?? e.POD_NAMESPACE ?? "kmm-operator-system",
+    managed: e.KMM_MANAGED === "1" || e.KMM_MANAGED === "true",
+    runAsUser: config.worker.runAsUser,
+    seLinuxType: config.worker.seLinuxType,
+    firmwareHostPath: config.worker.firmwareHostPath,
+  };
+}

@@ -1,0 +1,64 @@
+// Module status as the spoke edition reports it: upstream's counters (the hub reads them back through
+// ManifestWork feedback rules) and standard conditions.
+import type { Condition } from "../shared/api/conditions.ts";
+import type { DaemonSetStatus, ModuleStatus } from "../shared/api/module.ts";
+import type { DaemonSetRead } from "./objects.ts";
+
+export const CONDITION_KERNELS_MAPPED = "KernelsMapped";
+export const CONDITION_MODULE_LOADER_AVAILABLE = "ModuleLoaderAvailable";
+export const CONDITION_DEVICE_PLUGIN_AVAILABLE = "DevicePluginAvailable";
+export const CONDITION_BUILD_SIGN_IGNORED = "BuildAndSignIgnored";
+
+export interface DesiredCondition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+}
+
+export function daemonSetCounters(nodesMatchingSelector: number, daemonSets: readonly DaemonSetRead[]): DaemonSetStatus {
+  let desired = 0;
+  let available = 0;
+  for (const ds of daemonSets) {
+    desired += ds.status?.desiredNumberScheduled ?? 0;
+    available += ds.status?.numberAvailable ?? 0;
+  }
+  return { nodesMatchingSelectorNumber: nodesMatchingSelector, desiredNumber: desired, availableNumber: available };
+}
+
+/**
+ * Keeps lastTransitionTime from the previous condition of the same type when the status did not
+ * change, so re-reporting the same state is not a change.
+ */
+export function mergeConditions(
+  previous: readonly Condition[] | undefined,
+  desired: readonly DesiredCondition[],
+  observedGeneration: number | undefined,
+  now: Date,
+): Condition[] {
+  return desired.map((d) => {
+    const old = previous?.find((c) => c.type === d.type);
+    const lastTransitionTime = old !== undefined && old.status === d.status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, "Z");
+    return {
+      type: d.type,
+      status: d.status,
+      reason: d.reason,
+      message: d.message,
+      lastTransitionTime,
+      ...(observedGeneration !== undefined ? { observedGeneration } : {}),
+    };
+  });
+}
+
+/** True when `next` says nothing `current` does not already say (so no status write is needed). */
+export function statusUnchanged(current: ModuleStatus | undefined, next: ModuleStatus): boolean {
+  const norm = (s: ModuleStatus | undefined): string =>
+    JSON.stringify({
+      moduleLoader: s?.moduleLoader ?? null,
+      devicePlugin: s?.devicePlugin ?? null,
+      conditions: [...(s?.conditions ?? [])]
+        .sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0))
+        .map((c) => [c.type, c.status, c.reason, c.message, c.lastTransitionTime, c.observedGeneration ?? null]),
+    });
+  return norm(current) === norm(next);
+}
