@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["shared/**/*.test.ts", "hub/**/*.test.ts", "spoke/**/*.test.ts"],
+          include: ["shared/**/*.test.ts", "hub/**/*.test.ts", "spoke/**/*.test.ts", "scripts/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

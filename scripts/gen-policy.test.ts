@@ -1,0 +1,51 @@
+import { readFileSync } from "node:fs";
+import { parseAllDocuments } from "yaml";
+import { describe, expect, it } from "vitest";
+import { Placement } from "../shared/ocm/placement.ts";
+import { Policy, PlacementBinding, embeddedConfigurationPolicies } from "../shared/ocm/policy.ts";
+import { POLICY_FILE, WORK_AGENT_SA, renderPolicy, spokeObjects } from "./gen-policy.ts";
+
+const docs = (text: string): Record<string, unknown>[] => parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
+const byKind = (objs: Record<string, unknown>[], kind: string) => objs.filter((o) => o.kind === kind);
+
+describe("spoke installation Policy", () => {
+  const rendered = docs(renderPolicy());
+
+  it("is what policies/install-kmm-spoke.yaml holds (regenerate with npm run gen:policy)", () => {
+    expect(readFileSync(POLICY_FILE, "utf8")).toBe(renderPolicy());
+  });
+
+  it("is a valid Policy, Placement and PlacementBinding wired to each other", () => {
+    const policy = Policy.parse(byKind(rendered, "Policy")[0]);
+    const placement = Placement.parse(byKind(rendered, "Placement")[0]);
+    const binding = PlacementBinding.parse(byKind(rendered, "PlacementBinding")[0]);
+    expect(policy.spec.remediationAction).toBe("enforce");
+    expect(binding.placementRef).toEqual({ apiGroup: "cluster.open-cluster-management.io", kind: "Placement", name: placement.metadata.name });
+    expect(binding.subjects).toEqual([{ apiGroup: "policy.open-cluster-management.io", kind: "Policy", name: policy.metadata.name }]);
+    expect(placement.spec.clusterSets).toEqual(["global"]);
+  });
+
+  it("enforces the Module CRD as generated, the spoke's RBAC, and a managed spoke Deployment", () => {
+    const policy = Policy.parse(byKind(rendered, "Policy")[0]);
+    const [config] = embeddedConfigurationPolicies(policy);
+    const objects = (config?.spec["object-templates"] ?? []).map((t) => t.objectDefinition as Record<string, unknown>);
+    expect(objects).toEqual(spokeObjects());
+
+    const crdText = readFileSync(new URL("../crds/kmm.sigs.x-k8s.io_modules.yaml", import.meta.url), "utf8");
+    expect(byKind(objects, "CustomResourceDefinition")).toEqual(docs(crdText));
+    const rbacText = readFileSync(new URL("../spoke/deploy/rbac.yaml", import.meta.url), "utf8");
+    for (const o of docs(rbacText)) expect(objects).toContainEqual(o);
+
+    const deployment = byKind(objects, "Deployment")[0] as { spec: { template: { spec: { serviceAccountName: string; containers: { env: { name: string; value?: string }[] }[] } } } };
+    expect(deployment.spec.template.spec.serviceAccountName).toBe("kmm-spoke");
+    expect(deployment.spec.template.spec.containers[0]?.env).toContainEqual({ name: "KMM_MANAGED", value: "1" });
+  });
+
+  it("lets the OCM work agent manage Modules, and nothing else", () => {
+    const objects = spokeObjects();
+    const binding = objects.find((o) => o.kind === "ClusterRoleBinding" && o.metadata?.name === "klusterlet-kmm") as { subjects: unknown[]; roleRef: { name: string } } | undefined;
+    expect(binding?.subjects).toEqual([{ kind: "ServiceAccount", ...WORK_AGENT_SA }]);
+    const role = objects.find((o) => o.kind === "ClusterRole" && o.metadata?.name === binding?.roleRef.name) as { rules: { apiGroups: string[]; resources: string[] }[] } | undefined;
+    expect(role?.rules.map((r) => [r.apiGroups, r.resources])).toEqual([[["kmm.sigs.x-k8s.io"], ["modules"]]]);
+  });
+});
