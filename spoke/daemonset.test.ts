@@ -78,6 +78,21 @@ describe("module-loader DaemonSet", () => {
     const cfg = workerConfigSchema.parse(JSON.parse(d.spec.template.metadata.annotations?.[WORKER_CONFIG_ANNOTATION] ?? ""));
     expect(cfg.firmwareHostPath).toBe("/lib/firmware/updates");
     expect(cfg.modprobe.firmwarePath).toBe("/firmware");
+    expect(cfg.firmwareClassPath).toBeUndefined();
+  });
+
+  it("passes worker.setFirmwareClassPath to workers that load firmware, and only to those", () => {
+    const withClassPath = { ...settings, firmwareHostPath: "/var/lib/firmware", firmwareClassPath: "/var/lib/firmware" };
+    const fw = module({ container: { modprobe: { moduleName: "kmod_a", firmwarePath: "/firmware" } } });
+    const d = moduleLoaderDaemonSet({ module: fw, mapping: mappingFor(fw, "6.1.0-18-amd64"), settings: withClassPath });
+    const cfg = workerConfigSchema.parse(JSON.parse(d.spec.template.metadata.annotations?.[WORKER_CONFIG_ANNOTATION] ?? ""));
+    expect(cfg.firmwareClassPath).toBe("/var/lib/firmware");
+
+    const plain = module({ container: { modprobe: { moduleName: "kmod_a" } } });
+    const p = moduleLoaderDaemonSet({ module: plain, mapping: mappingFor(plain, "6.1.0-18-amd64"), settings: withClassPath });
+    const plainCfg = workerConfigSchema.parse(JSON.parse(p.spec.template.metadata.annotations?.[WORKER_CONFIG_ANNOTATION] ?? ""));
+    expect(plainCfg.firmwareClassPath).toBeUndefined();
+    expect(p.spec.template.spec.containers[0]?.securityContext?.privileged).toBeUndefined();
   });
 
   it("adds the Module's tolerations and the version label for ordered upgrades", () => {

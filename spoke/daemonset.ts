@@ -99,6 +99,10 @@ export function workerConfig(module: Module, mapping: ResolvedKernelMapping, set
     imageRoot: IMAGE_ROOT,
     hostModulesRoot: "/",
     firmwareHostPath: settings.firmwareHostPath,
+    // Only a worker that copies firmware runs privileged, which writing to /sys needs.
+    ...(mp.firmwarePath !== undefined && mp.firmwarePath !== "" && settings.firmwareClassPath !== undefined
+      ? { firmwareClassPath: settings.firmwareClassPath }
+      : {}),
     stateDir: WORKER_STATE_DIR,
   };
   const checked = workerConfigSchema.safeParse(cfg);

@@ -28,6 +28,8 @@ export interface SpokeSettings {
   runAsUser: number;
   seLinuxType: string;
   firmwareHostPath: string;
+  /** worker.setFirmwareClassPath: written to the kernel's firmware_class.path before a load with firmware */
+  firmwareClassPath?: string | undefined;
 }
 
 export function settingsFrom(env: NodeJS.ProcessEnv, config: OperatorConfig): SpokeSettings {
@@ -49,5 +51,6 @@ export function settingsFrom(env: NodeJS.ProcessEnv, config: OperatorConfig): Sp
     runAsUser: config.worker.runAsUser,
     seLinuxType: config.worker.seLinuxType,
     firmwareHostPath: config.worker.firmwareHostPath,
+    firmwareClassPath: config.worker.firmwareClassPath,
   };
 }

@@ -52,7 +52,7 @@ describe("operator configuration", () => {
     expect(c.leaderElection).toMatchObject({ enabled: true, resourceID: "kmm.sigs.x-k8s.io" });
     expect(c.webhook).toMatchObject({ disableHTTP2: true, port: 9443 });
     expect(c.metrics).toMatchObject({ enableAuthnAuthz: true, disableHTTP2: true, bindAddress: "0.0.0.0:8443", secureServing: true });
-    expect(c.worker).toEqual({ runAsUser: 0, seLinuxType: "spc_t", firmwareHostPath: "/var/lib/firmware" });
+    expect(c.worker).toEqual({ runAsUser: 0, seLinuxType: "spc_t", firmwareHostPath: "/var/lib/firmware", firmwareClassPath: "/var/lib/firmware" });
   });
 
   it("fills upstream defaults (and ours) for an empty file, per edition", () => {

@@ -109,12 +109,14 @@ function schemaFor(edition: Edition) {
           runAsUser: z.number().int().min(0).default(0),
           seLinuxType: z.string().min(1).default("spc_t"),
           firmwareHostPath: z.string().startsWith("/", "must be an absolute path").default("/var/lib/firmware"),
-          // Name used by older KMM releases for the same setting.
+          // When set, workers write it to the kernel's firmware_class.path before loading and copy
+          // firmware there, so the kernel finds what was copied.
           setFirmwareClassPath: z.string().startsWith("/", "must be an absolute path").optional(),
         })
         .transform(({ setFirmwareClassPath, ...w }) => ({
           ...w,
           firmwareHostPath: setFirmwareClassPath ?? w.firmwareHostPath,
+          ...(setFirmwareClassPath !== undefined ? { firmwareClassPath: setFirmwareClassPath } : {}),
         }))
         .prefault({}),
       // Older upstream releases used flat keys; accepted so their files keep working.
