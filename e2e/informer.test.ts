@@ -9,6 +9,7 @@ import { z } from "zod";
 import { FaultProxy } from "../shared/runtime/fault-proxy.ts";
 import { Informer } from "../shared/runtime/informer.ts";
 import { createLogger } from "../shared/runtime/logger.ts";
+import { viaProxy } from "./support/clients.ts";
 
 const fleet = inject("fleet");
 const log = createLogger({ name: "e2e-informer", level: "warn" });
@@ -50,20 +51,6 @@ async function createCm(name: string, data: Record<string, string>, labels = { e
   await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name, labels }, data } });
 }
 
-/** A kubeconfig identical to `base` but reaching the API server through `proxy`. */
-function viaProxy(base: KubeConfig, port: number): KubeConfig {
-  const cluster = base.getCurrentCluster();
-  const user = base.getCurrentUser();
-  if (!cluster || !user) throw new Error("fleet kubeconfig has no current cluster/user");
-  const out = new KubeConfig();
-  out.loadFromOptions({
-    clusters: [{ ...cluster, server: `https://127.0.0.1:${port}` }],
-    users: [user],
-    contexts: [{ name: "proxy", cluster: cluster.name, user: user.name }],
-    currentContext: "proxy",
-  });
-  return out;
-}
 
 beforeAll(async () => {
   kc = new KubeConfig();

@@ -15,6 +15,7 @@ import { Informer } from "../shared/runtime/informer.ts";
 import { LeaderElector, type LeaderElectorOptions } from "../shared/runtime/leader-election.ts";
 import { createLogger } from "../shared/runtime/logger.ts";
 import { LeaderElectionLostError, Manager } from "../shared/runtime/manager.ts";
+import { viaProxy } from "./support/clients.ts";
 
 const fleet = inject("fleet");
 const log = createLogger({ name: "e2e-leader", level: "warn" });
@@ -74,19 +75,6 @@ async function neverTwoLeaders(cands: Candidate[], ms: number): Promise<void> {
   }
 }
 
-function viaProxy(base: KubeConfig, port: number): KubeConfig {
-  const cluster = base.getCurrentCluster();
-  const user = base.getCurrentUser();
-  if (!cluster || !user) throw new Error("fleet kubeconfig has no current cluster/user");
-  const out = new KubeConfig();
-  out.loadFromOptions({
-    clusters: [{ ...cluster, server: `https://127.0.0.1:${port}` }],
-    users: [user],
-    contexts: [{ name: "proxy", cluster: cluster.name, user: user.name }],
-    currentContext: "proxy",
-  });
-  return out;
-}
 
 beforeAll(async () => {
   kc = new KubeConfig();
