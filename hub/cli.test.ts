@@ -1,0 +1,140 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments, stringify } from "yaml";
+import { ManifestWork } from "../shared/ocm/index.ts";
+import { main, type CliIO } from "./cli.ts";
+import { KERNEL_VERSIONS_CLAIM } from "./names.ts";
+import { DIGEST_A } from "./testdata.ts";
+
+const run = promisify(execFile);
+let dir: string;
+
+const mcmYaml = `apiVersion: hub.kmm.sigs.x-k8s.io/v1beta1
+kind: ManagedClusterModule
+metadata:
+  name: kmod
+spec:
+  spokeNamespace: kmm
+  selector:
+    wants-kmod: "true"
+  moduleSpec:
+    selector:
+      kmm: "true"
+    moduleLoader:
+      container:
+        modprobe:
+          moduleName: kmod
+        build:
+          dockerfileConfigMap:
+            name: df
+        kernelMappings:
+          - regexp: '^6\\.'
+            containerImage: registry.example.com/kmm/\${MOD_NAME}:\${KERNEL_FULL_VERSION}
+`;
+
+function cluster(name: string, labels: Record<string, string>, kernels?: string): unknown {
+  return {
+    apiVersion: "cluster.open-cluster-management.io/v1",
+    kind: "ManagedCluster",
+    metadata: { name, labels },
+    spec: { hubAcceptsClient: true },
+    status: kernels === undefined ? {} : { clusterClaims: [{ name: KERNEL_VERSIONS_CLAIM, value: kernels }] },
+  };
+}
+
+function capture(): CliIO & { stdout: string; stderr: string } {
+  const io = {
+    stdout: "",
+    stderr: "",
+    out: (s: string) => { io.stdout += s; },
+    err: (s: string) => { io.stderr += s; },
+    readFile: async (p: string) => (await import("node:fs/promises")).readFile(p, "utf8"),
+  };
+  return io;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "kmm-hub-render-"));
+  await writeFile(join(dir, "mcm.yaml"), mcmYaml);
+  await writeFile(
+    join(dir, "clusters.yaml"),
+    [cluster("spoke1", { "wants-kmod": "true" }, "6.1.0-18-amd64\n6.1.0-20-amd64"), cluster("spoke2", { "wants-kmod": "false" }, "6.1.0-18-amd64")].map((c) => stringify(c)).join("---\n"),
+  );
+  await writeFile(join(dir, "list.yaml"), stringify({ apiVersion: "v1", kind: "List", items: [cluster("spoke3", { "wants-kmod": "true" })] }));
+  await writeFile(
+    join(dir, "digests.yaml"),
+    stringify({ "registry.example.com/kmm/kmod:6.1.0-18-amd64": DIGEST_A, "registry.example.com/kmm/kmod:6.1.0-20-amd64": `sha256:${"c".repeat(64)}` }),
+  );
+  await writeFile(join(dir, "bad-digests.yaml"), stringify({ "registry.example.com/kmm/kmod:6.1.0-18-amd64": "sha256:nothex" }));
+  await writeFile(join(dir, "bad-mcm.yaml"), mcmYaml.replace("  spokeNamespace: kmm\n", ""));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("kmm-hub render", () => {
+  it("prints the ManifestWorks of the selected clusters, pinned with the digest map", async () => {
+    const io = capture();
+    const code = await main(["render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "clusters.yaml"), "--digests", join(dir, "digests.yaml")], io);
+    expect(io.stderr).toBe("");
+    expect(code).toBe(0);
+    const works = parseAllDocuments(io.stdout).map((d) => ManifestWork.parse(d.toJS()));
+    expect(works.map((w) => `${w.metadata.namespace ?? ""}/${w.metadata.name ?? ""}`)).toEqual(["spoke1/kmod"]);
+    const module = works[0]!.spec!.workload!.manifests![0] as unknown as { spec: { moduleLoader: { container: { kernelMappings: unknown[]; build?: unknown } } } };
+    expect(module.spec.moduleLoader.container.build).toBeUndefined();
+    expect(module.spec.moduleLoader.container.kernelMappings).toEqual([
+      { literal: "6.1.0-18-amd64", containerImage: `registry.example.com/kmm/kmod@${DIGEST_A}`, inTreeModulesToRemove: [] },
+      { literal: "6.1.0-20-amd64", containerImage: `registry.example.com/kmm/kmod@sha256:${"c".repeat(64)}`, inTreeModulesToRemove: [] },
+    ]);
+  });
+
+  it("exits 2 and explains which clusters got no ManifestWork (no digest, no claim)", async () => {
+    const io = capture();
+    const code = await main(["render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "clusters.yaml"), "--cluster", join(dir, "list.yaml")], io);
+    expect(code).toBe(2);
+    expect(io.stdout).toBe("");
+    expect(io.stderr).toContain("cluster spoke1: no ManifestWork (RegistryError): kernel 6.1.0-18-amd64: no digest for registry.example.com/kmm/kmod:6.1.0-18-amd64");
+    expect(io.stderr).toContain("cluster spoke3: no ManifestWork (Pending)");
+  });
+
+  it("exits 1 with a message naming the file and field for invalid input", async () => {
+    let io = capture();
+    expect(await main(["render", "--mcm", join(dir, "bad-mcm.yaml"), "--cluster", join(dir, "clusters.yaml")], io)).toBe(1);
+    expect(io.stderr).toContain("bad-mcm.yaml: not a valid ManagedClusterModule: spec.spokeNamespace");
+    io = capture();
+    expect(await main(["render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "clusters.yaml"), "--digests", join(dir, "bad-digests.yaml")], io)).toBe(1);
+    expect(io.stderr).toContain("bad-digests.yaml: registry.example.com/kmm/kmod:6.1.0-18-amd64");
+    io = capture();
+    expect(await main(["render", "--mcm", join(dir, "missing.yaml"), "--cluster", join(dir, "clusters.yaml")], io)).toBe(1);
+    expect(io.stderr).toContain("cannot read ManagedClusterModule file");
+    io = capture();
+    expect(await main(["render", "--cluster", join(dir, "clusters.yaml")], io)).toBe(1);
+    expect(io.stderr).toContain("render needs --mcm FILE");
+    io = capture();
+    expect(await main(["render", "--bogus"], io)).toBe(1);
+    expect(await main(["frobnicate"], io)).toBe(1);
+  });
+
+  it("refuses to run with a bad config file, naming the field", async () => {
+    await writeFile(join(dir, "bad-config.yaml"), "digestRefreshInterval: soon\n");
+    const io = capture();
+    expect(await main(["run", "--config", join(dir, "bad-config.yaml"), "--namespace", "kmm-hub"], io)).toBe(1);
+    expect(io.stderr).toContain("digestRefreshInterval");
+  });
+
+  it("works as a program (the npm bin entry)", async () => {
+    const args = ["tsx", "hub/cli.ts", "render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "clusters.yaml"), "--digests", join(dir, "digests.yaml")];
+    const { stdout } = await run("npx", args, { cwd: join(import.meta.dirname, "..") });
+    expect(stdout).toContain(`registry.example.com/kmm/kmod@${DIGEST_A}`);
+    const failed = await run("npx", args.slice(0, 7), { cwd: join(import.meta.dirname, "..") }).then(
+      () => undefined,
+      (e: unknown) => e as { code: number; stderr: string },
+    );
+    expect(failed?.code).toBe(2);
+  });
+});

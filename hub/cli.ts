@@ -1,0 +1,105 @@
+#!/usr/bin/env -S npx tsx
+// kmm-hub: `run` the hub controllers, or `render` the ManifestWorks of an MCM offline.
+import { readFile } from "node:fs/promises";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { stringify } from "yaml";
+import { ConfigError } from "../shared/runtime/index.ts";
+import { HubStartError, runHub } from "./main.ts";
+import { RenderInputError, parseClusters, parseDigests, parseMcm, render } from "./render.ts";
+
+export const USAGE = `usage:
+  kmm-hub run [--config FILE] [--kubeconfig FILE] [--namespace NS] [--registry-ca FILE]
+  kmm-hub render --mcm FILE --cluster FILE [--cluster FILE ...] [--digests FILE]
+
+render prints, as YAML, the ManifestWorks the hub would write for the ManagedClusterModule in
+--mcm and the ManagedClusters (with their kernel-versions.kmm.node.kubernetes.io claims) in the
+--cluster files. --digests is a map "image: sha256:…" standing in for the registry; a tag missing
+from it leaves its cluster without a ManifestWork. Exit status: 0 all selected clusters rendered,
+1 bad input, 2 some selected clusters not rendered (reasons on stderr).`;
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export interface CliIO {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  readFile: (path: string) => Promise<string>;
+}
+
+const defaultIO: CliIO = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  readFile: (p) => readFile(p, "utf8"),
+};
+
+async function read(io: CliIO, path: string, what: string): Promise<string> {
+  try {
+    return await io.readFile(path);
+  } catch (err: unknown) {
+    throw new RenderInputError(`cannot read ${what} ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+async function renderCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { mcm: { type: "string" }, cluster: { type: "string", multiple: true }, digests: { type: "string" } },
+    strict: true,
+  });
+  if (values.mcm === undefined) throw new UsageError("render needs --mcm FILE");
+  if (values.cluster === undefined || values.cluster.length === 0) throw new UsageError("render needs at least one --cluster FILE");
+  const mcm = parseMcm(await read(io, values.mcm, "ManagedClusterModule file"), values.mcm);
+  const clusters = [];
+  for (const f of values.cluster) clusters.push(...parseClusters(await read(io, f, "ManagedCluster file"), f));
+  const digests = values.digests === undefined ? new Map() : parseDigests(await read(io, values.digests, "digest map"), values.digests);
+  const result = render(mcm, clusters, digests);
+  io.out(result.works.map((w) => stringify(w)).join("---\n"));
+  for (const o of result.notRendered) io.err(`cluster ${o.cluster}: no ManifestWork (${o.kind === "blocked" ? o.reason : "Pending"}): ${o.message}\n`);
+  return result.notRendered.length > 0 ? 2 : 0;
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: "string" }, kubeconfig: { type: "string" }, namespace: { type: "string" }, "registry-ca": { type: "string" } },
+    strict: true,
+  });
+  await runHub({ configPath: values.config, kubeconfigPath: values.kubeconfig, namespace: values.namespace, registryCaFile: values["registry-ca"] });
+  return 0;
+}
+
+/** Runs the CLI; returns the exit status (errors are printed, not thrown). */
+export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === "render") return await renderCommand(rest, io);
+    if (command === "run") return await runCommand(rest);
+    if (command === "help" || command === "--help" || command === "-h") {
+      io.out(`${USAGE}\n`);
+      return 0;
+    }
+    throw new UsageError(command === undefined ? "no command given" : `unknown command ${JSON.stringify(command)}`);
+  } catch (err: unknown) {
+    if (err instanceof UsageError || (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS"))) {
+      io.err(`kmm-hub: ${err.message}\n${USAGE}\n`);
+      return 1;
+    }
+    if (err instanceof RenderInputError || err instanceof ConfigError || err instanceof HubStartError) {
+      io.err(`kmm-hub: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`kmm-hub: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

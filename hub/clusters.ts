@@ -1,0 +1,56 @@
+// Which ManagedClusters a ManagedClusterModule goes to, and which kernels each one runs.
+import type { ManagedClusterObject } from "../shared/ocm/index.ts";
+import { readClusterClaims } from "../shared/ocm/index.ts";
+import { KERNEL_VERSIONS_CLAIM } from "./names.ts";
+
+/**
+ * Equality-based label selection, as upstream's `labels.Set(selector).AsSelector()`:
+ * every key must be present with the same value; an empty selector selects every cluster.
+ */
+export function selectorMatches(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>> | undefined): boolean {
+  for (const [k, v] of Object.entries(selector)) {
+    if (labels?.[k] !== v) return false;
+  }
+  return true;
+}
+
+/** The clusters a selector picks, sorted by name so every output built from them is stable. */
+export function selectClusters(
+  selector: Readonly<Record<string, string>>,
+  clusters: readonly ManagedClusterObject[],
+): ManagedClusterObject[] {
+  return clusters
+    .filter((c) => c.metadata.deletionTimestamp === undefined && selectorMatches(selector, c.metadata.labels))
+    .sort((a, b) => (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""));
+}
+
+export type ClusterKernels =
+  | { ready: true; kernels: string[] }
+  /** No usable claim yet: the cluster waits (shown in status), it is not an error to retry. */
+  | { ready: false; reason: string };
+
+/**
+ * Kernels from the `kernel-versions.kmm.node.kubernetes.io` claim: one per line, blank lines and
+ * surrounding spaces ignored, de-duplicated and sorted. Kernels are kept exactly as reported
+ * (no trailing "+" trimming): the spoke matches the literal mappings against the nodes' own strings.
+ */
+export function clusterKernels(cluster: ManagedClusterObject): ClusterKernels {
+  const name = cluster.metadata.name ?? "<unnamed>";
+  const value = readClusterClaims(cluster).get(KERNEL_VERSIONS_CLAIM);
+  if (value === undefined) {
+    return {
+      ready: false,
+      reason: `ManagedCluster ${name} reports no ${KERNEL_VERSIONS_CLAIM} claim yet; it appears once the KMM spoke edition runs there`,
+    };
+  }
+  const kernels = [...new Set(value.split("\n").map((k) => k.trim()).filter((k) => k !== ""))].sort();
+  if (kernels.length === 0) {
+    return { ready: false, reason: `the ${KERNEL_VERSIONS_CLAIM} claim of ManagedCluster ${name} lists no kernel (no node reported one)` };
+  }
+  return { ready: true, kernels };
+}
+
+/** The kernel claim's value, or undefined (used to notice claim changes). */
+export function kernelClaimValue(cluster: ManagedClusterObject | undefined): string | undefined {
+  return cluster === undefined ? undefined : readClusterClaims(cluster).get(KERNEL_VERSIONS_CLAIM);
+}

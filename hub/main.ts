@@ -1,0 +1,87 @@
+// The hub process: one Manager (probes, metrics, leader election, informers) running the
+// ManagedClusterModule controller.
+import { readFile } from "node:fs/promises";
+import { KubeConfig } from "@kubernetes/client-node";
+import { Manager, loadConfig, type Logger, type OperatorConfig } from "../shared/runtime/index.ts";
+import { ManagedClusterModuleReconciler } from "./reconciler.ts";
+
+export class HubStartError extends Error {
+  override readonly name = "HubStartError";
+}
+
+export interface HubOptions {
+  /** Operator config file; KMM_HUB_CONFIG when unset; all defaults when neither. */
+  configPath?: string | undefined;
+  /** Already loaded config (tests); wins over configPath. */
+  config?: OperatorConfig;
+  /** kubeconfig file; in-cluster or $KUBECONFIG when unset. */
+  kubeconfigPath?: string | undefined;
+  /** Hub namespace (pull secrets, Lease); --namespace, $POD_NAMESPACE or the pod's own. */
+  namespace?: string | undefined;
+  identity?: string;
+  logger?: Logger;
+  /** PEM file of extra CAs trusted for registries. */
+  registryCaFile?: string | undefined;
+}
+
+const SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+async function hubNamespace(given: string | undefined): Promise<string> {
+  const ns = given ?? process.env.POD_NAMESPACE;
+  if (ns !== undefined && ns !== "") return ns;
+  try {
+    return (await readFile(SA_NAMESPACE_FILE, "utf8")).trim();
+  } catch {
+    throw new HubStartError("the hub needs its namespace (for pull secrets and its Lease): pass --namespace or set POD_NAMESPACE");
+  }
+}
+
+export interface Hub {
+  manager: Manager;
+  reconciler: ManagedClusterModuleReconciler;
+  config: OperatorConfig;
+}
+
+/** Builds the hub (nothing runs until `manager.run()`). */
+export async function createHub(opts: HubOptions = {}): Promise<Hub> {
+  const config = opts.config ?? (await loadConfig(opts.configPath ?? process.env.KMM_HUB_CONFIG, "hub"));
+  const kubeConfig = new KubeConfig();
+  if (opts.kubeconfigPath !== undefined) kubeConfig.loadFromFile(opts.kubeconfigPath);
+  else kubeConfig.loadFromDefault();
+  const namespace = await hubNamespace(opts.namespace);
+  const manager = new Manager({
+    config,
+    kubeConfig,
+    name: "kmm-hub",
+    leaseNamespace: config.leaderElection.namespace ?? namespace,
+    ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.identity !== undefined ? { identity: opts.identity } : {}),
+  });
+  const registryCaBundle = opts.registryCaFile === undefined ? undefined : await readFile(opts.registryCaFile, "utf8");
+  const reconciler = new ManagedClusterModuleReconciler({
+    manager,
+    kubeConfig,
+    namespace,
+    digestRefreshIntervalMs: config.digestRefreshInterval,
+    maxConcurrentReconciles: config.maxConcurrentReconciles,
+    ...(registryCaBundle !== undefined ? { registryCaBundle } : {}),
+  });
+  manager.addRunnable({ start: () => undefined, stop: () => {
+      reconciler.registryClient.close();
+      reconciler.kube.close();
+      return Promise.resolve();
+    },
+  });
+  return { manager, reconciler, config };
+}
+
+/** Runs until SIGTERM/SIGINT (resolves) or a lost lease (rejects, so the process restarts). */
+export async function runHub(opts: HubOptions = {}): Promise<void> {
+  const hub = await createHub(opts);
+  const unhook = hub.manager.handleSignals();
+  try {
+    await hub.manager.run();
+  } finally {
+    unhook();
+  }
+}

@@ -1,0 +1,93 @@
+// `kmm-hub render`: the ManifestWorks the hub would write for an MCM and some ManagedClusters,
+// computed offline with the reconciler's own builders. Inputs are validated like API objects.
+import { parseAllDocuments } from "yaml";
+import { z } from "zod";
+import { managedClusterModuleSchema, type ManagedClusterModule } from "../shared/api/index.ts";
+import { KernelMappingError } from "../shared/kernel-mapping/index.ts";
+import { formatIssues, managedClusterSchema, type ManagedClusterObject, type ManifestWorkObject } from "../shared/ocm/index.ts";
+import { validateDigest } from "../shared/registry/reference.ts";
+import type { ClusterOutcome, Pin } from "./manifestwork.ts";
+import { outcomes, planClusters, planImages } from "./plan.ts";
+
+export class RenderInputError extends Error {
+  override readonly name = "RenderInputError";
+}
+
+function documents(text: string, source: string): unknown[] {
+  const docs = parseAllDocuments(text);
+  const out: unknown[] = [];
+  for (const d of Array.isArray(docs) ? docs : [docs]) {
+    const first = d.errors[0];
+    if (first) throw new RenderInputError(`${source}: not valid YAML: ${first.message}`);
+    const value: unknown = d.toJS();
+    if (value === null || value === undefined) continue;
+    // `kubectl get -o yaml` prints a List: take its items.
+    const list = z.object({ kind: z.string().regex(/List$/), items: z.array(z.unknown()) }).safeParse(value);
+    if (list.success) out.push(...list.data.items);
+    else out.push(value);
+  }
+  return out;
+}
+
+export function parseMcm(text: string, source: string): ManagedClusterModule {
+  const docs = documents(text, source);
+  if (docs.length !== 1) throw new RenderInputError(`${source}: expected exactly one ManagedClusterModule, found ${docs.length} document(s)`);
+  const r = managedClusterModuleSchema.safeParse(docs[0]);
+  if (!r.success) throw new RenderInputError(`${source}: not a valid ManagedClusterModule: ${formatIssues(r.error.issues)}`);
+  return r.data;
+}
+
+export function parseClusters(text: string, source: string): ManagedClusterObject[] {
+  return documents(text, source).map((doc, i) => {
+    const r = managedClusterSchema.safeParse(doc);
+    if (!r.success) throw new RenderInputError(`${source}, document ${i + 1}: not a valid ManagedCluster: ${formatIssues(r.error.issues)}`);
+    return r.data;
+  });
+}
+
+const digestMapSchema = z.record(z.string().min(1), z.string().min(1));
+
+/** A YAML/JSON map `image: sha256:…` (the digests the registry would answer). */
+export function parseDigests(text: string, source: string): Map<string, Pin> {
+  const docs = documents(text, source);
+  if (docs.length !== 1) throw new RenderInputError(`${source}: expected one map of image → digest, found ${docs.length} document(s)`);
+  const r = digestMapSchema.safeParse(docs[0]);
+  if (!r.success) throw new RenderInputError(`${source}: expected a map of image → digest (e.g. "registry.example.com/kmod:6.1.0: sha256:…"): ${formatIssues(r.error.issues)}`);
+  const pins = new Map<string, Pin>();
+  for (const [image, digest] of Object.entries(r.data)) {
+    try {
+      pins.set(image, { digest: validateDigest(digest) });
+    } catch (err: unknown) {
+      throw new RenderInputError(`${source}: ${image}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return pins;
+}
+
+export interface RenderResult {
+  works: ManifestWorkObject[];
+  /** Selected clusters that get no ManifestWork, and why. */
+  notRendered: Exclude<ClusterOutcome, { kind: "work" }>[];
+}
+
+export function render(mcm: ManagedClusterModule, clusters: readonly ManagedClusterObject[], digests: ReadonlyMap<string, Pin>): RenderResult {
+  let plans;
+  try {
+    plans = planClusters(mcm, clusters);
+  } catch (err: unknown) {
+    if (err instanceof KernelMappingError) throw new RenderInputError(err.message);
+    throw err;
+  }
+  // Tags without a digest in the map stay blocked, exactly as an unreachable registry would leave them.
+  const pins = new Map(digests);
+  for (const { image } of planImages(mcm, plans)) {
+    if (!pins.has(image)) pins.set(image, { error: `no digest for ${image} in the digest map`, reason: "RegistryError" });
+  }
+  const works: ManifestWorkObject[] = [];
+  const notRendered: RenderResult["notRendered"] = [];
+  for (const o of outcomes(mcm, plans, pins)) {
+    if (o.kind === "work") works.push(o.work);
+    else notRendered.push(o);
+  }
+  return { works, notRendered };
+}
