@@ -12,8 +12,7 @@ import { performance } from "node:perf_hooks";
 import { z } from "zod";
 import { startFleet } from "../e2e/controlplane/fleet.ts";
 import { kubeConfigFrom } from "../e2e/controlplane/kube.ts";
-import { KERNEL_VERSIONS_CLAIM } from "../hub/names.ts";
-import { HubKubeClient } from "../hub/kube.ts";
+import { KERNEL_VERSIONS_CLAIM, manifestWorkPath } from "../hub/names.ts";
 import { render } from "../hub/render.ts";
 import { managedClusterModuleSchema, type ManagedClusterModule } from "../shared/api/index.ts";
 import { RawClient } from "../shared/kube/raw.ts";
@@ -144,7 +143,7 @@ async function main(): Promise<void> {
     }
     t = performance.now();
     // Same connection handling as the hub's writer (one keep-alive pool), so only the work differs.
-    const plainClient = new HubKubeClient(hubKc);
+    const plainClient = new RawClient(hubKc);
     await forEachLimit(plain, PLAIN_CONCURRENCY, async (w) => {
       await plainClient.request("POST", `/apis/work.open-cluster-management.io/v1/namespaces/${w.metadata.namespace ?? ""}/manifestworks`, w);
     });
@@ -154,7 +153,7 @@ async function main(): Promise<void> {
     for (const w of plain) w.metadata.name = `ssa-${w.metadata.name ?? ""}`;
     t = performance.now();
     await forEachLimit(plain, PLAIN_CONCURRENCY, async (w) => {
-      await plainClient.apply(HubKubeClient.manifestWorkPath(w.metadata.namespace ?? "", w.metadata.name ?? ""), w, "bench-plain");
+      await plainClient.applyAt(manifestWorkPath(w.metadata.namespace ?? "", w.metadata.name ?? ""), w, "bench-plain");
     });
     const ssaSeconds = (performance.now() - t) / 1000;
     console.log(`plain client, server-side apply (${PLAIN_CONCURRENCY} in flight): ${plain.length} ManifestWorks created in ${ssaSeconds.toFixed(1)} s`);

@@ -1,7 +1,7 @@
 // core/v1 Events on ManagedClusterModules. The MCM is cluster-scoped, so its Events go to
 // "default", where kubectl describe looks for them (as client-go's recorder does).
 import { randomBytes } from "node:crypto";
-import type { HubKubeClient } from "./kube.ts";
+import type { RawClient } from "../shared/kube/raw.ts";
 import type { Logger } from "../shared/runtime/index.ts";
 import { HUB_API_VERSION, MANAGED_CLUSTER_MODULE_KIND } from "../shared/api/index.ts";
 import { EVENT_SOURCE } from "./names.ts";
@@ -30,7 +30,7 @@ export class EventRecorder {
   private readonly recent = new Map<string, number>();
 
   constructor(
-    private readonly kube: HubKubeClient,
+    private readonly kube: RawClient,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {}

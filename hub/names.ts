@@ -18,3 +18,11 @@ export const MAX_MANIFESTWORK_BYTES = 500 * 1024;
 
 /** AppliedManifestWork names are `<64-char hub hash>-<work name>` and must stay within 253 characters. */
 export const MAX_MANIFESTWORK_NAME_LENGTH = 188;
+
+export function manifestWorkPath(namespace: string, name: string): string {
+  return `/apis/work.open-cluster-management.io/v1/namespaces/${encodeURIComponent(namespace)}/manifestworks/${encodeURIComponent(name)}`;
+}
+
+export function mcmStatusPath(name: string): string {
+  return `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${encodeURIComponent(name)}/status`;
+}

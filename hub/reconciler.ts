@@ -26,9 +26,9 @@ import { Controller, type Informer, type Logger, type Manager, type ReconcileRes
 import { kernelClaimValue, selectClusters, selectorMatches } from "./clusters.ts";
 import { jsonEqual, jsonSubset } from "./compare.ts";
 import { EventReasons, EventRecorder } from "./events.ts";
-import { HubKubeClient, isNotFound } from "./kube.ts";
+import { RawClient, isNotFound } from "../shared/kube/raw.ts";
 import { mcmName, type ClusterOutcome } from "./manifestwork.ts";
-import { FIELD_MANAGER, MCM_NAME_LABEL } from "./names.ts";
+import { FIELD_MANAGER, MCM_NAME_LABEL, manifestWorkPath, mcmStatusPath } from "./names.ts";
 import { RebuildTriggers, expireImages, resolvePins } from "./pinning.ts";
 import { outcomes as buildOutcomes, planClusters, planImages, type ClusterPlan } from "./plan.ts";
 import { buildStatus } from "./status.ts";
@@ -105,7 +105,7 @@ export class ManagedClusterModuleReconciler {
   readonly digests: DigestCache;
   readonly registryClient: RegistryClient;
   /** The hub's API writes; reads come from the informers only. */
-  readonly kube: HubKubeClient;
+  readonly kube: RawClient;
   private readonly events: EventRecorder;
   private readonly log: Logger;
   private readonly opts: HubReconcilerOptions;
@@ -118,7 +118,7 @@ export class ManagedClusterModuleReconciler {
     this.opts = opts;
     const m = opts.manager;
     this.log = m.logger.child({ controller: CONTROLLER_NAME });
-    this.kube = new HubKubeClient(opts.kubeConfig);
+    this.kube = new RawClient(opts.kubeConfig);
     this.events = new EventRecorder(this.kube, this.log);
     this.registryClient = new RegistryClient(opts.registryCaBundle !== undefined ? { caBundle: opts.registryCaBundle } : {});
     this.digests = new DigestCache({ client: this.registryClient, refreshIntervalMs: opts.digestRefreshIntervalMs });
@@ -219,7 +219,7 @@ export class ManagedClusterModuleReconciler {
   private async deleteWork(w: ManifestWorkObject): Promise<void> {
     try {
       this.countWrite("delete");
-      await this.kube.request("DELETE", HubKubeClient.manifestWorkPath(w.metadata.namespace ?? "", w.metadata.name ?? ""), { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy: "Background" });
+      await this.kube.request("DELETE", manifestWorkPath(w.metadata.namespace ?? "", w.metadata.name ?? ""), { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy: "Background" });
     } catch (err: unknown) {
       if (!isNotFound(err)) throw err;
     }
@@ -299,7 +299,7 @@ export class ManagedClusterModuleReconciler {
     await forEachLimit(toWrite, APPLY_CONCURRENCY, async ({ o, existing }) => {
       try {
         this.countWrite("apply");
-        await this.kube.apply(HubKubeClient.manifestWorkPath(o.cluster, name), o.work, FIELD_MANAGER);
+        await this.kube.applyAt(manifestWorkPath(o.cluster, name), o.work, FIELD_MANAGER);
         // The informer brings the stored object; until then the status reads the previous one.
         if (!existing) current.set(o.cluster, o.work);
       } catch (err: unknown) {
@@ -362,7 +362,7 @@ export class ManagedClusterModuleReconciler {
     if (jsonEqual(status, mcm.status ?? {})) return;
     this.countWrite("status");
     try {
-      await this.kube.apply(HubKubeClient.mcmStatusPath(name), { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, metadata: { name }, status }, FIELD_MANAGER);
+      await this.kube.applyAt(mcmStatusPath(name), { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, metadata: { name }, status }, FIELD_MANAGER);
     } catch (err: unknown) {
       // Deleted since the cache saw it: its delete event brings the clean-up.
       if (!isNotFound(err)) throw err;
