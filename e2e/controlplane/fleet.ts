@@ -1,6 +1,6 @@
 // A fleet: a hub and N spokes, each a real local cluster, joined with real OCM agents.
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FleetInfo } from "../fleet-types.ts";
 import { cacheDir, loadManifest, repoRoot } from "./binaries.ts";
@@ -36,12 +36,29 @@ async function projectCrdFiles(): Promise<string[]> {
   }
 }
 
+/** A stopped fleet keeps its logs (and certificates) for reading; its etcd data goes. */
+async function dropData(dir: string, clusters: string[]): Promise<void> {
+  await Promise.all(clusters.map((c) => rm(join(dir, c, "etcd"), { recursive: true, force: true })));
+}
+
+/** Fleet folders of earlier runs are kept a day for their logs, then removed. */
+async function pruneOldFleets(fleetsDir: string): Promise<void> {
+  const dayAgo = Date.now() - 24 * 3600 * 1000;
+  for (const name of await readdir(fleetsDir).catch(() => [])) {
+    if (!name.startsWith("fleet-")) continue;
+    const dir = join(fleetsDir, name);
+    const s = await stat(dir).catch(() => undefined);
+    if (s?.isDirectory() && s.mtimeMs < dayAgo) await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
   const log = opts.log ?? (() => undefined);
   const started = Date.now();
   const manifest = await loadManifest();
   const fleetsDir = join(cacheDir, "fleets");
   await mkdir(fleetsDir, { recursive: true });
+  await pruneOldFleets(fleetsDir);
   const dir = opts.dir ?? (await mkdtemp(join(fleetsDir, "fleet-")));
   await mkdir(join(dir, "logs"), { recursive: true });
   const group = new ProcessGroup(join(dir, "logs"), opts.persistent ?? false);
@@ -76,9 +93,18 @@ export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
     const info: FleetInfo = { dir, hub: hub.info, spokes: spokes.map((s) => s.info) };
     await writeFile(join(dir, "fleet.json"), JSON.stringify(info, null, 2));
     log(`fleet ready after ${((Date.now() - started) / 1000).toFixed(1)}s`);
-    return { info, group, stop: () => group.stopAll() };
+    const clusters = ["hub", ...spokeNames];
+    return {
+      info,
+      group,
+      stop: async () => {
+        await group.stopAll();
+        await dropData(dir, clusters);
+      },
+    };
   } catch (err) {
     await group.stopAll();
+    await dropData(dir, ["hub", ...spokeNames]);
     const msg = err instanceof Error ? err.message : String(err);
     throw new Error(`the local fleet did not start: ${msg}\ncomponent logs: ${join(dir, "logs")}`, { cause: err });
   }
