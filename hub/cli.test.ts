@@ -78,6 +78,19 @@ afterAll(async () => {
 });
 
 describe("kmm-hub render", () => {
+  it("renders the README's example in examples/render", async () => {
+    const ex = join(import.meta.dirname, "..", "examples", "render");
+    const io = capture();
+    const code = await main(["render", "--mcm", join(ex, "mcm.yaml"), "--cluster", join(ex, "clusters.yaml"), "--digests", join(ex, "digests.yaml")], io);
+    expect(io.stderr).toBe("");
+    expect(code).toBe(0);
+    const works = parseAllDocuments(io.stdout).map((d) => ManifestWork.parse(d.toJS()));
+    expect(works.map((w) => `${w.metadata.namespace ?? ""}/${w.metadata.name ?? ""}`)).toEqual(["edge-1/gpu-driver"]);
+    const module = works[0]!.spec!.workload!.manifests![0] as unknown as { spec: { moduleLoader: { container: { kernelMappings: { literal: string; containerImage: string }[] } } } };
+    expect(module.spec.moduleLoader.container.kernelMappings.map((k) => k.literal)).toEqual(["5.14.0-427.13.1.el9_4.x86_64", "5.14.0-503.11.1.el9_5.x86_64"]);
+    for (const k of module.spec.moduleLoader.container.kernelMappings) expect(k.containerImage).toMatch(/^registry\.example\.com\/drivers\/gpu-driver@sha256:[0-9a-f]{64}$/);
+  });
+
   it("prints the ManifestWorks of the selected clusters, pinned with the digest map", async () => {
     const io = capture();
     const code = await main(["render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "clusters.yaml"), "--digests", join(dir, "digests.yaml")], io);
