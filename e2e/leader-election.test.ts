@@ -92,7 +92,10 @@ afterAll(async () => {
 
 describe("Lease leader election", () => {
   it("elects exactly one of three candidates and hands over promptly on release", async () => {
-    const cands = ["a", "b", "c"].map((id) => candidate(id, "handover"));
+    // A lease far longer than the wait below: a successor within that wait proves the release was
+    // used, not the expiry, with room for a slow machine.
+    const slowExpiry = { ...fast, leaseDurationMs: 30_000, renewDeadlineMs: 20_000 };
+    const cands = ["a", "b", "c"].map((id) => candidate(id, "handover", slowExpiry));
     for (const c of cands) void c.elector.run();
     await until("a leader", () => cands.some((c) => c.leading));
     await neverTwoLeaders(cands, 2000);
@@ -101,15 +104,15 @@ describe("Lease leader election", () => {
 
     const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: "handover", namespace: ns });
     expect(lease.spec?.holderIdentity).toBe(first.elector.identity);
-    expect(lease.spec?.leaseDurationSeconds).toBe(3);
+    expect(lease.spec?.leaseDurationSeconds).toBe(30);
 
     const t0 = performance.now();
     await first.elector.stop();
     expect(first.leading).toBe(false);
     expect(first.signal?.aborted).toBe(true);
     // A released Lease has no holder: the next candidate takes it at its next retry, without waiting for expiry.
-    await until("a successor", () => cands.some((c) => c !== first && c.leading), 5000);
-    expect(performance.now() - t0).toBeLessThan(fast.leaseDurationMs);
+    await until("a successor", () => cands.some((c) => c !== first && c.leading), 10_000);
+    expect(performance.now() - t0).toBeLessThan(slowExpiry.leaseDurationMs / 2);
     await neverTwoLeaders(cands, 1000);
     const after = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: "handover", namespace: ns });
     expect(after.spec?.leaseTransitions).toBeGreaterThanOrEqual(1);
@@ -147,7 +150,10 @@ describe("Lease leader election", () => {
   });
 
   it("a leader whose Lease is taken by someone else stops at once", async () => {
-    const c = candidate("victim", "stolen");
+    // A renew deadline far beyond the retry period, so "at the next renewal" and "after the
+    // deadline" are seconds apart even on a slow machine.
+    const slowDeadline = { ...fast, leaseDurationMs: 30_000, renewDeadlineMs: 20_000 };
+    const c = candidate("victim", "stolen", slowDeadline);
     void c.elector.run();
     await until("leadership", () => c.leading);
     const api = kc.makeApiClient(CoordinationV1Api);
@@ -159,9 +165,9 @@ describe("Lease leader election", () => {
       body: { ...lease, spec: { ...lease.spec, holderIdentity: "intruder", renewTime: now, acquireTime: now, leaseDurationSeconds: 60 } },
     });
     const t0 = performance.now();
-    await until("the victim to stop leading", () => !c.leading, 5000);
+    await until("the victim to stop leading", () => !c.leading, 10_000);
     // Noticed at the next renewal, not after the renew deadline.
-    expect(performance.now() - t0).toBeLessThan(fast.retryPeriodMs + 1000);
+    expect(performance.now() - t0).toBeLessThan(slowDeadline.renewDeadlineMs / 4);
     expect(c.events.map((e) => e.what)).toEqual(["started", "stopped"]);
     const after = await api.readNamespacedLease({ name: "stolen", namespace: ns });
     expect(after.spec?.holderIdentity).toBe("intruder");
