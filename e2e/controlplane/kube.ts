@@ -1,7 +1,7 @@
 // Small client helpers for the fleet fixture and e2e suites, on @kubernetes/client-node.
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
-import { ApiException, KubeConfig, KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node";
+import { KubeConfig, KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node";
 import { RawClient } from "../../shared/kube/raw.ts";
 import { parseAllDocuments } from "yaml";
 import { sleep, waitFor } from "./procs.ts";
@@ -55,10 +55,6 @@ export async function waitForCrdsEstablished(kc: KubeConfig, names: string[], ti
       return conds.some((c) => c.type === "Established" && c.status === "True");
     }, { timeoutMs });
   }
-}
-
-export function isNotFound(err: unknown): boolean {
-  return err instanceof ApiException && err.code === 404;
 }
 
 /** GET a path with client-certificate auth; resolves with the status code and body. */

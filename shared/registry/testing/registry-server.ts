@@ -2,13 +2,13 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import https from "node:https";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { z } from "zod";
 import type { TestPki } from "./pki.ts";
+import { freePort } from "../../testing/ports.ts";
 
 // Starts Debian's docker-registry (the CNCF distribution registry, 2.8) on a
 // free loopback port with its own config and storage, for tests and the
@@ -40,17 +40,6 @@ export interface RegistryServer {
    */
   countRequests(filter?: { method?: string; pathPrefix?: string }): Promise<number>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitUntilServing(url: string, child: ChildProcess, output: () => string): Promise<void> {
