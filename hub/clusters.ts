@@ -1,18 +1,10 @@
 // Which ManagedClusters a ManagedClusterModule goes to, and which kernels each one runs.
 import type { ManagedClusterObject } from "../shared/ocm/index.ts";
 import { readClusterClaims } from "../shared/ocm/index.ts";
+import { selectorMatches } from "../shared/kube/labels.ts";
 import { KERNEL_VERSIONS_CLAIM } from "./names.ts";
 
-/**
- * Equality-based label selection, as upstream's `labels.Set(selector).AsSelector()`:
- * every key must be present with the same value; an empty selector selects every cluster.
- */
-export function selectorMatches(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>> | undefined): boolean {
-  for (const [k, v] of Object.entries(selector)) {
-    if (labels?.[k] !== v) return false;
-  }
-  return true;
-}
+export { selectorMatches };
 
 /** The clusters a selector picks, sorted by name so every output built from them is stable. */
 export function selectClusters(

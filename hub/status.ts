@@ -1,5 +1,6 @@
 // ManagedClusterModule status from the outcomes of a reconcile and the ManifestWorks in the cache.
 import type { ClusterModuleStatus, Condition, ManagedClusterModule, ManagedClusterModuleStatus, ManifestWorkState } from "../shared/api/index.ts";
+import { nextCondition } from "../shared/api/conditions.ts";
 import { ManifestWorkConditions, feedbackValues, integerFeedback, isConditionTrue, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { moduleIdentifier, type ClusterOutcome } from "./manifestwork.ts";
 
@@ -38,10 +39,7 @@ export function feedbackSummary(mcm: ManagedClusterModule, work: ManifestWorkObj
 }
 
 function condition(mcm: ManagedClusterModule, previous: readonly Condition[] | undefined, now: string, c: Omit<Condition, "lastTransitionTime" | "observedGeneration">): Condition {
-  const old = previous?.find((p) => p.type === c.type);
-  const out: Condition = { ...c, lastTransitionTime: old?.status === c.status ? old.lastTransitionTime : now };
-  if (mcm.metadata.generation !== undefined) out.observedGeneration = mcm.metadata.generation;
-  return out;
+  return nextCondition(previous, c, now, mcm.metadata.generation);
 }
 
 export interface StatusInput {

@@ -21,6 +21,7 @@ import {
 } from "./labels.ts";
 import { podIsReady, type DaemonSet, type DaemonSetRead, type Node, type Pod, type Taint } from "./objects.ts";
 import type { SpokeSettings } from "./settings.ts";
+import { selectorMatches } from "../shared/kube/labels.ts";
 import {
   CONDITION_BUILD_SIGN_IGNORED,
   CONDITION_DEVICE_PLUGIN_AVAILABLE,
@@ -76,7 +77,7 @@ export function targetNodes(module: Module, nodes: readonly Node[]): Node[] {
   return nodes.filter(
     (n) =>
       n.spec?.unschedulable !== true &&
-      Object.entries(module.spec.selector).every(([k, v]) => n.metadata.labels?.[k] === v) &&
+      selectorMatches(module.spec.selector, n.metadata.labels) &&
       toleratesTaints(n.spec?.taints, module.spec.tolerations),
   );
 }

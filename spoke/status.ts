@@ -1,6 +1,6 @@
 // Module status as the spoke edition reports it: upstream's counters (the hub reads them back through
 // ManifestWork feedback rules) and standard conditions.
-import type { Condition } from "../shared/api/conditions.ts";
+import { nextCondition, type Condition } from "../shared/api/conditions.ts";
 import type { DaemonSetStatus, ModuleStatus } from "../shared/api/module.ts";
 import type { DaemonSetRead } from "./objects.ts";
 
@@ -36,18 +36,7 @@ export function mergeConditions(
   observedGeneration: number | undefined,
   now: Date,
 ): Condition[] {
-  return desired.map((d) => {
-    const old = previous?.find((c) => c.type === d.type);
-    const lastTransitionTime = old !== undefined && old.status === d.status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, "Z");
-    return {
-      type: d.type,
-      status: d.status,
-      reason: d.reason,
-      message: d.message,
-      lastTransitionTime,
-      ...(observedGeneration !== undefined ? { observedGeneration } : {}),
-    };
-  });
+  return desired.map((d) => nextCondition(previous, { type: d.type, status: d.status, reason: d.reason, message: d.message }, now, observedGeneration));
 }
 
 /** True when `next` says nothing `current` does not already say (so no status write is needed). */
