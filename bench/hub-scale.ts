@@ -19,6 +19,7 @@ import { RawClient } from "../shared/kube/raw.ts";
 import { ManagedCluster, type ManagedClusterObject } from "../shared/ocm/index.ts";
 import { RegistryClient, buildLayer, pushImage } from "../shared/registry/index.ts";
 import { startRegistry } from "../shared/registry/testing/registry-server.ts";
+import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
 
 const CLUSTERS = Number(process.env.BENCH_CLUSTERS ?? 1000);
 const MCMS = Number(process.env.BENCH_MCMS ?? 10);
@@ -28,14 +29,6 @@ const PLAIN_CONCURRENCY = 64;
 const HUB_HEAP_MIB = Number(process.env.BENCH_HUB_HEAP_MIB ?? 384);
 const tls = { insecure: true };
 
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++] as T);
-    }),
-  );
-}
 
 const statusSchema = z.looseObject({
   status: z.looseObject({ numberDesired: z.number().optional(), conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional() }).optional(),

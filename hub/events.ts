@@ -1,6 +1,6 @@
-// core/v1 Events on ManagedClusterModules. The MCM is cluster-scoped, so its Events go to
-// "default", where kubectl describe looks for them (as client-go's recorder does).
-import { randomBytes } from "node:crypto";
+// core/v1 Events on ManagedClusterModules (cluster-scoped, so in "default"), with repeats of the
+// same message suppressed for a while: a blocked cluster is retried often.
+import { postEvent } from "../shared/kube/events.ts";
 import type { RawClient } from "../shared/kube/raw.ts";
 import type { Logger } from "../shared/runtime/index.ts";
 import { HUB_API_VERSION, MANAGED_CLUSTER_MODULE_KIND } from "../shared/api/index.ts";
@@ -21,7 +21,6 @@ export interface EventTarget {
   uid?: string | undefined;
 }
 
-const EVENT_NAMESPACE = "default";
 // The same message again within this window is not recorded again (a blocked cluster is retried often).
 const REPEAT_WINDOW_MS = 10 * 60_000;
 const MAX_REMEMBERED = 10_000;
@@ -47,24 +46,15 @@ export class EventRecorder {
       const oldest = this.recent.keys().next();
       if (oldest.done !== true) this.recent.delete(oldest.value);
     }
-    const ts = new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z");
-    const event = {
-      apiVersion: "v1",
-      kind: "Event",
-      metadata: { name: `${target.name}.${randomBytes(8).toString("hex")}`, namespace: EVENT_NAMESPACE },
-      involvedObject: { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, name: target.name, ...(target.uid ? { uid: target.uid } : {}) },
-      reason,
-      // The API server caps Event messages at 1 KiB.
-      message: message.length > 1024 ? `${message.slice(0, 1021)}...` : message,
-      type,
-      source: { component: EVENT_SOURCE },
-      reportingComponent: EVENT_SOURCE,
-      firstTimestamp: ts,
-      lastTimestamp: ts,
-      count: 1,
-    };
     try {
-      await this.kube.request("POST", `/api/v1/namespaces/${EVENT_NAMESPACE}/events`, event);
+      await postEvent(this.kube, {
+        involvedObject: { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, name: target.name, ...(target.uid ? { uid: target.uid } : {}) },
+        type,
+        reason,
+        message,
+        component: EVENT_SOURCE,
+        at: new Date(now),
+      });
     } catch (err: unknown) {
       this.log.warn({ err, reason, mcm: target.name }, "could not record event");
     }

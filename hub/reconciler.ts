@@ -32,6 +32,7 @@ import { FIELD_MANAGER, MCM_NAME_LABEL, manifestWorkPath, mcmStatusPath } from "
 import { RebuildTriggers, expireImages, resolvePins } from "./pinning.ts";
 import { outcomes as buildOutcomes, planClusters, planImages, type ClusterPlan } from "./plan.ts";
 import { buildStatus } from "./status.ts";
+import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
 
 export const CONTROLLER_NAME = "ManagedClusterModule";
 /** Retry delay for clusters blocked by a registry that failed (not for "image does not exist"). */
@@ -39,17 +40,6 @@ const REGISTRY_RETRY_MS = 30_000;
 /** ManifestWork applies in flight per reconcile. */
 const APPLY_CONCURRENCY = 16;
 
-/** Runs `fn` over `items` with at most `limit` calls in flight. */
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 export interface HubReconcilerOptions {
   manager: Manager;

@@ -1,20 +1,14 @@
 // The few writes the spoke controllers make besides server-side apply: label merge patches (several
 // controllers own different labels of the same Node, which one apply manager per Node cannot
 // express), finalizer patches guarded by resourceVersion, and Events.
-import { randomBytes } from "node:crypto";
 import type { KubernetesObject } from "@kubernetes/client-node";
+import { postEvent, type InvolvedObject } from "../../shared/kube/events.ts";
 import type { RawClient } from "../../shared/kube/raw.ts";
+
+export type { InvolvedObject };
 
 export const FIELD_MANAGER = "kmm-spoke";
 export const EVENT_SOURCE = "kmm";
-
-export interface InvolvedObject {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  namespace?: string;
-  uid?: string;
-}
 
 export class Recorder {
   constructor(
@@ -22,25 +16,8 @@ export class Recorder {
     private readonly instance: string,
   ) {}
 
-  /** Events of cluster-scoped objects (Nodes, ClusterClaims) go to "default", as the kubelet's do. */
-  async event(obj: InvolvedObject, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
-    const namespace = obj.namespace ?? "default";
-    const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-    await this.raw.request("POST", `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
-      apiVersion: "v1",
-      kind: "Event",
-      metadata: { name: `${obj.name}.${randomBytes(8).toString("hex")}`, namespace },
-      involvedObject: obj,
-      type,
-      reason,
-      message,
-      source: { component: EVENT_SOURCE },
-      reportingComponent: EVENT_SOURCE,
-      reportingInstance: this.instance,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    });
+  event(obj: InvolvedObject, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
+    return postEvent(this.raw, { involvedObject: obj, type, reason, message, component: EVENT_SOURCE, instance: this.instance });
   }
 }
 
