@@ -1,7 +1,7 @@
 // Benchmark: 10,000 digest look-ups over 200 distinct references against a
 // local distribution registry, through the hub's shared DigestCache.
 // Expected: exactly 200 manifest requests per refresh interval.
-// Run: npx tsx bench/registry-digest-cache.ts
+// Run: node bench/registry-digest-cache.ts
 
 import { performance } from "node:perf_hooks";
 import { RegistryClient } from "../shared/registry/client.ts";

@@ -17,7 +17,7 @@ if (scripts.length === 0) {
 let failed = 0;
 for (const s of scripts) {
   console.log(`\n=== ${s}`);
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(here, s)], { stdio: "inherit" });
+  const r = spawnSync(process.execPath, [join(here, s)], { stdio: "inherit" });
   if (r.status !== 0) {
     failed++;
     console.error(`${s} failed (exit ${String(r.status)})`);

@@ -141,10 +141,10 @@ describe("kmm-hub render", () => {
   });
 
   it("works as a program (the npm bin entry)", async () => {
-    const args = ["tsx", "hub/cli.ts", "render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "clusters.yaml"), "--digests", join(dir, "digests.yaml")];
-    const { stdout } = await run("npx", args, { cwd: join(import.meta.dirname, "..") });
+    const args = ["hub/cli.ts", "render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "clusters.yaml"), "--digests", join(dir, "digests.yaml")];
+    const { stdout } = await run(process.execPath, args, { cwd: join(import.meta.dirname, "..") });
     expect(stdout).toContain(`registry.example.com/kmm/kmod@${DIGEST_A}`);
-    const failed = await run("npx", args.slice(0, 7), { cwd: join(import.meta.dirname, "..") }).then(
+    const failed = await run(process.execPath, args.slice(0, 6), { cwd: join(import.meta.dirname, "..") }).then(
       () => undefined,
       (e: unknown) => e as { code: number; stderr: string },
     );

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env node
 // kmm-hub: `run` the hub controllers, or `render` the ManifestWorks of an MCM offline.
 import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";

@@ -28,11 +28,18 @@ const MAX_REMEMBERED = 10_000;
 export class EventRecorder {
   private readonly recent = new Map<string, number>();
 
+  private readonly kube: RawClient;
+  private readonly log: Logger;
+  private readonly now: () => number;
   constructor(
-    private readonly kube: RawClient,
-    private readonly log: Logger,
-    private readonly now: () => number = Date.now,
-  ) {}
+    kube: RawClient,
+    log: Logger,
+    now: () => number = Date.now,
+  ) {
+    this.kube = kube;
+    this.log = log;
+    this.now = now;
+  }
 
   /** Records an Event; failures are logged, never thrown (events are best effort). */
   async record(target: EventTarget, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {

@@ -10,14 +10,18 @@ import { freePort } from "../../shared/testing/ports.ts";
 export { freePort };
 
 export class ComponentExitedError extends Error {
+  readonly component: string;
+  readonly logFile: string;
   constructor(
-    readonly component: string,
-    readonly logFile: string,
+    component: string,
+    logFile: string,
     code: number | null,
     signal: string | null,
     tail: string,
   ) {
     super(`${component} exited (code ${String(code)}, signal ${String(signal)}); log: ${logFile}\n--- last lines ---\n${tail}`);
+    this.component = component;
+    this.logFile = logFile;
   }
 }
 
@@ -53,11 +57,15 @@ export class ProcessGroup {
   private stopping = false;
   private watchdog?: ChildProcess;
 
+  readonly dir: string;
+  private readonly persistent: boolean;
   /** @param persistent keep processes running after this Node process exits (the fleet CLI). */
   constructor(
-    readonly dir: string,
-    private readonly persistent = false,
+    dir: string,
+    persistent = false,
   ) {
+    this.dir = dir;
+    this.persistent = persistent;
     this.pidFile = join(dir, "pids");
     writeFileSync(this.pidFile, "");
     if (!persistent) {

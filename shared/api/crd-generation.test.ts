@@ -67,8 +67,7 @@ describe("CRD generation", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "crds-"));
     dirs.push(dir);
     const script = path.join(CRD_DIR, "..", "scripts", "gen-crds.ts");
-    const tsx = path.join(CRD_DIR, "..", "node_modules", ".bin", "tsx");
-    const run = (...args: string[]) => spawnSync(tsx, [script, ...args, "--dir", dir], { encoding: "utf8" });
+    const run = (...args: string[]) => spawnSync(process.execPath, [script, ...args, "--dir", dir], { encoding: "utf8" });
 
     const stale = run("--check");
     expect(stale.status).toBe(1);

@@ -33,14 +33,20 @@ export interface ModuleContext {
 /** A kernel mapping of a Module that cannot be used; the message names the mapping and the Module. */
 export class KernelMappingError extends Error {
   override readonly name = "KernelMappingError";
+  readonly module: ModuleContext;
+  readonly mappingIndex: number;
+  readonly detail: string;
   constructor(
-    readonly module: ModuleContext,
+    module: ModuleContext,
     /** Index in spec.moduleLoader.container.kernelMappings. */
-    readonly mappingIndex: number,
-    readonly detail: string,
+    mappingIndex: number,
+    detail: string,
     options?: ErrorOptions,
   ) {
     super(`kernel mapping ${mappingIndex} of Module ${module.moduleNamespace}/${module.moduleName}: ${detail}`, options);
+    this.module = module;
+    this.mappingIndex = mappingIndex;
+    this.detail = detail;
   }
 }
 

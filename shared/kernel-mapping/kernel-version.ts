@@ -5,11 +5,15 @@ import { MAX_KERNEL_VERSION_LENGTH } from "../api/module.ts";
 /** A kernel version KMM cannot work with (empty, not starting with X.Y.Z, containing whitespace…). */
 export class KernelVersionError extends Error {
   override readonly name = "KernelVersionError";
+  readonly kernel: string;
+  readonly reason: string;
   constructor(
-    readonly kernel: string,
-    readonly reason: string,
+    kernel: string,
+    reason: string,
   ) {
     super(`kernel version ${JSON.stringify(kernel)} is not valid: ${reason}`);
+    this.kernel = kernel;
+    this.reason = reason;
   }
 }
 

@@ -5,11 +5,15 @@ import { RE2 } from "re2-wasm";
 /** Why a pattern is not valid RE2 (as Go's regexp package would refuse it). */
 export class RE2SyntaxError extends Error {
   override readonly name = "RE2SyntaxError";
+  readonly pattern: string;
+  readonly reason: string;
   constructor(
-    readonly pattern: string,
-    readonly reason: string,
+    pattern: string,
+    reason: string,
   ) {
     super(`regexp ${JSON.stringify(pattern)} is not valid RE2: ${reason}`);
+    this.pattern = pattern;
+    this.reason = reason;
   }
 }
 

@@ -18,12 +18,18 @@ export type SubstitutionValues = Readonly<Record<SubstitutionVariable, string>>;
 /** A template that cannot be expanded: unknown variable, or a `${…}` that is not a plain variable. */
 export class SubstitutionError extends Error {
   override readonly name = "SubstitutionError";
+  readonly template: string;
+  readonly expression: string;
+  readonly reason: string;
   constructor(
-    readonly template: string,
-    readonly expression: string,
-    readonly reason: string,
+    template: string,
+    expression: string,
+    reason: string,
   ) {
     super(`${JSON.stringify(template)}: ${expression} ${reason}`);
+    this.template = template;
+    this.expression = expression;
+    this.reason = reason;
   }
 }
 

@@ -30,8 +30,10 @@ export class RawClient {
   // client-node's applyToHTTPSOptions builds a new Agent per request, i.e. a TLS handshake and a
   // secure context for every call (3.5× slower over 10,000 applies): one pool per client instead.
   private agent: Agent | HttpAgent | undefined;
+  private readonly kc: KubeConfig;
 
-  constructor(private readonly kc: KubeConfig) {
+  constructor(kc: KubeConfig) {
+    this.kc = kc;
     this.resolver = kc.makeApiClient(PathResolver);
     this.resolver.useNamespaceOf(kc);
   }

@@ -4,12 +4,18 @@ import { z } from "zod";
 /** An object read from (or about to be sent to) the API server does not match the OCM schema we rely on. */
 export class OcmObjectInvalidError extends Error {
   override readonly name = "OcmObjectInvalidError";
+  readonly kind: string;
+  readonly objectName: string;
+  readonly issues: readonly z.core.$ZodIssue[];
   constructor(
-    readonly kind: string,
-    readonly objectName: string,
-    readonly issues: readonly z.core.$ZodIssue[],
+    kind: string,
+    objectName: string,
+    issues: readonly z.core.$ZodIssue[],
   ) {
     super(`${kind} ${objectName} is not valid: ${formatIssues(issues)}`);
+    this.kind = kind;
+    this.objectName = objectName;
+    this.issues = issues;
   }
 }
 

@@ -3,11 +3,15 @@
 
 export class InvalidReferenceError extends Error {
   override readonly name = "InvalidReferenceError";
+  readonly reference: string;
+  readonly reason: string;
   constructor(
-    readonly reference: string,
-    readonly reason: string,
+    reference: string,
+    reason: string,
   ) {
     super(`invalid image reference ${JSON.stringify(reference)}: ${reason}`);
+    this.reference = reference;
+    this.reason = reason;
   }
 }
 
@@ -76,10 +80,14 @@ export class DigestMismatchError extends RegistryError {
 /** A layer tries to write outside the extraction directory or holds an unsupported entry. */
 export class UnsafeLayerError extends Error {
   override readonly name = "UnsafeLayerError";
+  readonly entry: string;
+  readonly reason: string;
   constructor(
-    readonly entry: string,
-    readonly reason: string,
+    entry: string,
+    reason: string,
   ) {
     super(`refusing layer entry ${JSON.stringify(entry)}: ${reason}`);
+    this.entry = entry;
+    this.reason = reason;
   }
 }

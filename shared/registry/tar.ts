@@ -98,7 +98,10 @@ class ByteReader {
   private buffered: Buffer[] = [];
   private length = 0;
   private done = false;
-  constructor(private readonly source: AsyncIterator<unknown>) {}
+  private readonly source: AsyncIterator<unknown>;
+  constructor(source: AsyncIterator<unknown>) {
+    this.source = source;
+  }
 
   private async fill(n: number): Promise<void> {
     while (this.length < n && !this.done) {

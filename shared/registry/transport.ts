@@ -70,7 +70,10 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
 class Semaphore {
   private active = 0;
   private readonly waiters: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
+  private readonly limit: number;
+  constructor(limit: number) {
+    this.limit = limit;
+  }
   async acquire(): Promise<() => void> {
     if (this.active >= this.limit) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));

@@ -10,10 +10,15 @@ export class FaultProxy {
   private boundPort = 0;
   private holding = false;
 
+  private readonly targetHost: string;
+  private readonly targetPort: number;
   constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {}
+    targetHost: string,
+    targetPort: number,
+  ) {
+    this.targetHost = targetHost;
+    this.targetPort = targetPort;
+  }
 
   /** Listens on 127.0.0.1 (ephemeral port unless given); returns the port. */
   async start(port = 0): Promise<number> {

@@ -58,15 +58,16 @@ function keyOf(o: ObjectWithMeta): string {
 }
 
 /** Lets the informer see each watch (re)start and validate events before ListWatch applies them. */
+interface WatchHooks {
+  beforeWatch(): void;
+  event(phase: string, obj: unknown): unknown;
+}
+
 class ObservedWatch extends Watch {
-  constructor(
-    kc: KubeConfig,
-    private readonly hooks: {
-      beforeWatch(): void;
-      event(phase: string, obj: unknown): unknown;
-    },
-  ) {
+  private readonly hooks: WatchHooks;
+  constructor(kc: KubeConfig, hooks: WatchHooks) {
     super(kc);
+    this.hooks = hooks;
   }
 
   override async watch(

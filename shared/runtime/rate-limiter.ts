@@ -14,10 +14,15 @@ export interface RateLimiter {
 export class ItemExponentialFailureRateLimiter implements RateLimiter {
   private readonly failures = new Map<string, number>();
 
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
   constructor(
-    readonly baseDelayMs = 5,
-    readonly maxDelayMs = 1_000_000,
-  ) {}
+    baseDelayMs = 5,
+    maxDelayMs = 1_000_000,
+  ) {
+    this.baseDelayMs = baseDelayMs;
+    this.maxDelayMs = maxDelayMs;
+  }
 
   when(key: string): number {
     const exp = this.failures.get(key) ?? 0;
@@ -44,11 +49,17 @@ export class BucketRateLimiter implements RateLimiter {
   private tokens: number;
   private last: number;
 
+  readonly qps: number;
+  readonly burst: number;
+  private readonly clock: Clock;
   constructor(
-    readonly qps = 10,
-    readonly burst = 100,
-    private readonly clock: Clock = realClock,
+    qps = 10,
+    burst = 100,
+    clock: Clock = realClock,
   ) {
+    this.qps = qps;
+    this.burst = burst;
+    this.clock = clock;
     this.tokens = burst;
     this.last = clock.now();
   }

@@ -11,10 +11,15 @@ export const FIELD_MANAGER = "kmm-spoke";
 export const EVENT_SOURCE = "kmm";
 
 export class Recorder {
+  private readonly raw: RawClient;
+  private readonly instance: string;
   constructor(
-    private readonly raw: RawClient,
-    private readonly instance: string,
-  ) {}
+    raw: RawClient,
+    instance: string,
+  ) {
+    this.raw = raw;
+    this.instance = instance;
+  }
 
   event(obj: InvolvedObject, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
     return postEvent(this.raw, { involvedObject: obj, type, reason, message, component: EVENT_SOURCE, instance: this.instance });

@@ -57,7 +57,7 @@ function modprobeOutput(stdout: string): string[] {
 }
 
 function startWorker(args: readonly string[], wrap?: string) {
-  const node = [process.execPath, "--import", "tsx", MAIN, ...args];
+  const node = [process.execPath, MAIN, ...args];
   const child =
     wrap === undefined
       ? spawn(node[0] ?? "node", node.slice(1), { stdio: ["ignore", "pipe", "pipe"] })

@@ -16,12 +16,18 @@ export interface ModprobeResult {
 
 export class ModprobeFailedError extends Error {
   override name = "ModprobeFailedError";
+  readonly argv: readonly string[];
+  readonly exitCode: number | string | null;
+  readonly stderr: string;
   constructor(
-    readonly argv: readonly string[],
-    readonly exitCode: number | string | null,
-    readonly stderr: string,
+    argv: readonly string[],
+    exitCode: number | string | null,
+    stderr: string,
   ) {
     super(`${formatArgv(argv)} failed (exit ${String(exitCode)})${stderr.trim() === "" ? "" : `: ${stderr.trim()}`}`);
+    this.argv = argv;
+    this.exitCode = exitCode;
+    this.stderr = stderr;
   }
 }
 

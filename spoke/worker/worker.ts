@@ -23,14 +23,22 @@ export type WorkerStep =
 
 export class WorkerError extends Error {
   override name = "WorkerError";
+  readonly moduleName: string;
+  readonly kernelVersion: string;
+  readonly step: WorkerStep;
+  readonly command?: readonly string[];
   constructor(
-    readonly moduleName: string,
-    readonly kernelVersion: string,
-    readonly step: WorkerStep,
+    moduleName: string,
+    kernelVersion: string,
+    step: WorkerStep,
     detail: string,
-    readonly command?: readonly string[],
+    command?: readonly string[],
   ) {
     super(`module ${moduleName}, kernel ${kernelVersion}: ${step} failed: ${detail}`);
+    this.moduleName = moduleName;
+    this.kernelVersion = kernelVersion;
+    this.step = step;
+    this.command = command;
   }
 }
 
