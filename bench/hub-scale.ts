@@ -3,10 +3,10 @@
 // Compared in the same run with a plain parallel client creating the same 10,000 ManifestWorks.
 // Reports: time to all works written, hub peak RSS (VmHWM of the hub process), API writes per
 // reconcile, and writes during an idle period afterwards (expected 0).
-// Run: npx tsx bench/hub-scale.ts   (env: BENCH_CLUSTERS, BENCH_MCMS, BENCH_IDLE_SECONDS,
+// Run: node bench/hub-scale.ts   (env: BENCH_CLUSTERS, BENCH_MCMS, BENCH_IDLE_SECONDS,
 // BENCH_HUB_HEAP_MIB = the hub's --max-old-space-size, BENCH_HUB_NODE_ARGS e.g. "--cpu-prof")
 import { spawn } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
@@ -49,6 +49,35 @@ function sumMetric(text: string, name: string): number {
     .split("\n")
     .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
     .reduce((s, l) => s + Number(l.split(" ").at(-1)), 0);
+}
+
+const COMPONENTS = ["kube-apiserver", "etcd", "kube-controller-manager"] as const;
+
+/** CPU seconds (user + system) of one process, from /proc/<pid>/stat (100 ticks/s on Linux). */
+async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
+  return (Number(stat[11]) + Number(stat[12])) / 100;
+}
+
+/** CPU seconds so far of the fleet's control-plane processes, by component. */
+async function controlPlaneCpu(fleetDir: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = Object.fromEntries(COMPONENTS.map((c) => [c, 0]));
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = (await readFile(`/proc/${entry}/cmdline`, "utf8")).split("\0");
+      if (!argv.some((a) => a.includes(fleetDir))) continue;
+      const component = COMPONENTS.find((c) => argv[1] === c);
+      if (component !== undefined) out[component] = (out[component] ?? 0) + (await cpuSecondsOf(Number(entry)));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return out;
+}
+
+function cpuDelta(before: Record<string, number>, after: Record<string, number>): string {
+  return COMPONENTS.map((c) => `${c} ${((after[c] ?? 0) - (before[c] ?? 0)).toFixed(1)} s`).join(", ");
 }
 
 async function main(): Promise<void> {
@@ -129,11 +158,18 @@ async function main(): Promise<void> {
         digests.set(image, { digest: await regClient.resolveDigest(image, { tls }) });
       }
     }
-    const plain = mcms.flatMap((m) => render(m, clusterObjs, digests).works);
-    for (const w of plain) {
-      w.metadata.name = `plain-${w.metadata.name ?? ""}`;
-      w.metadata.labels = { "bench.kmm/plain": "true" };
+    // Each baseline work carries an ownerReference to a real ManagedClusterModule, as the hub's do
+    // (the garbage collector in kube-controller-manager tracks them): owners that select nothing.
+    const owners: ManagedClusterModule[] = [];
+    for (const m of mcms) {
+      const owner = { ...m, metadata: { name: `plain-${m.metadata.name ?? ""}` }, spec: { ...m.spec, selector: { "bench.kmm/none": "true" } } };
+      const created = await raw.request("POST", "/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules", owner);
+      owners.push(managedClusterModuleSchema.parse(created.body));
     }
+    const plain = owners.flatMap((o, j) => render({ ...o, spec: mcms[j]!.spec }, clusterObjs, digests).works);
+    if (!plain.every((w) => w.metadata.ownerReferences?.[0]?.uid !== undefined)) throw new Error("baseline works lack their ownerReference");
+    for (const w of plain) w.metadata.labels = { "bench.kmm/plain": "true" };
+    let cpu = await controlPlaneCpu(fleet.info.dir);
     t = performance.now();
     // Same connection handling as the hub's writer (one keep-alive pool), so only the work differs.
     const plainClient = new RawClient(hubKc);
@@ -141,7 +177,9 @@ async function main(): Promise<void> {
       await plainClient.request("POST", `/apis/work.open-cluster-management.io/v1/namespaces/${w.metadata.namespace ?? ""}/manifestworks`, w);
     });
     const plainSeconds = (performance.now() - t) / 1000;
-    console.log(`plain client, POST (${PLAIN_CONCURRENCY} in flight): ${plain.length} ManifestWorks created in ${plainSeconds.toFixed(1)} s`);
+    let cpuNow = await controlPlaneCpu(fleet.info.dir);
+    console.log(`plain client, POST (${PLAIN_CONCURRENCY} in flight): ${plain.length} ManifestWorks created in ${plainSeconds.toFixed(1)} s; CPU: ${cpuDelta(cpu, cpuNow)}`);
+    cpu = cpuNow;
     // The same again with server-side apply, the write the hub uses (the server does more work per apply).
     for (const w of plain) w.metadata.name = `ssa-${w.metadata.name ?? ""}`;
     t = performance.now();
@@ -149,13 +187,15 @@ async function main(): Promise<void> {
       await plainClient.applyAt(manifestWorkPath(w.metadata.namespace ?? "", w.metadata.name ?? ""), w, "bench-plain");
     });
     const ssaSeconds = (performance.now() - t) / 1000;
-    console.log(`plain client, server-side apply (${PLAIN_CONCURRENCY} in flight): ${plain.length} ManifestWorks created in ${ssaSeconds.toFixed(1)} s`);
+    cpuNow = await controlPlaneCpu(fleet.info.dir);
+    console.log(`plain client, server-side apply (${PLAIN_CONCURRENCY} in flight): ${plain.length} ManifestWorks created in ${ssaSeconds.toFixed(1)} s; CPU: ${cpuDelta(cpu, cpuNow)}`);
     // Remove the baselines so the hub meets the same API server load the baselines did.
     t = performance.now();
     await forEachLimit(names, PLAIN_CONCURRENCY, async (ns) => {
       await plainClient.request("DELETE", `/apis/work.open-cluster-management.io/v1/namespaces/${ns}/manifestworks?labelSelector=${encodeURIComponent("bench.kmm/plain=true")}`);
     });
-    console.log(`baseline works deleted in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    for (const o of owners) await plainClient.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${o.metadata.name ?? ""}`);
+    console.log(`baseline works and owners deleted in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     plainClient.close();
     await new Promise((r) => setTimeout(r, 5000));
 
@@ -179,7 +219,7 @@ async function main(): Promise<void> {
     // As a Deployment would run it: V8's heap capped (the GOMEMLIMIT of Node), so garbage from the
     // initial burst is collected instead of growing the heap (the live set stays near 100 MiB).
     const extraNodeArgs = (process.env.BENCH_HUB_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
-    hubProc = spawn(process.execPath, [`--max-old-space-size=${HUB_HEAP_MIB}`, ...extraNodeArgs, "--import", "tsx", "hub/cli.ts", "run", "--config", configFile, "--kubeconfig", fleet.info.hub.kubeconfig, "--namespace", "kmm-hub"], {
+    hubProc = spawn(process.execPath, [`--max-old-space-size=${HUB_HEAP_MIB}`, ...extraNodeArgs, "hub/cli.ts", "run", "--config", configFile, "--kubeconfig", fleet.info.hub.kubeconfig, "--namespace", "kmm-hub"], {
       stdio: ["ignore", "inherit", "inherit"],
     });
     const pid = hubProc.pid!;
@@ -194,7 +234,10 @@ async function main(): Promise<void> {
       }
     }
     await new Promise((r) => setTimeout(r, 2000));
+    const startRss = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, "utf8"))?.[1];
+    console.log(`hub started, caches synced: RSS ${(Number(startRss) / 1024).toFixed(0)} MiB`);
 
+    cpu = await controlPlaneCpu(fleet.info.dir);
     t = performance.now();
     for (const m of mcms) await raw.request("POST", "/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules", m);
     const done = new Set<string>();
@@ -211,13 +254,15 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
     }
     const hubSeconds = (performance.now() - t) / 1000;
+    cpuNow = await controlPlaneCpu(fleet.info.dir);
     const afterRun = await scrape(18443);
     const applies = metric(afterRun, "kmm_hub_api_writes_total", '{verb="apply"}');
     const statuses = metric(afterRun, "kmm_hub_api_writes_total", '{verb="status"}');
     const reconciles = sumMetric(afterRun, "controller_runtime_reconcile_total");
     console.log(
       `hub: ${CLUSTERS * MCMS} ManifestWorks written in ${hubSeconds.toFixed(1)} s (${(hubSeconds / plainSeconds).toFixed(2)}× plain POST, ${(hubSeconds / ssaSeconds).toFixed(2)}× plain apply); ` +
-        `${applies} applies, ${statuses} status writes over ${reconciles} reconciles (${((applies + statuses) / Math.max(1, reconciles)).toFixed(0)} writes/reconcile, 0 reads: caches only)`,
+        `${applies} applies, ${statuses} status writes over ${reconciles} reconciles (${((applies + statuses) / Math.max(1, reconciles)).toFixed(0)} writes/reconcile, 0 reads: caches only); ` +
+        `CPU: ${cpuDelta(cpu, cpuNow)}, hub ${(await cpuSecondsOf(pid)).toFixed(1)} s`,
     );
 
     console.log(`idle for ${IDLE_SECONDS} s…`);
@@ -225,10 +270,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
     const end = await scrape(18443);
     const idle = sumMetric(end, "kmm_hub_api_writes_total") - before;
-    // utime + stime in clock ticks (fields 14 and 15 of /proc/<pid>/stat; 100 ticks/s on Linux).
-    const stat = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
-    const cpuSeconds = (Number(stat[11]) + Number(stat[12])) / 100;
-    console.log(`hub CPU time since start: ${cpuSeconds.toFixed(1)} s`);
+    console.log(`hub CPU time since start: ${(await cpuSecondsOf(pid)).toFixed(1)} s`);
     const statusText = await readFile(`/proc/${pid}/status`, "utf8");
     const hwm = /VmHWM:\s+(\d+) kB/.exec(statusText)?.[1];
     const mib = (b: number) => (b / 1024 / 1024).toFixed(0);
