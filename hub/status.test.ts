@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { managedClusterModuleStatusSchema } from "../shared/api/index.ts";
 import { ManifestWork, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { jsonEqual, jsonSubset } from "./compare.ts";
 import { clusterOutcome, planKernels, type ClusterOutcome } from "./manifestwork.ts";
-import { buildStatus, feedbackSummary, manifestWorkState } from "./status.ts";
+import { buildStatus, feedbackCounters, manifestWorkState } from "./status.ts";
 import { DIGEST_A, DIGEST_B, testMcm } from "./testdata.ts";
 
 const mcm = testMcm();
@@ -60,10 +61,13 @@ describe("status aggregation", () => {
   });
 
   it("reports the spoke Module's counters brought back by the feedback rules", () => {
-    const w = observed("a", { Applied: "True", Available: "True" }, { "moduleLoader.availableNumber": 2, "moduleLoader.desiredNumber": 3, "moduleLoader.nodesMatchingSelectorNumber": 3 });
-    expect(feedbackSummary(mcm, w)).toBe("moduleLoader 2/3 available on 3 matching nodes");
+    const w = observed("a", { Applied: "True", Available: "True" }, { "moduleLoader.availableNumber": 2, "moduleLoader.desiredNumber": 3, "moduleLoader.nodesMatchingSelectorNumber": 3, "devicePlugin.desiredNumber": 0 });
+    expect(feedbackCounters(mcm, w)).toEqual({ moduleLoader: { availableNumber: 2, desiredNumber: 3, nodesMatchingSelectorNumber: 3 }, devicePlugin: { desiredNumber: 0 } });
     const s = buildStatus({ mcm, outcomes: [workFor("a")], works: new Map([["a", w]]), now: T0 });
-    expect(s.clusters?.[0]?.manifestWork?.message).toContain("moduleLoader 2/3 available on 3 matching nodes");
+    expect(s.clusters?.[0]).toMatchObject({ moduleLoader: { availableNumber: 2, desiredNumber: 3, nodesMatchingSelectorNumber: 3 }, devicePlugin: { desiredNumber: 0 } });
+    // The typed status validates against the schema the CRD is generated from.
+    expect(managedClusterModuleStatusSchema.safeParse(s).success).toBe(true);
+    expect(feedbackCounters(mcm, observed("a", { Applied: "True" }))).toEqual({});
     expect(manifestWorkState(observed("a", {})).state).toBe("Pending");
   });
 
@@ -85,6 +89,38 @@ describe("status aggregation", () => {
     expect(changed.conditions?.find((c) => c.type === "Available")?.lastTransitionTime).toBe(T1);
     expect(changed.conditions?.find((c) => c.type === "ImagesPinned")?.lastTransitionTime).toBe(T0);
     expect(changed.clusters?.[0]?.manifestWork?.lastTransitionTime).toBe(T1);
+  });
+
+  it("keeps per-cluster detail within its byte budget, clusters needing attention first, and counts every cluster", () => {
+    const names = Array.from({ length: 40 }, (_, i) => `c${String(i).padStart(2, "0")}`);
+    const works = new Map(names.map((n, i) => [n, observed(n, i % 10 === 3 ? { Applied: "True", Degraded: "True" } : { Applied: "True", Available: "True" })]));
+    const pending: ClusterOutcome = { cluster: "z-pending", kind: "pending", message: "no claim", kernels: [] };
+    const outcomes = [...names.map(workFor), pending];
+    const whole = buildStatus({ mcm, outcomes, works, now: T0 });
+    expect(whole.clusters).toHaveLength(41);
+    expect(whole.clustersNotListed).toBeUndefined();
+
+    const oneEntry = JSON.stringify(whole.clusters?.[0]).length + 1;
+    const s = buildStatus({ mcm, outcomes, works, now: T0, detailBudgetBytes: oneEntry * 8 });
+    const listed = s.clusters ?? [];
+    expect(listed.reduce((n, c) => n + JSON.stringify(c).length + 1, 0)).toBeLessThanOrEqual(oneEntry * 8);
+    expect(listed.length + (s.clustersNotListed ?? 0)).toBe(41);
+    // The 4 degraded and the pending cluster come first, then the healthy ones in order.
+    expect(listed.filter((c) => c.manifestWork?.state !== "Available").map((c) => c.cluster)).toEqual(["c03", "c13", "c23", "c33", "z-pending"]);
+    const healthy = listed.filter((c) => c.manifestWork?.state === "Available").map((c) => c.cluster);
+    expect(healthy.length).toBeGreaterThanOrEqual(2);
+    expect(healthy).toEqual(names.filter((n) => !n.endsWith("3")).slice(0, healthy.length));
+    expect([s.numberDesired, s.numberApplied, s.numberDegraded]).toEqual([41, 40, 4]);
+    expect(managedClusterModuleStatusSchema.safeParse(s).success).toBe(true);
+  });
+
+  it("names at most 20 clusters in a condition message", () => {
+    const outcomes: ClusterOutcome[] = Array.from({ length: 25 }, (_, i) => ({ cluster: `p${String(i).padStart(2, "0")}`, kind: "pending", message: "no claim", kernels: [] }));
+    const msg = buildStatus({ mcm, outcomes, works: new Map(), now: T0 }).conditions?.find((c) => c.type === "ManifestWorksWritten")?.message ?? "";
+    expect(msg.split("\n")).toHaveLength(21);
+    expect(msg).toContain("p19: no claim");
+    expect(msg).not.toContain("p20");
+    expect(msg.endsWith("… and 5 more cluster(s)")).toBe(true);
   });
 
   it("is Available with no cluster selected", () => {

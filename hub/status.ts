@@ -1,5 +1,5 @@
 // ManagedClusterModule status from the outcomes of a reconcile and the ManifestWorks in the cache.
-import type { ClusterModuleStatus, Condition, ManagedClusterModule, ManagedClusterModuleStatus, ManifestWorkState } from "../shared/api/index.ts";
+import type { ClusterModuleStatus, Condition, DaemonSetStatus, ManagedClusterModule, ManagedClusterModuleStatus, ManifestWorkState } from "../shared/api/index.ts";
 import { nextCondition } from "../shared/api/conditions.ts";
 import { ManifestWorkConditions, feedbackValues, integerFeedback, isConditionTrue, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { moduleIdentifier, type ClusterOutcome } from "./manifestwork.ts";
@@ -24,18 +24,49 @@ export function manifestWorkState(work: ManifestWorkObject): { state: ManifestWo
   return { state: "Pending", message: applied ? `not applied: ${applied.message}` : "waiting for the work agent" };
 }
 
-/** "moduleLoader 2/2 available on 2 matching nodes; devicePlugin …" from the spoke Module's counters. */
-export function feedbackSummary(mcm: ManagedClusterModule, work: ManifestWorkObject): string | undefined {
+/** The spoke Module's status counters, as the feedback rules bring them back (absent ones left out). */
+export function feedbackCounters(mcm: ManagedClusterModule, work: ManifestWorkObject): { moduleLoader?: DaemonSetStatus; devicePlugin?: DaemonSetStatus } {
   const values = feedbackValues(work, moduleIdentifier(mcm));
-  const parts: string[] = [];
-  for (const part of ["moduleLoader", "devicePlugin"]) {
-    const avail = integerFeedback(values, `${part}.availableNumber`);
-    const desired = integerFeedback(values, `${part}.desiredNumber`);
-    const matching = integerFeedback(values, `${part}.nodesMatchingSelectorNumber`);
-    if (avail === undefined && desired === undefined && matching === undefined) continue;
-    parts.push(`${part} ${avail ?? 0}/${desired ?? 0} available on ${matching ?? 0} matching nodes`);
+  const out: { moduleLoader?: DaemonSetStatus; devicePlugin?: DaemonSetStatus } = {};
+  for (const part of ["moduleLoader", "devicePlugin"] as const) {
+    const counters: DaemonSetStatus = {};
+    for (const field of ["nodesMatchingSelectorNumber", "desiredNumber", "availableNumber"] as const) {
+      const v = integerFeedback(values, `${part}.${field}`);
+      if (v !== undefined) counters[field] = v;
+    }
+    if (Object.keys(counters).length > 0) out[part] = counters;
   }
-  return parts.length === 0 ? undefined : parts.join("; ");
+  return out;
+}
+
+/**
+ * Per-cluster detail gets this many bytes of JSON at most, so a ManagedClusterModule stays well
+ * inside etcd's 1.5 MiB object limit however many clusters it selects. The counts cover all clusters.
+ */
+export const CLUSTER_DETAIL_BUDGET_BYTES = 640 * 1024;
+/** Clusters needing attention are the ones kept when the detail does not fit. */
+const ATTENTION: Record<ManifestWorkState, number> = { Blocked: 0, Degraded: 1, Pending: 2, Applied: 3, Available: 4 };
+/** Clusters named in one condition message at most. */
+const MAX_CLUSTERS_IN_MESSAGE = 20;
+
+function fitDetail(entries: ClusterModuleStatus[], budget: number): { listed: ClusterModuleStatus[]; omitted: number } {
+  const sizes = entries.map((e) => JSON.stringify(e).length + 1);
+  if (sizes.reduce((a, b) => a + b, 0) <= budget) return { listed: entries, omitted: 0 };
+  const order = entries.map((_, i) => i).sort((a, b) => ATTENTION[entries[a]!.manifestWork?.state ?? "Pending"] - ATTENTION[entries[b]!.manifestWork?.state ?? "Pending"] || a - b);
+  const keep = new Set<number>();
+  let used = 0;
+  for (const i of order) {
+    if (used + sizes[i]! > budget) break;
+    used += sizes[i]!;
+    keep.add(i);
+  }
+  return { listed: entries.filter((_, i) => keep.has(i)), omitted: entries.length - keep.size };
+}
+
+/** "a: …\nb: …" for the first clusters, then how many more. */
+function clusterLines(lines: string[]): string {
+  if (lines.length <= MAX_CLUSTERS_IN_MESSAGE) return lines.join("\n");
+  return [...lines.slice(0, MAX_CLUSTERS_IN_MESSAGE), `… and ${lines.length - MAX_CLUSTERS_IN_MESSAGE} more cluster(s)`].join("\n");
 }
 
 function condition(mcm: ManagedClusterModule, previous: readonly Condition[] | undefined, now: string, c: Omit<Condition, "lastTransitionTime" | "observedGeneration">): Condition {
@@ -50,6 +81,8 @@ export interface StatusInput {
   /** A kernel mapping problem that stops everything (set instead of outcomes). */
   invalidSpec?: string;
   now: string;
+  /** Bytes of per-cluster detail at most (tests use small budgets). */
+  detailBudgetBytes?: number;
 }
 
 export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
@@ -63,8 +96,6 @@ export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
     let message: string;
     if (o.kind === "work") {
       ({ state, message } = existing ? manifestWorkState(existing) : { state: "Pending", message: "ManifestWork not written yet" });
-      const fb = existing ? feedbackSummary(mcm, existing) : undefined;
-      if (fb !== undefined) message = message === "" ? fb : `${message}; ${fb}`;
     } else {
       state = o.kind === "blocked" ? "Blocked" : "Pending";
       message = o.message;
@@ -76,6 +107,8 @@ export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
       manifestWork: { state, message, lastTransitionTime: old?.state === state && old.lastTransitionTime !== undefined ? old.lastTransitionTime : now },
     };
     if (o.kernels.length > 0) entry.kernels = o.kernels.map((k) => ({ ...k }));
+    // A blocked cluster may still run the previous work: its counters stay meaningful.
+    if (existing) Object.assign(entry, feedbackCounters(mcm, existing));
     return entry;
   });
 
@@ -92,7 +125,7 @@ export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
       ? { type: ConditionTypes.ImagesPinned, status: "Unknown", reason: "InvalidKernelMapping", message: input.invalidSpec }
       : pinFailures.length === 0
         ? { type: ConditionTypes.ImagesPinned, status: "True", reason: "AllImagesPinned", message: "every image is pinned to a digest" }
-        : { type: ConditionTypes.ImagesPinned, status: "False", reason: pinFailures[0]?.kind === "blocked" ? pinFailures[0].reason : "RegistryError", message: pinFailures.map((o) => `${o.cluster}: ${o.kind === "blocked" ? o.message : ""}`).join("\n") }),
+        : { type: ConditionTypes.ImagesPinned, status: "False", reason: pinFailures[0]?.kind === "blocked" ? pinFailures[0].reason : "RegistryError", message: clusterLines(pinFailures.map((o) => `${o.cluster}: ${o.kind === "blocked" ? o.message : ""}`)) }),
   );
   const notWritten = outcomes.filter((o): o is Exclude<ClusterOutcome, { kind: "work" }> => o.kind !== "work");
   const firstBlocked = outcomes.find((o) => o.kind === "blocked");
@@ -105,7 +138,7 @@ export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
             type: ConditionTypes.ManifestWorksWritten,
             status: "False",
             reason: firstBlocked?.kind === "blocked" ? firstBlocked.reason : "ClustersPending",
-            message: notWritten.map((o) => `${o.cluster}: ${o.message}`).join("\n"),
+            message: clusterLines(notWritten.map((o) => `${o.cluster}: ${o.message}`)),
           }),
   );
   const available = owned.filter((w) => isConditionTrue(w.status?.conditions, ManifestWorkConditions.Available)).length;
@@ -119,5 +152,6 @@ export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
           : { type: ConditionTypes.Available, status: "False", reason: "Progressing", message: `available on ${available} of ${numberDesired} cluster(s)` }),
   );
 
-  return { numberDesired, numberApplied, numberDegraded, conditions, clusters };
+  const { listed, omitted } = fitDetail(clusters, input.detailBudgetBytes ?? CLUSTER_DETAIL_BUDGET_BYTES);
+  return { numberDesired, numberApplied, numberDegraded, conditions, clusters: listed, ...(omitted > 0 ? { clustersNotListed: omitted } : {}) };
 }

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { int32, objectMetaSchema } from "../k8s/core.generated.ts";
 import { conditionsSchema } from "./conditions.ts";
-import { MAX_NAME_AND_NAMESPACE_LENGTH, moduleSpecSchema, nameLengthMessage } from "./module.ts";
+import { MAX_NAME_AND_NAMESPACE_LENGTH, daemonSetStatusSchema, moduleSpecSchema, nameLengthMessage } from "./module.ts";
 import { withRules } from "./rules.ts";
 
 export const HUB_GROUP = "hub.kmm.sigs.x-k8s.io";
@@ -71,6 +71,12 @@ export const clusterModuleStatusSchema = z.object({
       lastTransitionTime: z.string().meta({ format: "date-time" }).optional(),
     })
     .optional(),
+  moduleLoader: daemonSetStatusSchema
+    .meta({ description: "The spoke Module's status.moduleLoader counters, brought back by the ManifestWork's status feedback." })
+    .optional(),
+  devicePlugin: daemonSetStatusSchema
+    .meta({ description: "The spoke Module's status.devicePlugin counters, brought back by the ManifestWork's status feedback." })
+    .optional(),
 });
 export type ClusterModuleStatus = z.infer<typeof clusterModuleStatusSchema>;
 
@@ -83,9 +89,16 @@ export const managedClusterModuleStatusSchema = z
     clusters: z
       .array(clusterModuleStatusSchema)
       .meta({
-        description: "Per selected cluster: kernels, images and digests, ManifestWork state.",
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["cluster"],
+        description: "Per selected cluster: kernels, images and digests, ManifestWork state, the spoke Module's counters.",
+        // Written whole by the hub alone. As a map list, server-side apply would track every field of
+        // every cluster in managedFields: thousands of entries on a big fleet, on every status write.
+        "x-kubernetes-list-type": "atomic",
+      })
+      .optional(),
+    clustersNotListed: int32()
+      .meta({
+        description:
+          "Selected clusters left out of clusters to keep this object small (clusters needing attention are listed first); the counts include them.",
       })
       .optional(),
   })
