@@ -7,22 +7,15 @@ import {
   HUB_API_VERSION,
   MANAGED_CLUSTER_MODULE_KIND,
   MANAGED_CLUSTER_MODULE_PLURAL,
-  managedClusterModuleSchema,
   type ManagedClusterModule,
   type ManagedClusterModuleStatus,
 } from "../shared/api/index.ts";
 import { KernelMappingError } from "../shared/kernel-mapping/index.ts";
-import {
-  MANAGEDCLUSTER_API_VERSION,
-  MANIFESTWORK_API_VERSION,
-  managedClusterSchema,
-  manifestWorkSchema,
-  type ManagedClusterObject,
-  type ManifestWorkObject,
-} from "../shared/ocm/index.ts";
+import { MANAGEDCLUSTER_API_VERSION, MANIFESTWORK_API_VERSION, type ManagedClusterObject, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { Keychain, RegistryClient, DigestCache, type PullSecretError } from "../shared/registry/index.ts";
 import { PullSecretSchema, type PullSecret } from "../shared/registry/keychain.ts";
 import { Controller, type Informer, type Logger, type Manager, type ReconcileResult } from "../shared/runtime/index.ts";
+import { SharedValues, cachedClusterSchema, cachedMcmSchema, cachedWorkSchema } from "./cache.ts";
 import { kernelClaimValue, selectClusters, selectorMatches } from "./clusters.ts";
 import { jsonEqual, jsonSubset } from "./compare.ts";
 import { EventReasons, EventRecorder } from "./events.ts";
@@ -52,20 +45,6 @@ export interface HubReconcilerOptions {
   registryCaBundle?: string;
   now?: () => Date;
 }
-
-/**
- * managedFields are often the largest part of an object and the reconciler never reads them:
- * the caches keep objects without them (10,000 ManifestWorks on a big hub).
- */
-function withoutManagedFields<T extends { metadata: { managedFields?: unknown } }>(o: T): T {
-  if (o.metadata.managedFields === undefined) return o;
-  const { managedFields: _dropped, ...metadata } = o.metadata;
-  return { ...o, metadata };
-}
-
-const cachedMcmSchema = managedClusterModuleSchema.transform(withoutManagedFields);
-const cachedClusterSchema = managedClusterSchema.transform(withoutManagedFields);
-const cachedWorkSchema = manifestWorkSchema.transform(withoutManagedFields);
 
 function rfc3339(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -100,6 +79,8 @@ export class ManagedClusterModuleReconciler {
   private readonly log: Logger;
   private readonly opts: HubReconcilerOptions;
   private readonly triggers = new RebuildTriggers();
+  /** Parts of cached ManifestWorks that are equal across clusters, kept once. */
+  readonly shared = new SharedValues();
   /** API writes done (applies, deletes, status), for tests and the benchmark. */
   writes = 0;
   private readonly writeCounter: Counter<"verb">;
@@ -124,7 +105,7 @@ export class ManagedClusterModuleReconciler {
     // Only the works this hub writes: the label keeps the cache small on a busy hub.
     this.works = m.informer({
       resource: { apiVersion: MANIFESTWORK_API_VERSION, kind: "ManifestWork", plural: "manifestworks" },
-      schema: cachedWorkSchema,
+      schema: cachedWorkSchema(this.shared),
       labelSelector: MCM_NAME_LABEL,
     });
     this.secrets = m.informer({

@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { SharedValues, cachedWorkSchema } from "./cache.ts";
+import { clusterOutcome, planKernels } from "./manifestwork.ts";
+import { DIGEST_A, DIGEST_B, testMcm } from "./testdata.ts";
+
+const mcm = testMcm();
+const pins = new Map([
+  ["registry.example.com/kmm/kmm-ns-kmod:6.1.0-18-amd64", { digest: DIGEST_A }],
+  ["registry.example.com/kmm/kmod:el9-5.14.0", { digest: DIGEST_B }],
+]);
+
+/** A ManifestWork as the API server sends it: a JSON copy, with managedFields and server fields. */
+function fromServer(cluster: string, kernels: string[]): unknown {
+  const o = clusterOutcome(mcm, cluster, planKernels(mcm, kernels), pins);
+  if (o.kind !== "work") throw new Error("expected a work");
+  const w = structuredClone(o.work);
+  return {
+    ...w,
+    metadata: {
+      ...w.metadata,
+      uid: `uid-${cluster}`,
+      resourceVersion: "42",
+      managedFields: [{ manager: "kmm-hub", operation: "Apply", apiVersion: "work.open-cluster-management.io/v1", fieldsType: "FieldsV1", fieldsV1: { "f:spec": {} } }],
+    },
+  };
+}
+
+describe("the hub's ManifestWork cache", () => {
+  it("keeps one frozen copy of the spec, labels and owners that clusters with the same kernels share", () => {
+    const shared = new SharedValues();
+    const schema = cachedWorkSchema(shared);
+    const a = schema.parse(fromServer("a", ["6.1.0-18-amd64"]));
+    const b = schema.parse(fromServer("b", ["6.1.0-18-amd64"]));
+    const c = schema.parse(fromServer("c", ["6.1.0-18-amd64", "5.14.0-70.el9.x86_64"]));
+
+    expect(a.spec).toBe(b.spec);
+    expect(a.metadata.labels).toBe(b.metadata.labels);
+    expect(a.metadata.ownerReferences).toBe(c.metadata.ownerReferences);
+    expect(c.spec).not.toBe(a.spec);
+    expect(c.spec).toEqual(structuredClone((fromServer("c", ["6.1.0-18-amd64", "5.14.0-70.el9.x86_64"]) as { spec: unknown }).spec));
+    // What stays per object stays per object.
+    expect([a.metadata.namespace, b.metadata.namespace, a.metadata.uid]).toEqual(["a", "b", "uid-a"]);
+    expect(a.metadata.managedFields).toBeUndefined();
+    // A shared part cannot be changed through one object behind the others' backs.
+    expect(Object.isFrozen(a.spec)).toBe(true);
+    expect(() => {
+      (a.spec!.workload!.manifests as unknown[]).push({});
+    }).toThrow(TypeError);
+    expect(b.spec?.workload?.manifests).toHaveLength(1);
+  });
+
+  it("shares only equal values", () => {
+    const shared = new SharedValues();
+    const x = shared.share({ a: [1, 2], b: "x" });
+    expect(shared.share({ a: [1, 2], b: "x" })).toBe(x);
+    expect(shared.share({ a: [1, 3], b: "x" })).not.toBe(x);
+    expect(shared.share({ b: "x" })).toEqual({ b: "x" });
+    expect(shared.size).toBe(3);
+    expect(shared.share(undefined)).toBeUndefined();
+    expect(shared.share("text")).toBe("text");
+  });
+});

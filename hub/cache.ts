@@ -1,0 +1,67 @@
+// What the hub's informer caches keep of each object. A hub with 1,000 clusters and 10 MCMs caches
+// 10,000 ManifestWorks, and most of each one is the same as its neighbours': the Module it carries
+// differs per kernel set, not per cluster. Equal parts are kept once, frozen, and shared.
+import { createHash } from "node:crypto";
+import { managedClusterModuleSchema } from "../shared/api/index.ts";
+import { managedClusterSchema, manifestWorkSchema, type ManifestWorkObject } from "../shared/ocm/index.ts";
+
+/**
+ * managedFields are often the largest part of an object and the reconciler never reads them:
+ * the caches keep objects without them.
+ */
+export function withoutManagedFields<T extends { metadata: { managedFields?: unknown } }>(o: T): T {
+  if (o.metadata.managedFields === undefined) return o;
+  const { managedFields: _dropped, ...metadata } = o.metadata;
+  return { ...o, metadata };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/**
+ * Hands out one frozen copy of structurally equal JSON values. Copies nobody holds any more are
+ * forgotten (weak references), so the table only lists what some cached object still uses.
+ * Equality is by the JSON text, keys in the order given: the API server writes them sorted, so
+ * equal values from it always match; a miss only costs memory, never correctness.
+ */
+export class SharedValues {
+  private readonly byDigest = new Map<string, WeakRef<object>>();
+  private readonly forget = new FinalizationRegistry<string>((digest) => {
+    if (this.byDigest.get(digest)?.deref() === undefined) this.byDigest.delete(digest);
+  });
+
+  share<T>(value: T): T {
+    if (value === null || typeof value !== "object") return value;
+    const digest = createHash("sha256").update(JSON.stringify(value)).digest("base64");
+    const known = this.byDigest.get(digest)?.deref();
+    if (known !== undefined) return known as T;
+    deepFreeze(value);
+    this.byDigest.set(digest, new WeakRef(value));
+    this.forget.register(value, digest);
+    return value;
+  }
+
+  /** Distinct values currently shared (tests, metrics). */
+  get size(): number {
+    return this.byDigest.size;
+  }
+}
+
+export const cachedMcmSchema = managedClusterModuleSchema.transform(withoutManagedFields);
+export const cachedClusterSchema = managedClusterSchema.transform(withoutManagedFields);
+
+/** ManifestWorks as the hub caches them: no managedFields; spec, labels and owners shared. */
+export function cachedWorkSchema(shared: SharedValues) {
+  return manifestWorkSchema.transform((w): ManifestWorkObject => {
+    const out = withoutManagedFields(w);
+    const metadata = { ...out.metadata };
+    if (metadata.labels !== undefined) metadata.labels = shared.share(metadata.labels);
+    if (metadata.ownerReferences !== undefined) metadata.ownerReferences = shared.share(metadata.ownerReferences);
+    return { ...out, metadata, ...(out.spec !== undefined ? { spec: shared.share(out.spec) } : {}) };
+  });
+}
