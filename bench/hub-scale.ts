@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
 import { startFleet } from "../e2e/controlplane/fleet.ts";
-import { kubeConfigFrom } from "../e2e/controlplane/kube.ts";
+import { connectionFrom } from "../e2e/controlplane/kube.ts";
 import { KERNEL_VERSIONS_CLAIM, manifestWorkPath } from "../hub/names.ts";
 import { render } from "../hub/render.ts";
 import { managedClusterModuleSchema, type ManagedClusterModule } from "../shared/api/index.ts";
@@ -85,8 +85,8 @@ async function main(): Promise<void> {
   const fleet = await startFleet({ spokes: 0, log: (m) => console.log(`[fleet] ${m}`) });
   const registry = await startRegistry();
   const regClient = new RegistryClient();
-  const hubKc = kubeConfigFrom(fleet.info.hub.kubeconfig);
-  const raw = new RawClient(hubKc);
+  const hubConn = await connectionFrom(fleet.info.hub.kubeconfig);
+  const raw = new RawClient(hubConn);
   let hubProc: ReturnType<typeof spawn> | undefined;
   try {
     // Images: one repository per MCM, one tag per kernel.
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
     let cpu = await controlPlaneCpu(fleet.info.dir);
     t = performance.now();
     // Same connection handling as the hub's writer (one keep-alive pool), so only the work differs.
-    const plainClient = new RawClient(hubKc);
+    const plainClient = new RawClient(hubConn);
     await forEachLimit(plain, PLAIN_CONCURRENCY, async (w) => {
       await plainClient.request("POST", `/apis/work.open-cluster-management.io/v1/namespaces/${w.metadata.namespace ?? ""}/manifestworks`, w);
     });

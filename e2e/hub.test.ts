@@ -3,22 +3,23 @@
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { join } from "node:path";
-import { ApiException, type KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { createHub, type Hub } from "../hub/main.ts";
 import { KERNEL_VERSIONS_CLAIM, MCM_NAME_LABEL } from "../hub/names.ts";
-import { RawClient } from "../shared/kube/raw.ts";
+import { ApiError, RawClient } from "../shared/kube/raw.ts";
 import { ManifestWork, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { RegistryClient, buildLayer, pushImage } from "../shared/registry/index.ts";
 import { startRegistry, type RegistryServer } from "../shared/registry/testing/registry-server.ts";
 import { createLogger, parseConfig } from "../shared/runtime/index.ts";
+import { connectionFrom } from "./controlplane/kube.ts";
 import { clientsFor, eventually } from "./support/clients.ts";
 
 const fleet = inject("fleet");
 const hub = clientsFor(fleet.hub.kubeconfig);
-const hubRaw = new RawClient(hub.kc);
-const spokes = fleet.spokes.map((s) => ({ name: s.name, ...clientsFor(s.kubeconfig), raw: new RawClient(clientsFor(s.kubeconfig).kc) }));
+const hubRaw = new RawClient(await connectionFrom(fleet.hub.kubeconfig));
+const spokes = await Promise.all(fleet.spokes.map(async (s) => ({ name: s.name, ...clientsFor(s.kubeconfig), raw: new RawClient(await connectionFrom(s.kubeconfig)) })));
 const suffix = randomBytes(3).toString("hex");
 const mcmName = `kmod-${suffix}`;
 const hubNamespace = `kmm-hub-${suffix}`;
@@ -63,7 +64,7 @@ async function getWork(cluster: string): Promise<ManifestWorkObject | undefined>
   try {
     return ManifestWork.parse((await hubRaw.request("GET", `/apis/work.open-cluster-management.io/v1/namespaces/${cluster}/manifestworks/${mcmName}`)).body);
   } catch (err: unknown) {
-    if (err instanceof ApiException && err.code === 404) return undefined;
+    if (err instanceof ApiError && err.code === 404) return undefined;
     throw err;
   }
 }
@@ -80,7 +81,7 @@ async function spokeModule(spoke: (typeof spokes)[number]): Promise<z.infer<type
   try {
     return spokeModuleSchema.parse((await spoke.raw.request("GET", `/apis/kmm.sigs.x-k8s.io/v1beta1/namespaces/${spokeNamespace}/modules/${mcmName}`)).body);
   } catch (err: unknown) {
-    if (err instanceof ApiException && err.code === 404) return undefined;
+    if (err instanceof ApiError && err.code === 404) return undefined;
     throw err;
   }
 }

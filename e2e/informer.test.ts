@@ -9,7 +9,8 @@ import { z } from "zod";
 import { FaultProxy } from "../shared/runtime/fault-proxy.ts";
 import { Informer } from "../shared/runtime/informer.ts";
 import { createLogger } from "../shared/runtime/logger.ts";
-import { viaProxy } from "./support/clients.ts";
+import type { KubeConnection } from "../shared/kube/connection.ts";
+import { connectionFrom } from "./controlplane/kube.ts";
 
 const fleet = inject("fleet");
 const log = createLogger({ name: "e2e-informer", level: "warn" });
@@ -29,6 +30,7 @@ const widgetSchema = z.looseObject({
 });
 
 let kc: KubeConfig;
+let conn: KubeConnection;
 let core: CoreV1Api;
 let ns: string;
 const informers: Informer<{ metadata?: { name?: string } }>[] = [];
@@ -55,6 +57,7 @@ async function createCm(name: string, data: Record<string, string>, labels = { e
 beforeAll(async () => {
   kc = new KubeConfig();
   kc.loadFromFile(fleet.hub.kubeconfig);
+  conn = await connectionFrom(fleet.hub.kubeconfig);
   core = kc.makeApiClient(CoreV1Api);
   ns = `informer-${randomBytes(3).toString("hex")}`;
   await core.createNamespace({ body: { metadata: { name: ns } } });
@@ -73,7 +76,7 @@ describe("Informer on a real API server", () => {
 
     const informer = track(
       new Informer({
-        kubeConfig: kc,
+        connection: conn,
         resource: { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespace: ns },
         schema: configMapSchema,
         logger: log,
@@ -126,7 +129,7 @@ describe("Informer on a real API server", () => {
     const port = await proxy.start();
     const informer = track(
       new Informer({
-        kubeConfig: viaProxy(kc, port),
+        connection: conn.withServer(`https://127.0.0.1:${port}`),
         resource: { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespace: ns },
         schema: configMapSchema,
         logger: log,
@@ -238,7 +241,7 @@ describe("Informer on a real API server", () => {
 
     const informer = track(
       new Informer({
-        kubeConfig: kc,
+        connection: conn,
         resource: { apiVersion: "e2e.kmm-hub.test/v1", kind: "Widget", plural: "widgets", namespace: ns },
         schema: widgetSchema,
         logger: log,

@@ -15,12 +15,14 @@ import { Informer } from "../shared/runtime/informer.ts";
 import { LeaderElector, type LeaderElectorOptions } from "../shared/runtime/leader-election.ts";
 import { createLogger } from "../shared/runtime/logger.ts";
 import { LeaderElectionLostError, Manager } from "../shared/runtime/manager.ts";
-import { viaProxy } from "./support/clients.ts";
+import type { KubeConnection } from "../shared/kube/connection.ts";
+import { connectionFrom } from "./controlplane/kube.ts";
 
 const fleet = inject("fleet");
 const log = createLogger({ name: "e2e-leader", level: "warn" });
 
 let kc: KubeConfig;
+let conn: KubeConnection;
 let ns: string;
 const electors: LeaderElector[] = [];
 const proxies: FaultProxy[] = [];
@@ -35,10 +37,10 @@ interface Candidate {
 
 const fast = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 };
 
-function candidate(identity: string, lease: string, timing: Partial<LeaderElectorOptions> = fast, kubeConfig = kc): Candidate {
+function candidate(identity: string, lease: string, timing: Partial<LeaderElectorOptions> = fast, connection = conn): Candidate {
   const c: Candidate = { events: [], leading: false, signal: undefined, elector: undefined as unknown as LeaderElector };
   c.elector = new LeaderElector({
-    kubeConfig,
+    connection,
     namespace: ns,
     name: lease,
     identity,
@@ -79,6 +81,7 @@ async function neverTwoLeaders(cands: Candidate[], ms: number): Promise<void> {
 beforeAll(async () => {
   kc = new KubeConfig();
   kc.loadFromFile(fleet.hub.kubeconfig);
+  conn = await connectionFrom(fleet.hub.kubeconfig);
   ns = `leader-${randomBytes(3).toString("hex")}`;
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
 });
@@ -124,7 +127,7 @@ describe("Lease leader election", () => {
     proxies.push(proxy);
     const port = await proxy.start();
     const defaults = {}; // 15 s lease, 10 s renew deadline, 2 s retry
-    const leader = candidate("partitioned", "failover", defaults, viaProxy(kc, port));
+    const leader = candidate("partitioned", "failover", defaults, conn.withServer(`https://127.0.0.1:${port}`));
     void leader.elector.run();
     await until("the first candidate to lead", () => leader.leading);
     const follower = candidate("standby", "failover", defaults);
@@ -217,7 +220,7 @@ leaderElection: {resourceID: ${lease}, namespace: ${ns}, leaseDuration: 3s, rene
 `,
       "hub",
     );
-    const manager = new Manager({ config, kubeConfig: kc, name: "kmm-hub", logger: log, identity });
+    const manager = new Manager({ config, connection: conn, name: "kmm-hub", logger: log, identity });
     managers.push(manager);
     const controller = manager.addController(
       new Controller({
@@ -238,7 +241,7 @@ leaderElection: {resourceID: ${lease}, namespace: ${ns}, leaseDuration: 3s, rene
     const one = hubManager("one", "mgr-lease", reconciled);
     const cms = one.manager.addInformer(
       new Informer({
-        kubeConfig: kc,
+        connection: conn,
         resource: { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespace: ns },
         schema: z.looseObject({ metadata: z.looseObject({ name: z.string(), namespace: z.string() }) }),
         logger: log,
@@ -302,7 +305,7 @@ leaderElection: {resourceID: ${lease}, namespace: ${ns}, leaseDuration: 3s, rene
         return t;
       };
       const config = parseConfig(`healthProbeBindAddress: "0"\nmetrics: {bindAddress: "127.0.0.1:0"}\nleaderElection: {enabled: false}\n`, "hub");
-      const manager = new Manager({ config, kubeConfig: kc, name: "kmm-hub", logger: log });
+      const manager = new Manager({ config, connection: conn, name: "kmm-hub", logger: log });
       managers.push(manager);
       void manager.run();
       await until("the metrics server", () => manager.ports().metrics !== undefined);

@@ -7,11 +7,14 @@ import { AuthorizationV1Api, type KubernetesObject } from "@kubernetes/client-no
 import { RawClient } from "../shared/kube/raw.ts";
 import { POLICY_NAMESPACE, SPOKE_NAMESPACE, WORK_AGENT_SA, renderPolicy, spokeObjects } from "../scripts/gen-policy.ts";
 import { inject } from "vitest";
+import { connectionFrom } from "./controlplane/kube.ts";
 import { clientsFor, eventually } from "./support/clients.ts";
 
 const fleet = inject("fleet");
-const hub = clientsFor(fleet.hub.kubeconfig);
-const spoke = clientsFor(fleet.spokes[fleet.spokes.length - 1]!.kubeconfig);
+const spokeKubeconfig = fleet.spokes[fleet.spokes.length - 1]!.kubeconfig;
+const spoke = clientsFor(spokeKubeconfig);
+const hubRaw = new RawClient(await connectionFrom(fleet.hub.kubeconfig));
+const spokeRaw = new RawClient(await connectionFrom(spokeKubeconfig));
 
 async function canI(user: string, verb: string, group: string, resource: string, namespace?: string): Promise<boolean> {
   const authz = spoke.kc.makeApiClient(AuthorizationV1Api);
@@ -22,8 +25,6 @@ async function canI(user: string, verb: string, group: string, resource: string,
 }
 
 describe("policies/install-kmm-spoke.yaml", () => {
-  const hubRaw = new RawClient(hub.kc);
-  const spokeRaw = new RawClient(spoke.kc);
 
   afterAll(async () => {
     await hubRaw.delete({ apiVersion: "v1", kind: "Namespace", metadata: { name: POLICY_NAMESPACE } }).catch(() => undefined);

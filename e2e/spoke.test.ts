@@ -3,12 +3,15 @@
 // ready labels, device plugin on ready nodes, kernel changes, deletion, ManifestWork delivery, and
 // an ordered upgrade.
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { ApiException, KubeConfig } from "@kubernetes/client-node";
+import { ApiException } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { z } from "zod";
+import { loadKubeconfigFile, type KubeConnection } from "../shared/kube/connection.ts";
 import { RawClient } from "../shared/kube/raw.ts";
 import { parseConfig } from "../shared/runtime/config.ts";
 import { createLogger } from "../shared/runtime/logger.ts";
@@ -16,12 +19,14 @@ import { kernelClaim, KERNEL_CLAIM_NAME } from "../spoke/claim.ts";
 import { wire } from "../spoke/controllers/kube.ts";
 import { KERNEL_LABEL, MODULE_FINALIZER, MODULE_NAME_LABEL } from "../spoke/labels.ts";
 import { createSpoke, type Spoke } from "../spoke/main.ts";
+import { connectionFrom } from "./controlplane/kube.ts";
 import { clientsFor, eventually } from "./support/clients.ts";
 
 const fleet = inject("fleet");
 const spokeInfo = fleet.spokes[0]!;
 const admin = clientsFor(spokeInfo.kubeconfig);
-const adminRaw = new RawClient(admin.kc);
+const adminConn = await connectionFrom(spokeInfo.kubeconfig);
+const adminRaw = new RawClient(adminConn);
 const hub = clientsFor(fleet.hub.kubeconfig);
 const suffix = randomBytes(3).toString("hex");
 const OPERATOR_NS = "kmm-operator-system";
@@ -131,20 +136,25 @@ function moduleManifest(name: string, extra: { version?: string; image?: string;
   };
 }
 
-async function serviceAccountKubeConfig(): Promise<KubeConfig> {
+/** What a pod gets: a bound ServiceAccount token in a file, read through our kubeconfig loader. */
+async function serviceAccountConnection(): Promise<KubeConnection> {
   const tr = await admin.core.createNamespacedServiceAccountToken({ name: "kmm-spoke", namespace: OPERATOR_NS, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
   const token = tr.status?.token;
   if (token === undefined) throw new Error("TokenRequest returned no token");
-  const cluster = admin.kc.getCurrentCluster();
-  if (!cluster) throw new Error("spoke kubeconfig has no cluster");
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name: "kmm-spoke", token }],
-    contexts: [{ name: "kmm-spoke", cluster: cluster.name, user: "kmm-spoke" }],
-    currentContext: "kmm-spoke",
-  });
-  return kc;
+  const dir = await mkdtemp(join(tmpdir(), "kmm-spoke-sa-"));
+  await writeFile(join(dir, "token"), token, { mode: 0o600 });
+  if (adminConn.ca === undefined) throw new Error("spoke kubeconfig has no CA");
+  await writeFile(join(dir, "ca.crt"), adminConn.ca);
+  const kubeconfig = {
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "spoke", cluster: { server: adminConn.server, "certificate-authority": "ca.crt" } }],
+    users: [{ name: "kmm-spoke", user: { tokenFile: "token" } }],
+    contexts: [{ name: "kmm-spoke", context: { cluster: "spoke", user: "kmm-spoke", namespace: OPERATOR_NS } }],
+    "current-context": "kmm-spoke",
+  };
+  await writeFile(join(dir, "kubeconfig"), JSON.stringify(kubeconfig));
+  return loadKubeconfigFile(join(dir, "kubeconfig"));
 }
 
 async function createNode(name: string, kernel: string): Promise<void> {
@@ -177,7 +187,7 @@ beforeAll(async () => {
     "spoke",
   );
   spoke = createSpoke({
-    kubeConfig: await serviceAccountKubeConfig(),
+    connection: await serviceAccountConnection(),
     config,
     env: { KMM_MANAGED: "1", OPERATOR_NAMESPACE: OPERATOR_NS, RELATED_IMAGE_WORKER: "registry.example/kmm/worker:e2e" },
     logger: createLogger({ name: "kmm-spoke-e2e", level: "warn" }),

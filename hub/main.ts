@@ -1,7 +1,7 @@
 // The hub process: one Manager (probes, metrics, leader election, informers) running the
 // ManagedClusterModule controller.
 import { readFile } from "node:fs/promises";
-import { KubeConfig } from "@kubernetes/client-node";
+import { defaultConnection, loadKubeconfigFile, type KubeConnection } from "../shared/kube/connection.ts";
 import { Manager, loadConfig, type Logger, type OperatorConfig } from "../shared/runtime/index.ts";
 import { ManagedClusterModuleReconciler } from "./reconciler.ts";
 
@@ -14,8 +14,10 @@ export interface HubOptions {
   configPath?: string | undefined;
   /** Already loaded config (tests); wins over configPath. */
   config?: OperatorConfig;
-  /** kubeconfig file; in-cluster or $KUBECONFIG when unset. */
+  /** kubeconfig file; $KUBECONFIG, ~/.kube/config or in-cluster when unset. */
   kubeconfigPath?: string | undefined;
+  /** Already built connection (tests); wins over kubeconfigPath. */
+  connection?: KubeConnection;
   /** Hub namespace (pull secrets, Lease); --namespace, $POD_NAMESPACE or the pod's own. */
   namespace?: string | undefined;
   identity?: string;
@@ -45,13 +47,12 @@ export interface Hub {
 /** Builds the hub (nothing runs until `manager.run()`). */
 export async function createHub(opts: HubOptions = {}): Promise<Hub> {
   const config = opts.config ?? (await loadConfig(opts.configPath ?? process.env.KMM_HUB_CONFIG, "hub"));
-  const kubeConfig = new KubeConfig();
-  if (opts.kubeconfigPath !== undefined) kubeConfig.loadFromFile(opts.kubeconfigPath);
-  else kubeConfig.loadFromDefault();
+  const connection =
+    opts.connection ?? (opts.kubeconfigPath !== undefined ? await loadKubeconfigFile(opts.kubeconfigPath) : await defaultConnection());
   const namespace = await hubNamespace(opts.namespace);
   const manager = new Manager({
     config,
-    kubeConfig,
+    connection,
     name: "kmm-hub",
     leaseNamespace: config.leaderElection.namespace ?? namespace,
     ...(opts.logger ? { logger: opts.logger } : {}),
@@ -60,7 +61,7 @@ export async function createHub(opts: HubOptions = {}): Promise<Hub> {
   const registryCaBundle = opts.registryCaFile === undefined ? undefined : await readFile(opts.registryCaFile, "utf8");
   const reconciler = new ManagedClusterModuleReconciler({
     manager,
-    kubeConfig,
+    connection,
     namespace,
     digestRefreshIntervalMs: config.digestRefreshInterval,
     maxConcurrentReconciles: config.maxConcurrentReconciles,

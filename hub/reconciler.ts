@@ -1,7 +1,7 @@
 // The ManagedClusterModule reconciler: reads only informer caches, computes the desired
 // ManifestWorks with the pure builders, pins tags through the hub-wide DigestCache, and writes
 // (server-side apply, field manager kmm-hub) only what differs from the cache.
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConnection } from "../shared/kube/connection.ts";
 import { Counter } from "prom-client";
 import {
   HUB_API_VERSION,
@@ -36,7 +36,7 @@ const APPLY_CONCURRENCY = 16;
 
 export interface HubReconcilerOptions {
   manager: Manager;
-  kubeConfig: KubeConfig;
+  connection: KubeConnection;
   /** The hub's own namespace: where imageRepoSecrets are read. */
   namespace: string;
   digestRefreshIntervalMs: number;
@@ -89,7 +89,7 @@ export class ManagedClusterModuleReconciler {
     this.opts = opts;
     const m = opts.manager;
     this.log = m.logger.child({ controller: CONTROLLER_NAME });
-    this.kube = new RawClient(opts.kubeConfig);
+    this.kube = new RawClient(opts.connection);
     this.events = new EventRecorder(this.kube, this.log);
     this.registryClient = new RegistryClient(opts.registryCaBundle !== undefined ? { caBundle: opts.registryCaBundle } : {});
     this.digests = new DigestCache({ client: this.registryClient, refreshIntervalMs: opts.digestRefreshIntervalMs });

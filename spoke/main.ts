@@ -3,7 +3,7 @@
 import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
+import { defaultConnection, type KubeConnection } from "../shared/kube/connection.ts";
 import { moduleSchema, type Module } from "../shared/api/module.ts";
 import { RawClient } from "../shared/kube/raw.ts";
 import { CLUSTERCLAIM_API_VERSION, clusterClaimSchema } from "../shared/ocm/managedcluster.ts";
@@ -21,7 +21,7 @@ import { daemonSetReadSchema, nodeSchema, podSchema, type DaemonSetRead, type No
 import { settingsFrom, type SpokeSettings } from "./settings.ts";
 
 export interface SpokeOptions {
-  kubeConfig: KubeConfig;
+  connection: KubeConnection;
   config: OperatorConfig;
   env: NodeJS.ProcessEnv;
   logger?: Logger;
@@ -35,8 +35,8 @@ export interface Spoke {
 /** Wires informers and controllers into a Manager; call `manager.run()` to start. */
 export function createSpoke(opts: SpokeOptions): Spoke {
   const settings = settingsFrom(opts.env, opts.config);
-  const manager = new Manager({ config: opts.config, kubeConfig: opts.kubeConfig, name: "kmm-spoke", ...(opts.logger ? { logger: opts.logger } : {}) });
-  const raw = new RawClient(opts.kubeConfig);
+  const manager = new Manager({ config: opts.config, connection: opts.connection, name: "kmm-spoke", ...(opts.logger ? { logger: opts.logger } : {}) });
+  const raw = new RawClient(opts.connection);
   const recorder = new Recorder(raw, `kmm-spoke-${hostname()}`);
   const workers = opts.config.maxConcurrentReconciles;
 
@@ -113,9 +113,8 @@ export function createSpoke(opts: SpokeOptions): Spoke {
 async function main(argv: readonly string[]): Promise<void> {
   const { values } = parseArgs({ args: [...argv], options: { config: { type: "string" } }, strict: true });
   const config = await loadConfig(values.config, "spoke");
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-  const { manager } = createSpoke({ kubeConfig, config, env: process.env });
+  const connection = await defaultConnection();
+  const { manager } = createSpoke({ connection, config, env: process.env });
   manager.handleSignals();
   await manager.run();
 }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { FleetInfo } from "../fleet-types.ts";
 import { cacheDir, loadManifest, repoRoot } from "./binaries.ts";
 import { startCluster, type StaticToken } from "./cluster.ts";
-import { kubeConfigFrom } from "./kube.ts";
+import { connectionFrom } from "./kube.ts";
 import { BOOTSTRAP_GROUP, installCrds, joinSpoke, startHubOcm } from "./ocm.ts";
 import { ProcessGroup } from "./procs.ts";
 
@@ -88,7 +88,7 @@ export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
       ),
     );
     const crds = await projectCrdFiles();
-    if (crds.length > 0) await Promise.all([hub, ...spokes].map((c) => installCrds(kubeConfigFrom(c.info.kubeconfig), crds)));
+    if (crds.length > 0) await Promise.all([hub, ...spokes].map(async (c) => installCrds(await connectionFrom(c.info.kubeconfig), crds)));
 
     const info: FleetInfo = { dir, hub: hub.info, spokes: spokes.map((s) => s.info) };
     await writeFile(join(dir, "fleet.json"), JSON.stringify(info, null, 2));

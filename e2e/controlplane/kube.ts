@@ -1,7 +1,10 @@
-// Small client helpers for the fleet fixture and e2e suites, on @kubernetes/client-node.
+// Small client helpers for the fleet fixture and e2e suites. Production code gets a KubeConnection
+// (connectionFrom); client-node's KubeConfig is for the tests' own typed clients only.
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
-import { KubeConfig, KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node";
+import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import { z } from "zod";
+import { loadKubeconfigFile, type KubeConnection } from "../../shared/kube/connection.ts";
 import { RawClient } from "../../shared/kube/raw.ts";
 import { parseAllDocuments } from "yaml";
 import { sleep, waitFor } from "./procs.ts";
@@ -10,6 +13,11 @@ export function kubeConfigFrom(path: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(path);
   return kc;
+}
+
+/** A connection for production code (RawClient, Informer, Manager, createHub/createSpoke), through our own loader. */
+export function connectionFrom(kubeconfigPath: string): Promise<KubeConnection> {
+  return loadKubeconfigFile(kubeconfigPath);
 }
 
 export async function readYamlObjects(file: string): Promise<KubernetesObject[]> {
@@ -24,8 +32,8 @@ export async function readYamlObjects(file: string): Promise<KubernetesObject[]>
 }
 
 /** Server-side apply of each object, retrying while discovery has not caught up with new CRDs. */
-export async function applyObjects(kc: KubeConfig, objects: KubernetesObject[], fieldManager = "kmm-e2e"): Promise<void> {
-  const client = new RawClient(kc);
+export async function applyObjects(conn: KubeConnection, objects: KubernetesObject[], fieldManager = "kmm-e2e"): Promise<void> {
+  const client = new RawClient(conn);
   for (const obj of objects) {
     let attempt = 0;
     await waitFor(
@@ -41,19 +49,26 @@ export async function applyObjects(kc: KubeConfig, objects: KubernetesObject[], 
   }
 }
 
-export async function applyFiles(kc: KubeConfig, files: string[]): Promise<void> {
+export async function applyFiles(conn: KubeConnection, files: string[]): Promise<void> {
   const objects = (await Promise.all(files.map(readYamlObjects))).flat();
-  await applyObjects(kc, objects);
+  await applyObjects(conn, objects);
 }
 
-export async function waitForCrdsEstablished(kc: KubeConfig, names: string[], timeoutMs = 60_000): Promise<void> {
-  const client = KubernetesObjectApi.makeApiClient(kc);
-  for (const name of names) {
-    await waitFor(`CRD ${name} established`, async () => {
-      const crd = await client.read({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", metadata: { name } });
-      const conds = (crd as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? [];
-      return conds.some((c) => c.type === "Established" && c.status === "True");
-    }, { timeoutMs });
+const crdStatusSchema = z.looseObject({
+  status: z.looseObject({ conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional() }).optional(),
+});
+
+export async function waitForCrdsEstablished(conn: KubeConnection, names: string[], timeoutMs = 60_000): Promise<void> {
+  const client = new RawClient(conn);
+  try {
+    for (const name of names) {
+      await waitFor(`CRD ${name} established`, async () => {
+        const crd = crdStatusSchema.parse((await client.request("GET", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`)).body);
+        return (crd.status?.conditions ?? []).some((c) => c.type === "Established" && c.status === "True");
+      }, { timeoutMs });
+    }
+  } finally {
+    client.close();
   }
 }
 

@@ -17,7 +17,8 @@ import {
 import type { ControlPlaneManifest } from "./binaries.ts";
 import { hubCrdFiles, spokeCrdFiles } from "./binaries.ts";
 import type { LocalCluster } from "./cluster.ts";
-import { applyFiles, applyObjects, kubeConfigFrom, readYamlObjects, waitForCrdsEstablished } from "./kube.ts";
+import type { KubeConnection } from "../../shared/kube/connection.ts";
+import { applyFiles, applyObjects, connectionFrom, kubeConfigFrom, readYamlObjects, waitForCrdsEstablished } from "./kube.ts";
 import { writeKubeconfig } from "./pki.ts";
 import { freePort, waitFor, type ProcessGroup } from "./procs.ts";
 
@@ -30,9 +31,9 @@ async function crdNames(files: string[]): Promise<string[]> {
   return objs.filter((o) => o.kind === "CustomResourceDefinition").map((o) => o.metadata?.name ?? "");
 }
 
-export async function installCrds(kc: KubeConfig, files: string[]): Promise<void> {
-  await applyFiles(kc, files);
-  await waitForCrdsEstablished(kc, await crdNames(files));
+export async function installCrds(conn: KubeConnection, files: string[]): Promise<void> {
+  await applyFiles(conn, files);
+  await waitForCrdsEstablished(conn, await crdNames(files));
 }
 
 function namespace(name: string): KubernetesObject {
@@ -63,9 +64,9 @@ function bootstrapRbac(): KubernetesObject[] {
 }
 
 export async function startHubOcm(hub: LocalCluster, m: ControlPlaneManifest, group: ProcessGroup): Promise<void> {
-  const kc = kubeConfigFrom(hub.info.kubeconfig);
-  await installCrds(kc, hubCrdFiles(m));
-  await applyObjects(kc, [namespace(HUB_NAMESPACE), ...bootstrapRbac()]);
+  const conn = await connectionFrom(hub.info.kubeconfig);
+  await installCrds(conn, hubCrdFiles(m));
+  await applyObjects(conn, [namespace(HUB_NAMESPACE), ...bootstrapRbac()]);
   group.start(`${hub.info.name}-ocm-registration-controller`, m.bin.registration, [
     "controller",
     `--kubeconfig=${hub.info.kubeconfig}`,
@@ -88,9 +89,9 @@ export interface JoinOptions {
 export async function joinSpoke(o: JoinOptions): Promise<void> {
   const { hub, spoke, manifest: m, group } = o;
   const name = spoke.info.name;
-  const spokeKc = kubeConfigFrom(spoke.info.kubeconfig);
-  await installCrds(spokeKc, spokeCrdFiles(m));
-  await applyObjects(spokeKc, [namespace(AGENT_NAMESPACE)]);
+  const spokeConn = await connectionFrom(spoke.info.kubeconfig);
+  await installCrds(spokeConn, spokeCrdFiles(m));
+  await applyObjects(spokeConn, [namespace(AGENT_NAMESPACE)]);
 
   const bootstrapKubeconfig = join(o.dir, "bootstrap-hub.kubeconfig");
   await writeKubeconfig(bootstrapKubeconfig, {

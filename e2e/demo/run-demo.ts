@@ -6,11 +6,11 @@
 // Used by `npm run demo` and by e2e/demo.test.ts.
 import { createWriteStream } from "node:fs";
 import { join } from "node:path";
-import { ApiException, KubeConfig } from "@kubernetes/client-node";
 import { z } from "zod";
 import type { FleetInfo } from "../fleet-types.ts";
 import { createHub, type Hub } from "../../hub/main.ts";
-import { RawClient } from "../../shared/kube/raw.ts";
+import { RawClient, isConflict } from "../../shared/kube/raw.ts";
+import { connectionFrom } from "../controlplane/kube.ts";
 import { RegistryClient, buildLayer, pushImage } from "../../shared/registry/index.ts";
 import { startRegistry, type RegistryServer } from "../../shared/registry/testing/registry-server.ts";
 import { createLogger, parseConfig, type Manager } from "../../shared/runtime/index.ts";
@@ -48,24 +48,18 @@ const moduleListSchema = z.object({
 const nodeListSchema = z.object({ items: z.array(z.looseObject({ metadata: z.looseObject({ name: z.string(), labels: z.record(z.string(), z.string()).optional() }) })) });
 const moduleSchema = z.looseObject({ spec: z.looseObject({ moduleLoader: z.looseObject({ container: z.looseObject({ kernelMappings: z.array(z.looseObject({ literal: z.string().optional(), containerImage: z.string().optional() })) }) }) }) });
 
-function kubeConfig(path: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromFile(path);
-  return kc;
-}
-
 async function ignoreExists(p: Promise<unknown>): Promise<void> {
   try {
     await p;
   } catch (err: unknown) {
-    if (!(err instanceof ApiException && err.code === 409)) throw err;
+    if (!isConflict(err)) throw err;
   }
 }
 
 export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () => undefined): Promise<Demo> {
   const managers: { manager: Manager; run: Promise<void> }[] = [];
-  const hubRaw = new RawClient(kubeConfig(fleet.hub.kubeconfig));
-  const spokes = fleet.spokes.map((s, i) => ({ info: s, raw: new RawClient(kubeConfig(s.kubeconfig)), kernels: KERNELS[i % 2] ?? [] }));
+  const hubRaw = new RawClient(await connectionFrom(fleet.hub.kubeconfig));
+  const spokes = await Promise.all(fleet.spokes.map(async (s, i) => ({ info: s, raw: new RawClient(await connectionFrom(s.kubeconfig)), kernels: KERNELS[i % 2] ?? [] })));
   const registry: RegistryServer = await startRegistry();
   const registryClient = new RegistryClient();
   const logFile = (name: string) => createLogger({ name, level: "info", destination: createWriteStream(join(fleet.hub.logDir, `${name}.log`), { flags: "a" }) });
@@ -99,7 +93,7 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
         );
       }
       await ignoreExists(s.raw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: DEMO_SPOKE_NAMESPACE } }));
-      const spoke = createSpoke({ kubeConfig: kubeConfig(s.info.kubeconfig), config: quietConfig("spoke"), env: { KMM_MANAGED: "1", OPERATOR_NAMESPACE: "kmm-operator-system" }, logger: logFile(`kmm-spoke-${s.info.name}`) });
+      const spoke = createSpoke({ connection: await connectionFrom(s.info.kubeconfig), config: quietConfig("spoke"), env: { KMM_MANAGED: "1", OPERATOR_NAMESPACE: "kmm-operator-system" }, logger: logFile(`kmm-spoke-${s.info.name}`) });
       managers.push({ manager: spoke.manager, run: spoke.manager.run() });
       log(`${s.info.name}: ${s.kernels.length} kwok node(s) with kernel(s) ${s.kernels.join(", ")}; spoke edition started`);
     }
@@ -165,10 +159,10 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
 
 /** Removes what runDemo created, so a shared fleet is left as it was (the spokes' kwok nodes too). */
 export async function cleanUpDemo(fleet: FleetInfo): Promise<void> {
-  const hubRaw = new RawClient(kubeConfig(fleet.hub.kubeconfig));
+  const hubRaw = new RawClient(await connectionFrom(fleet.hub.kubeconfig));
   await hubRaw.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${DEMO_MCM}`).catch(() => undefined);
   for (const s of fleet.spokes) {
-    const raw = new RawClient(kubeConfig(s.kubeconfig));
+    const raw = new RawClient(await connectionFrom(s.kubeconfig));
     await hubRaw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${s.name}`, { metadata: { labels: { [CLUSTER_LABEL]: null } } }, "application/merge-patch+json").catch(() => undefined);
     await raw.request("DELETE", `/api/v1/nodes?labelSelector=${encodeURIComponent(`${NODE_LABEL}=true`)}`).catch(() => undefined);
     await raw.request("DELETE", "/apis/cluster.open-cluster-management.io/v1alpha1/clusterclaims/kernel-versions.kmm.node.kubernetes.io").catch(() => undefined);

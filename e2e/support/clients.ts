@@ -28,18 +28,3 @@ export function eventually<T>(what: string, fn: () => Promise<T | undefined | fa
 }
 
 export { waitFor };
-
-/** A kubeconfig identical to `base` but reaching the API server through a local proxy on `port`. */
-export function viaProxy(base: KubeConfig, port: number): KubeConfig {
-  const cluster = base.getCurrentCluster();
-  const user = base.getCurrentUser();
-  if (!cluster || !user) throw new Error("fleet kubeconfig has no current cluster/user");
-  const out = new KubeConfig();
-  out.loadFromOptions({
-    clusters: [{ ...cluster, server: `https://127.0.0.1:${port}` }],
-    users: [user],
-    contexts: [{ name: "proxy", cluster: cluster.name, user: user.name }],
-    currentContext: "proxy",
-  });
-  return out;
-}

@@ -1,97 +1,106 @@
-// JSON requests to the API server that bypass client-node's model serializer. That serializer
-// maps objects onto its generated classes and silently drops fields it does not know
-// (`x-kubernetes-*` in CRD schemas, fields of newer API versions), which server-side apply
-// would then take as "remove this field". Here the body goes to the server exactly as given.
+// JSON requests to the API server over one keep-alive connection pool, with the body sent exactly
+// as given (server-side apply must not lose fields a generated model does not know), path
+// resolution by discovery, and streaming watches. No @kubernetes/client-node: see connection.ts.
 import { Agent, request, type RequestOptions } from "node:https";
-import { Agent as HttpAgent, request as httpRequest } from "node:http";
-import { ApiException, KubernetesObjectApi, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import { Agent as HttpAgent, type IncomingMessage, type ClientRequest, request as httpRequest } from "node:http";
+import { z } from "zod";
+import type { KubeConnection } from "./connection.ts";
 
 export interface RawResponse {
   status: number;
   body: unknown;
 }
 
-/** Resolves the URL path of an object through discovery (cached per client). */
-class PathResolver extends KubernetesObjectApi {
-  useNamespaceOf(kc: KubeConfig): void {
-    this.setDefaultNamespace(kc);
-  }
+/** The least RawClient needs to place an object: client-node's objects and our zod types both fit. */
+export interface KubeObjectRef {
+  apiVersion?: string | undefined;
+  kind?: string | undefined;
+  metadata?: { name?: string | undefined; namespace?: string | undefined } | undefined;
+}
 
-  path(spec: KubernetesObject, action: "create" | "read" | "patch" | "delete" | "list"): Promise<string> {
-    return this.specUriPath(structuredClone(spec), action);
+/** An error answer of the API server. */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  /** HTTP status code */
+  readonly code: number;
+  /** the parsed body (usually a Status), or the text when it is not JSON */
+  readonly body: unknown;
+  constructor(method: string, path: string, code: number, body: unknown) {
+    const message = typeof body === "object" && body !== null && "message" in body ? String(body.message) : typeof body === "string" && body !== "" ? body : `HTTP ${code}`;
+    super(`${method} ${path}: ${message}`);
+    this.code = code;
+    this.body = body;
   }
+}
+
+/** The object's kind is not served by the API server (CRD not installed, wrong apiVersion). */
+export class UnknownKindError extends Error {
+  override readonly name = "UnknownKindError";
+}
+
+/** The object lacks what is needed to address it. */
+export class ObjectRefError extends Error {
+  override readonly name = "ObjectRefError";
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof ApiError && err.code === 404;
+}
+
+export function isConflict(err: unknown): boolean {
+  return err instanceof ApiError && err.code === 409;
 }
 
 /** Connections kept open to one API server; concurrent applies share them. */
 const MAX_SOCKETS = 64;
+const REQUEST_TIMEOUT_MS = 60_000;
+
+const apiResourceListSchema = z.looseObject({
+  resources: z.array(z.looseObject({ name: z.string(), kind: z.string(), namespaced: z.boolean() })),
+});
+
+interface ResourceInfo {
+  plural: string;
+  namespaced: boolean;
+}
+
+export const watchEventSchema = z.object({
+  type: z.enum(["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]),
+  object: z.unknown(),
+});
+export type WatchEvent = z.infer<typeof watchEventSchema>;
+
+/** A watch event line that is not JSON or not a watch event. */
+export class WatchStreamError extends Error {
+  override readonly name = "WatchStreamError";
+}
 
 export class RawClient {
-  private resolver: PathResolver;
-  // client-node's applyToHTTPSOptions builds a new Agent per request, i.e. a TLS handshake and a
-  // secure context for every call (3.5× slower over 10,000 applies): one pool per client instead.
+  readonly connection: KubeConnection;
+  // One pool per client: a new Agent per request would mean a TLS handshake per call.
   private agent: Agent | HttpAgent | undefined;
-  private readonly kc: KubeConfig;
+  private discovery = new Map<string, Promise<Map<string, ResourceInfo>>>();
 
-  constructor(kc: KubeConfig) {
-    this.kc = kc;
-    this.resolver = kc.makeApiClient(PathResolver);
-    this.resolver.useNamespaceOf(kc);
+  constructor(connection: KubeConnection) {
+    this.connection = connection;
   }
 
   /** Forget discovery results (after CRDs were installed). */
   refreshDiscovery(): void {
-    this.resolver = this.kc.makeApiClient(PathResolver);
-    this.resolver.useNamespaceOf(this.kc);
+    this.discovery = new Map();
   }
 
   async request(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<RawResponse> {
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new Error("kubeconfig has no current cluster");
-    const url = new URL(path, cluster.server);
-    // Credentials are read per request (tokens rotate); the connection pool is built once.
-    const opts: RequestOptions = { method, headers: { accept: "application/json" } };
-    await this.kc.applyToHTTPSOptions(opts);
-    this.agent ??=
-      url.protocol === "https:"
-        ? new Agent({ keepAlive: true, maxSockets: MAX_SOCKETS, ca: opts.ca, cert: opts.cert, key: opts.key, ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}) })
-        : new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS });
-    opts.agent = this.agent;
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    if (payload !== undefined) {
-      opts.headers = { ...opts.headers, "content-type": contentType, "content-length": Buffer.byteLength(payload).toString() };
-    }
-    const send = url.protocol === "https:" ? request : httpRequest;
-    return new Promise((resolve, reject) => {
-      const req = send(url, opts, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            // not JSON: keep the text for the error message
-          }
-          const status = res.statusCode ?? 0;
-          if (status >= 400) {
-            const message = typeof parsed === "object" && parsed && "message" in parsed ? String(parsed.message) : text;
-            reject(new ApiException(status, `${method} ${url.pathname}: ${message}`, parsed, res.headers as Record<string, string>));
-          } else resolve({ status, body: parsed });
-        });
-        res.on("error", reject);
-      });
-      // A request the server never answers (a partitioned network) must fail, not hang a reconcile.
-      req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${url.pathname}: no response within 60 s`)));
-      req.on("error", reject);
-      if (payload !== undefined) req.write(payload);
-      req.end();
-    });
+    const first = await this.requestOnce(method, path, payload, contentType);
+    // A rotated ServiceAccount token: read the file again and retry once.
+    if (first.status === 401 && this.connection.tokenRejected()) return this.finish(method, path, await this.requestOnce(method, path, payload, contentType));
+    return this.finish(method, path, first);
   }
 
   /** Server-side apply of an object as given; returns the object the server stored. */
-  async apply(obj: KubernetesObject, fieldManager: string, force = true): Promise<unknown> {
-    return this.applyAt(await this.resolver.path(obj, "patch"), obj, fieldManager, force);
+  async apply(obj: KubeObjectRef, fieldManager: string, force = true): Promise<unknown> {
+    return this.applyAt(await this.objectPath(obj), obj, fieldManager, force);
   }
 
   /** Server-side apply to a known path (no discovery), e.g. a status subresource. */
@@ -101,30 +110,235 @@ export class RawClient {
     return res.body;
   }
 
+  async applyStatus(obj: KubeObjectRef, fieldManager: string): Promise<unknown> {
+    return this.applyAt(`${await this.objectPath(obj)}/status`, obj, fieldManager, true);
+  }
+
+  async get(obj: KubeObjectRef): Promise<unknown> {
+    return (await this.request("GET", await this.objectPath(obj))).body;
+  }
+
+  async delete(obj: KubeObjectRef, propagationPolicy: "Foreground" | "Background" | "Orphan" = "Background"): Promise<void> {
+    await this.request("DELETE", await this.objectPath(obj), { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy });
+  }
+
   /** Closes the kept-alive connections (a stopping process should not wait for them). */
   close(): void {
     this.agent?.destroy();
     this.agent = undefined;
   }
 
-  async applyStatus(obj: KubernetesObject, fieldManager: string): Promise<unknown> {
-    const path = await this.resolver.path(obj, "patch");
-    const q = new URLSearchParams({ fieldManager, force: "true" });
-    const res = await this.request("PATCH", `${path}/status?${q.toString()}`, obj, "application/apply-patch+yaml");
-    return res.body;
+  /**
+   * Watches `path` (a collection) and calls `onEvent` per event. Resolves when the server ends the
+   * watch (its timeout) or `signal` aborts; rejects on HTTP errors, broken connections and
+   * malformed events. ERROR events are passed on: what they mean is the caller's business.
+   */
+  async watch(path: string, params: Record<string, string | undefined>, onEvent: (e: WatchEvent) => void, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return;
+    const q = new URLSearchParams({ watch: "true", allowWatchBookmarks: "true" });
+    for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, v);
+    const timeoutSeconds = Number(q.get("timeoutSeconds") ?? "0");
+    const full = `${path}?${q.toString()}`;
+    const { req, res } = await this.open("GET", full, undefined, "application/json", signal);
+    if (res === undefined) return;
+    const status = res.statusCode ?? 0;
+    if (status >= 300) {
+      const answer = await this.readBody(req, res, "GET", path);
+      if (status === 401) this.connection.tokenRejected();
+      this.finish("GET", path, answer);
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      // A watch is quiet for long stretches: replace the per-request limit. The server ends a watch
+      // after timeoutSeconds, so silence well past that means a dead peer.
+      req.removeAllListeners("timeout");
+      req.setTimeout(0);
+      if (timeoutSeconds > 0) req.setTimeout(timeoutSeconds * 1000 + 30_000, () => req.destroy(new Error(`watch ${path}: no data for ${timeoutSeconds + 30} s`)));
+      let pending = "";
+      let failed = false;
+      const fail = (err: Error): void => {
+        if (failed) return;
+        failed = true;
+        req.destroy();
+        reject(err);
+      };
+      const onAbort = (): void => {
+        failed = true;
+        req.destroy();
+        resolve();
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        if (failed) return;
+        pending += chunk;
+        let nl: number;
+        while ((nl = pending.indexOf("\n")) >= 0) {
+          const line = pending.slice(0, nl).trim();
+          pending = pending.slice(nl + 1);
+          if (line === "") continue;
+          let event: WatchEvent;
+          try {
+            event = watchEventSchema.parse(JSON.parse(line));
+          } catch (err: unknown) {
+            fail(new WatchStreamError(`watch ${path}: malformed event ${line.slice(0, 200)}: ${err instanceof Error ? err.message : String(err)}`));
+            return;
+          }
+          try {
+            onEvent(event);
+          } catch (err: unknown) {
+            fail(err instanceof Error ? err : new Error(String(err)));
+            return;
+          }
+        }
+      });
+      res.on("end", () => {
+        signal?.removeEventListener("abort", onAbort);
+        if (!failed) resolve();
+      });
+      const onError = (err: Error): void => {
+        signal?.removeEventListener("abort", onAbort);
+        if (signal?.aborted) resolve();
+        else fail(err);
+      };
+      res.on("error", onError);
+      req.on("error", onError);
+      res.on("aborted", () => { onError(new Error(`watch ${path}: connection closed by the server mid-stream`)); });
+    });
   }
 
-  async get(obj: KubernetesObject): Promise<unknown> {
-    const path = await this.resolver.path(obj, "read");
-    return (await this.request("GET", path)).body;
+  /** The URL path of an object, from discovery of its group/version (cached per client). */
+  async objectPath(obj: KubeObjectRef): Promise<string> {
+    const { apiVersion, kind } = obj;
+    const name = obj.metadata?.name;
+    if (apiVersion === undefined || apiVersion === "" || kind === undefined || kind === "") {
+      throw new ObjectRefError(`object ${name ?? "(unnamed)"} has no apiVersion or kind; both are needed to find its API path`);
+    }
+    if (name === undefined || name === "") throw new ObjectRefError(`${kind} object has no metadata.name`);
+    const info = await this.resource(apiVersion, kind);
+    const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    if (!info.namespaced) return `${base}/${info.plural}/${encodeURIComponent(name)}`;
+    const ns = obj.metadata?.namespace ?? this.connection.namespace;
+    return `${base}/namespaces/${encodeURIComponent(ns)}/${info.plural}/${encodeURIComponent(name)}`;
   }
 
-  async delete(obj: KubernetesObject, propagationPolicy: "Foreground" | "Background" | "Orphan" = "Background"): Promise<void> {
-    const path = await this.resolver.path(obj, "delete");
-    await this.request("DELETE", path, { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy });
+  private async resource(apiVersion: string, kind: string): Promise<ResourceInfo> {
+    let kinds = this.discovery.get(apiVersion);
+    if (kinds === undefined) {
+      kinds = this.discover(apiVersion);
+      this.discovery.set(apiVersion, kinds);
+      // A failed look-up must not stick: the next call asks again.
+      kinds.catch(() => { if (this.discovery.get(apiVersion) === kinds) this.discovery.delete(apiVersion); });
+    }
+    const info = (await kinds).get(kind);
+    if (info === undefined) {
+      throw new UnknownKindError(`kind ${kind} is not served in ${apiVersion} by ${this.connection.server}; is its CRD installed?`);
+    }
+    return info;
   }
-}
 
-export function isNotFound(err: unknown): boolean {
-  return err instanceof ApiException && err.code === 404;
+  private async discover(apiVersion: string): Promise<Map<string, ResourceInfo>> {
+    const path = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    let body: unknown;
+    try {
+      body = (await this.request("GET", path)).body;
+    } catch (err: unknown) {
+      if (isNotFound(err)) throw new UnknownKindError(`API group version ${apiVersion} is not served by ${this.connection.server}; is its CRD installed?`);
+      throw err;
+    }
+    const list = apiResourceListSchema.parse(body);
+    const out = new Map<string, ResourceInfo>();
+    // Subresources (pods/status) share the kind of their parent: keep the resource itself.
+    for (const r of list.resources) if (!r.name.includes("/")) out.set(r.kind, { plural: r.name, namespaced: r.namespaced });
+    return out;
+  }
+
+  private finish(method: string, path: string, res: RawResponse): RawResponse {
+    if (res.status >= 400) throw new ApiError(method, path.split("?")[0] ?? path, res.status, res.body);
+    return res;
+  }
+
+  private async requestOnce(method: string, path: string, payload: string | undefined, contentType: string): Promise<RawResponse> {
+    const { req, res } = await this.open(method, path, payload, contentType, undefined);
+    if (res === undefined) throw new Error(`${method} ${path}: aborted`);
+    return this.readBody(req, res, method, path);
+  }
+
+  private readBody(req: ClientRequest, res: IncomingMessage, method: string, path: string): Promise<RawResponse> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let parsed: unknown = text;
+        try {
+          parsed = text ? JSON.parse(text) : undefined;
+        } catch {
+          // not JSON: keep the text for the error message
+        }
+        resolve({ status: res.statusCode ?? 0, body: parsed });
+      });
+      res.on("error", reject);
+      req.on("error", reject);
+      res.on("aborted", () => { reject(new Error(`${method} ${path.split("?")[0] ?? path}: connection closed before the answer was complete`)); });
+    });
+  }
+
+  /** Sends a request and resolves once the response head arrived (undefined when aborted first). */
+  private async open(
+    method: string,
+    path: string,
+    payload: string | undefined,
+    contentType: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ req: ClientRequest; res: IncomingMessage | undefined }> {
+    const conn = this.connection;
+    const url = new URL(path, conn.server);
+    const https = url.protocol === "https:";
+    const headers: Record<string, string> = { accept: "application/json" };
+    const token = await conn.bearerToken();
+    if (token !== undefined && token !== "") headers.authorization = `Bearer ${token}`;
+    if (payload !== undefined) {
+      headers["content-type"] = contentType;
+      headers["content-length"] = Buffer.byteLength(payload).toString();
+    }
+    this.agent ??= https
+      ? new Agent({
+          keepAlive: true,
+          maxSockets: MAX_SOCKETS,
+          ...(conn.ca !== undefined ? { ca: conn.ca } : {}),
+          ...(conn.cert !== undefined ? { cert: conn.cert } : {}),
+          ...(conn.key !== undefined ? { key: conn.key } : {}),
+          ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
+          rejectUnauthorized: !conn.insecureSkipTlsVerify,
+        })
+      : new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+    const opts: RequestOptions = {
+      method,
+      headers,
+      agent: this.agent,
+      ...(https && conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
+    };
+    const shortPath = url.pathname;
+    const send = https ? request : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(url, opts, (res) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve({ req, res });
+      });
+      const onAbort = (): void => {
+        req.destroy();
+        resolve({ req, res: undefined });
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      // A request the server never answers (a partitioned network) must fail, not hang a reconcile.
+      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${shortPath}: no response within ${REQUEST_TIMEOUT_MS / 1000} s`)));
+      req.on("error", (err) => {
+        signal?.removeEventListener("abort", onAbort);
+        reject(err);
+      });
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
 }

@@ -1,13 +1,11 @@
-// A list+watch cache per kind over @kubernetes/client-node's ListWatch, with the
-// behaviour client-go's reflector has and client-node lacks:
-// - ListWatch stops for good on any error except 410/timeout; here it is
-//   restarted with exponential backoff (resuming from the last resourceVersion,
-//   so a too-old version comes back as 410 and ListWatch relists);
+// A list+watch cache per kind with the behaviour of client-go's reflector:
 // - lists are paged and every object is validated with a zod schema;
+// - the watch resumes from the last resourceVersion (bookmarks keep it fresh); a 410 Gone, or
+//   any other failure after exponential backoff, relists and emits the differences;
 // - `hasSynced()` and a readiness check tell whether the cache can be trusted.
-import { ADD, DELETE, ERROR, type KubeConfig, type KubernetesObject, ListWatch, UPDATE, Watch } from "@kubernetes/client-node";
 import { z } from "zod";
-import { RawClient } from "../kube/raw.ts";
+import type { KubeConnection } from "../kube/connection.ts";
+import { ApiError, RawClient, type WatchEvent } from "../kube/raw.ts";
 import type { Logger } from "./logger.ts";
 
 /** What to list and watch. `namespace` restricts a namespaced kind to one namespace. */
@@ -25,7 +23,7 @@ export interface ObjectWithMeta {
 }
 
 export interface InformerOptions<T extends ObjectWithMeta> {
-  kubeConfig: KubeConfig;
+  connection: KubeConnection;
   resource: ResourceRef;
   schema: z.ZodType<T>;
   logger: Logger;
@@ -57,53 +55,36 @@ function keyOf(o: ObjectWithMeta): string {
   return `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
 }
 
-/** Lets the informer see each watch (re)start and validate events before ListWatch applies them. */
-interface WatchHooks {
-  beforeWatch(): void;
-  event(phase: string, obj: unknown): unknown;
+const metaSchema = z.looseObject({
+  metadata: z.looseObject({ name: z.string().optional(), namespace: z.string().optional(), resourceVersion: z.string().optional() }).optional(),
+});
+const statusSchema = z.looseObject({ code: z.number().optional(), reason: z.string().optional(), message: z.string().optional() });
+
+/** The server no longer has the resourceVersion we resume from: relist. */
+class ResourceVersionGoneError extends Error {
+  override readonly name = "ResourceVersionGoneError";
 }
 
-class ObservedWatch extends Watch {
-  private readonly hooks: WatchHooks;
-  constructor(kc: KubeConfig, hooks: WatchHooks) {
-    super(kc);
-    this.hooks = hooks;
-  }
-
-  override async watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    this.hooks.beforeWatch();
-    const onEvent = (phase: string, obj: unknown, raw?: unknown): void => {
-      const checked = this.hooks.event(phase, obj);
-      if (checked !== undefined) callback(phase, checked, raw);
-    };
-    try {
-      return await super.watch(path, { ...queryParams, allowWatchBookmarks: true }, onEvent, done);
-    } catch (err: unknown) {
-      // ListWatch calls us from a callback whose promise nobody awaits: a throw here
-      // would be an unhandled rejection. Report it through `done` instead.
-      done(err);
-      return new AbortController();
-    }
-  }
+/** Watch ERROR event other than 410. */
+class WatchErrorEvent extends Error {
+  override readonly name = "WatchErrorEvent";
 }
+
+/** Server-side watch timeout, randomised like client-go's so informers do not reconnect in step. */
+const watchTimeoutSeconds = (): number => Math.floor(300 + Math.random() * 300);
 
 export class Informer<T extends ObjectWithMeta> {
   readonly name: string;
   private readonly opts: InformerOptions<T>;
   private readonly log: Logger;
-  private readonly lw: ListWatch<KubernetesObject>;
   private readonly raw: RawClient;
   private readonly addHandlers: ObjectHandler<T>[] = [];
   private readonly updateHandlers: UpdateHandler<T>[] = [];
   private readonly deleteHandlers: ObjectHandler<T>[] = [];
   private readonly syncWaiters: (() => void)[] = [];
-  // Old versions of objects about to be replaced, so update handlers get (new, old).
-  private previous = new Map<string, T>();
+  private cache = new Map<string, T>();
+  /** where the watch resumes; empty means "list first" */
+  private resourceVersion = "";
   private synced = false;
   private started = false;
   private stopped = false;
@@ -112,34 +93,16 @@ export class Informer<T extends ObjectWithMeta> {
   private lastError: string | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private restarts = 0;
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
 
   constructor(opts: InformerOptions<T>) {
-    this.raw = new RawClient(opts.kubeConfig);
+    this.raw = new RawClient(opts.connection);
     this.opts = opts;
     const ns = opts.resource.namespace === undefined ? "" : `/${opts.resource.namespace}`;
     const selectors = [opts.labelSelector, opts.fieldSelector].filter((x) => x !== undefined && x !== "").join(";");
     this.name = `${opts.resource.kind}${ns}${selectors === "" ? "" : `[${selectors}]`}`;
     this.log = opts.logger.child({ informer: this.name });
-    const watch = new ObservedWatch(opts.kubeConfig, {
-      beforeWatch: () => { this.onWatchStart(); },
-      event: (phase, obj) => this.onEvent(phase, obj),
-    });
-    this.lw = new ListWatch<KubernetesObject>(
-      resourcePath(opts.resource),
-      watch,
-      () => this.listAll(),
-      false,
-      opts.labelSelector,
-      opts.fieldSelector,
-    );
-    this.lw.on(ADD, (o) => { this.dispatch(this.addHandlers, o); });
-    this.lw.on(UPDATE, (o) => {
-      const obj = o as T;
-      const old = this.previous.get(keyOf(obj));
-      for (const h of this.updateHandlers) this.safely(() => { h(obj, old); });
-    });
-    this.lw.on(DELETE, (o) => { this.dispatch(this.deleteHandlers, o); });
-    this.lw.on(ERROR, (err: unknown) => { this.onError(err); });
   }
 
   onAdd(h: ObjectHandler<T>): void {
@@ -165,7 +128,10 @@ export class Informer<T extends ObjectWithMeta> {
     this.stopped = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     for (const w of this.syncWaiters.splice(0)) w();
-    await this.lw.stop();
+    this.abort.abort();
+    // Also ends a list in flight (its socket is destroyed), so stopping never waits for a timeout.
+    this.raw.close();
+    await this.running;
   }
 
   hasSynced(): boolean {
@@ -180,12 +146,13 @@ export class Informer<T extends ObjectWithMeta> {
 
   /** From the cache, no API call. Cluster-scoped objects: namespace undefined. */
   get(namespace: string | undefined, name: string): T | undefined {
-    return this.lw.get(name, namespace) as T | undefined;
+    return this.cache.get(`${namespace ?? ""}/${name}`);
   }
 
   /** From the cache, no API call; all namespaces when `namespace` is omitted. */
   list(namespace?: string): T[] {
-    return this.lw.list(namespace) as T[];
+    const all = [...this.cache.values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
   }
 
   /** The last list/watch error while failing, for messages. */
@@ -210,15 +177,53 @@ export class Informer<T extends ObjectWithMeta> {
     };
   }
 
-  private run(): void {
-    if (this.stopped) return;
-    this.lw.start().catch((err: unknown) => { this.onError(err); });
+  // A method, not a property read, so the compiler does not assume it stays unchanged across awaits.
+  private isStopped(): boolean {
+    return this.stopped;
   }
 
-  private async listAll(): Promise<{ metadata: { resourceVersion: string }; items: KubernetesObject[] }> {
-    const snapshot = new Map<string, T>();
-    for (const o of this.list()) snapshot.set(keyOf(o), o);
-    const items: KubernetesObject[] = [];
+  private run(): void {
+    if (this.stopped) return;
+    this.running = this.listAndWatch().catch((err: unknown) => {
+      if (this.stopped) return;
+      if (err instanceof ResourceVersionGoneError) {
+        // Not a failure: the server compacted past our version. Relist at once, as client-go does.
+        this.log.info({ resourceVersion: this.resourceVersion }, "resource version too old, relisting");
+        this.resourceVersion = "";
+        this.run();
+        return;
+      }
+      this.onError(err);
+    });
+  }
+
+  /** Lists when there is no version to resume from, then watches until the server ends the watch. */
+  private async listAndWatch(): Promise<void> {
+    while (!this.isStopped()) {
+      if (this.resourceVersion === "") await this.relist();
+      if (this.isStopped()) return;
+      try {
+        await this.raw.watch(
+          resourcePath(this.opts.resource),
+          {
+            resourceVersion: this.resourceVersion,
+            timeoutSeconds: String(watchTimeoutSeconds()),
+            labelSelector: this.opts.labelSelector,
+            fieldSelector: this.opts.fieldSelector,
+          },
+          (e) => { this.onEvent(e); },
+          this.abort.signal,
+        );
+      } catch (err: unknown) {
+        // 410 as an HTTP status (rather than an ERROR event) when the version is already too old.
+        if (err instanceof ApiError && err.code === 410) throw new ResourceVersionGoneError(err.message);
+        throw err;
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const fresh = new Map<string, T>();
     let resourceVersion = "";
     let cont: string | undefined;
     do {
@@ -233,45 +238,76 @@ export class Informer<T extends ObjectWithMeta> {
         // List items carry no apiVersion/kind; watch events do. Make them alike.
         const withType = raw !== null && typeof raw === "object" ? { apiVersion: this.opts.resource.apiVersion, kind: this.opts.resource.kind, ...raw } : raw;
         const obj = this.validate(withType);
-        if (obj !== undefined) items.push(obj);
+        if (obj !== undefined) fresh.set(keyOf(obj), obj);
       }
       cont = page.metadata?.continue === "" ? undefined : page.metadata?.continue;
-    } while (cont !== undefined);
-    // ListWatch applies the list synchronously after this resolves; keep old versions for update handlers.
-    this.previous = snapshot;
+    } while (cont !== undefined && !this.isStopped());
+    if (this.isStopped()) return;
+    const old = this.cache;
+    // Handlers read the cache: it holds the new state before any of them runs.
+    this.cache = fresh;
+    this.resourceVersion = resourceVersion;
     this.markHealthy();
-    return { metadata: { resourceVersion }, items };
+    for (const [key, obj] of fresh) {
+      const before = old.get(key);
+      if (before === undefined) this.dispatch(this.addHandlers, obj);
+      else if (before.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.dispatchUpdate(obj, before);
+    }
+    for (const [key, obj] of old) if (!fresh.has(key)) this.dispatch(this.deleteHandlers, obj);
+    if (!this.synced) {
+      this.synced = true;
+      this.log.info({ objects: this.cache.size }, "cache synced");
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  private onEvent(e: WatchEvent): void {
+    if (e.type === "ERROR") {
+      const status = statusSchema.safeParse(e.object);
+      const code = status.success ? status.data.code : undefined;
+      const message = status.success ? (status.data.message ?? status.data.reason ?? "") : JSON.stringify(e.object).slice(0, 200);
+      if (code === 410) throw new ResourceVersionGoneError(`watch of ${this.name}: ${message}`);
+      throw new WatchErrorEvent(`watch of ${this.name} ended with an error${code !== undefined ? ` (${code})` : ""}: ${message}`);
+    }
+    const meta = metaSchema.safeParse(e.object);
+    const rv = meta.success ? meta.data.metadata?.resourceVersion : undefined;
+    // Even an object we skip moves the version on: resuming before it would replay it forever.
+    if (rv !== undefined && rv !== "") this.resourceVersion = rv;
+    if (e.type === "BOOKMARK") return;
+    const checked = this.validate(e.object);
+    if (checked === undefined) {
+      if (e.type === "DELETED" && meta.success) {
+        // Gone is gone, valid or not: drop the last valid version we hold.
+        const key = `${meta.data.metadata?.namespace ?? ""}/${meta.data.metadata?.name ?? ""}`;
+        const old = this.cache.get(key);
+        if (old !== undefined) {
+          this.cache.delete(key);
+          this.dispatch(this.deleteHandlers, old);
+        }
+      }
+      return;
+    }
+    this.markHealthy();
+    const key = keyOf(checked);
+    const old = this.cache.get(key);
+    if (e.type === "DELETED") {
+      this.cache.delete(key);
+      this.dispatch(this.deleteHandlers, checked);
+      return;
+    }
+    this.cache.set(key, checked);
+    if (old === undefined) this.dispatch(this.addHandlers, checked);
+    else this.dispatchUpdate(checked, old);
   }
 
   private validate(raw: unknown): T | undefined {
     const r = this.opts.schema.safeParse(raw);
     if (r.success) return r.data;
-    const meta = z.looseObject({ metadata: z.looseObject({ name: z.string().optional(), namespace: z.string().optional() }).optional() }).safeParse(raw);
+    const meta = metaSchema.safeParse(raw);
     const where = meta.success ? `${meta.data.metadata?.namespace ?? ""}/${meta.data.metadata?.name ?? "?"}` : "?";
     // Skipping is safer than guessing: the cache keeps the last valid version.
     this.log.error({ object: where, issues: r.error.issues.slice(0, 5) }, `ignoring ${this.opts.resource.kind} that does not match its schema`);
     return undefined;
-  }
-
-  private onWatchStart(): void {
-    this.previous = new Map();
-    if (!this.synced) {
-      this.synced = true;
-      this.log.info({ objects: this.lw.list().length }, "cache synced");
-      for (const w of this.syncWaiters.splice(0)) w();
-    }
-  }
-
-  private onEvent(phase: string, obj: unknown): unknown {
-    if (phase !== "ADDED" && phase !== "MODIFIED" && phase !== "DELETED") return obj;
-    const checked = this.validate(obj);
-    if (checked === undefined) return undefined;
-    this.markHealthy();
-    if (phase === "MODIFIED") {
-      const old = this.lw.get(checked.metadata?.name ?? "", checked.metadata?.namespace) as T | undefined;
-      this.previous = new Map(old ? [[keyOf(checked), old]] : []);
-    }
-    return checked;
   }
 
   private markHealthy(): void {
@@ -290,6 +326,8 @@ export class Informer<T extends ObjectWithMeta> {
     const max = this.opts.maxBackoffMs ?? 30_000;
     const delay = Math.min(max, base * 2 ** Math.min(this.failures - 1, 30)) * (1 + Math.random() * 0.2);
     this.log.warn({ err: this.lastError, retryInMs: Math.round(delay), failures: this.failures }, "list/watch failed, restarting");
+    // What happened while we were failing is unknown: start over from a list.
+    this.resourceVersion = "";
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
@@ -298,15 +336,19 @@ export class Informer<T extends ObjectWithMeta> {
     }, delay);
   }
 
-  private dispatch(handlers: ObjectHandler<T>[], o: KubernetesObject): void {
-    for (const h of handlers) this.safely(() => { h(o as T); });
+  private dispatch(handlers: ObjectHandler<T>[], o: T): void {
+    for (const h of handlers) this.safely(() => { h(o); });
+  }
+
+  private dispatchUpdate(obj: T, old: T): void {
+    for (const h of this.updateHandlers) this.safely(() => { h(obj, old); });
   }
 
   private safely(fn: () => void): void {
     try {
       fn();
     } catch (err: unknown) {
-      // A throwing handler must not break ListWatch's cache update.
+      // A throwing handler must not break the cache update or the watch.
       this.log.error({ err }, "event handler threw");
     }
   }

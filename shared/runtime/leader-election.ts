@@ -8,8 +8,9 @@
 // - on shutdown the leader releases the Lease so a successor starts at once.
 // Unlike client-go, a leader that sees another holder in the Lease stops at once
 // instead of retrying until its deadline.
-import { ApiException, CoordinationV1Api, type KubeConfig, type V1Lease, V1MicroTime } from "@kubernetes/client-node";
 import { z } from "zod";
+import type { KubeConnection } from "../kube/connection.ts";
+import { ApiError, RawClient, isConflict } from "../kube/raw.ts";
 import type { Logger } from "./logger.ts";
 
 export class LeaderElectionConfigError extends Error {
@@ -20,7 +21,7 @@ export class LeaderElectionConfigError extends Error {
 }
 
 export interface LeaderElectorOptions {
-  kubeConfig: KubeConfig;
+  connection: KubeConnection;
   namespace: string;
   /** Lease name (the config's leaderElection.resourceID) */
   name: string;
@@ -84,7 +85,7 @@ const jitter = (ms: number): number => ms * (1 + Math.random() * 0.2);
 export class LeaderElector {
   readonly identity: string;
   private readonly opts: LeaderElectorOptions;
-  private readonly api: CoordinationV1Api;
+  private readonly raw: RawClient;
   private readonly log: Logger;
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
@@ -110,7 +111,7 @@ export class LeaderElector {
     if (this.renewDeadlineMs <= 1.2 * this.retryPeriodMs) {
       throw new LeaderElectionConfigError(`renewDeadline (${this.renewDeadlineMs} ms) must be greater than 1.2 × retryPeriod (${this.retryPeriodMs} ms)`);
     }
-    this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.raw = new RawClient(opts.connection);
     this.log = opts.logger.child({ lease: `${opts.namespace}/${opts.name}`, identity: opts.identity });
   }
 
@@ -136,6 +137,7 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.stopping.abort();
     await this.running;
+    this.raw.close();
   }
 
   private async campaign(): Promise<void> {
@@ -208,7 +210,15 @@ export class LeaderElector {
     }
   }
 
-  private leaseBody(record: LeaseRecord, resourceVersion: string | undefined): V1Lease {
+  private leasesPath(): string {
+    return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/leases`;
+  }
+
+  private leasePath(): string {
+    return `${this.leasesPath()}/${encodeURIComponent(this.opts.name)}`;
+  }
+
+  private leaseBody(record: LeaseRecord, resourceVersion: string | undefined): object {
     return {
       apiVersion: "coordination.k8s.io/v1",
       kind: "Lease",
@@ -216,8 +226,8 @@ export class LeaderElector {
       spec: {
         holderIdentity: record.holderIdentity ?? "",
         leaseDurationSeconds: record.leaseDurationSeconds ?? 1,
-        ...(record.acquireTime ? { acquireTime: new V1MicroTime(record.acquireTime.getTime()) } : {}),
-        ...(record.renewTime ? { renewTime: new V1MicroTime(record.renewTime.getTime()) } : {}),
+        ...(record.acquireTime ? { acquireTime: microTime(record.acquireTime) } : {}),
+        ...(record.renewTime ? { renewTime: microTime(record.renewTime) } : {}),
         leaseTransitions: record.leaseTransitions ?? 0,
       },
     };
@@ -234,20 +244,20 @@ export class LeaderElector {
     };
     let current: z.infer<typeof leaseSchema>;
     try {
-      current = leaseSchema.parse(await this.api.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace }));
+      current = leaseSchema.parse((await this.raw.request("GET", this.leasePath())).body);
     } catch (err: unknown) {
-      if (!(err instanceof ApiException) || err.code !== 404) {
+      if (!(err instanceof ApiError) || err.code !== 404) {
         this.log.warn({ err: describe(err) }, "cannot read leader lease");
         return false;
       }
       try {
         const created = leaseSchema.parse(
-          await this.api.createNamespacedLease({ namespace: this.opts.namespace, body: this.leaseBody(desired, undefined) }),
+          (await this.raw.request("POST", this.leasesPath(), this.leaseBody(desired, undefined))).body,
         );
         this.observe(created.spec ?? desired, created.metadata?.resourceVersion);
         return true;
       } catch (createErr: unknown) {
-        if (!(createErr instanceof ApiException) || createErr.code !== 409) this.log.warn({ err: describe(createErr) }, "cannot create leader lease");
+        if (!(createErr instanceof ApiError) || createErr.code !== 409) this.log.warn({ err: describe(createErr) }, "cannot create leader lease");
         return false;
       }
     }
@@ -266,43 +276,58 @@ export class LeaderElector {
     }
     try {
       const updated = leaseSchema.parse(
-        await this.api.replaceNamespacedLease({
-          name: this.opts.name,
-          namespace: this.opts.namespace,
-          body: this.leaseBody(desired, this.observedResourceVersion),
-        }),
+        (await this.raw.request("PUT", this.leasePath(), this.leaseBody(desired, this.observedResourceVersion))).body,
       );
       this.observe(updated.spec ?? desired, updated.metadata?.resourceVersion);
       return true;
     } catch (err: unknown) {
       // 409: someone else wrote the Lease since we read it; re-read next round.
-      if (!(err instanceof ApiException) || err.code !== 409) this.log.warn({ err: describe(err) }, "cannot update leader lease");
+      if (!(err instanceof ApiError) || err.code !== 409) this.log.warn({ err: describe(err) }, "cannot update leader lease");
       return false;
     }
   }
 
   /** Hands the Lease over: empty holder, so the next candidate need not wait for expiry. */
   private async release(): Promise<boolean> {
-    if (this.observed?.holderIdentity !== this.identity) return false;
-    const now = new Date();
-    try {
-      await this.api.replaceNamespacedLease({
-        name: this.opts.name,
-        namespace: this.opts.namespace,
-        body: this.leaseBody(
-          { holderIdentity: "", leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: this.observed.leaseTransitions ?? 0 },
-          this.observedResourceVersion,
-        ),
-      });
-      return true;
-    } catch (err: unknown) {
-      this.log.warn({ err: describe(err) }, "cannot release leader lease");
-      return false;
+    // A renewal still in flight when stop() came may land first and bump the resourceVersion:
+    // on a conflict, re-read and release again if the Lease is still ours.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (this.observed?.holderIdentity !== this.identity) return false;
+      const now = new Date();
+      try {
+        await this.raw.request(
+          "PUT",
+          this.leasePath(),
+          this.leaseBody(
+            { holderIdentity: "", leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: this.observed.leaseTransitions ?? 0 },
+            this.observedResourceVersion,
+          ),
+        );
+        return true;
+      } catch (err: unknown) {
+        if (!isConflict(err) || attempt === 2) {
+          this.log.warn({ err: describe(err) }, "cannot release leader lease");
+          return false;
+        }
+      }
+      try {
+        const current = leaseSchema.parse((await this.raw.request("GET", this.leasePath())).body);
+        this.observe(current.spec ?? {}, current.metadata?.resourceVersion);
+      } catch (err: unknown) {
+        this.log.warn({ err: describe(err) }, "cannot release leader lease");
+        return false;
+      }
     }
+    return false;
   }
 }
 
+/** A Lease's MicroTime: RFC 3339 with microseconds (we only have milliseconds). */
+export function microTime(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}
+
 function describe(err: unknown): string {
-  if (err instanceof ApiException) return `HTTP ${err.code}: ${typeof err.body === "string" ? err.body.slice(0, 300) : JSON.stringify(err.body).slice(0, 300)}`;
+  if (err instanceof ApiError) return `HTTP ${err.code}: ${err.message.slice(0, 300)}`;
   return err instanceof Error ? err.message : String(err);
 }

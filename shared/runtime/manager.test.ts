@@ -2,9 +2,9 @@ import { request } from "node:https";
 import { request as httpRequest } from "node:http";
 import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { KubeConfig } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { KubeConnection } from "../kube/connection.ts";
 import { parseConfig } from "./config.ts";
 import { Controller } from "./controller.ts";
 import { createLogger } from "./logger.ts";
@@ -118,15 +118,9 @@ async function until(cond: () => boolean, ms = 10_000): Promise<void> {
 
 describe("Manager.informer", () => {
   it("shares one informer per resource and selector, and registers its readiness check", () => {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: "c", server: "https://127.0.0.1:1", skipTLSVerify: false }],
-      users: [{ name: "u" }],
-      contexts: [{ name: "x", cluster: "c", user: "u" }],
-      currentContext: "x",
-    });
+    const connection = new KubeConnection({ server: "https://127.0.0.1:1" });
     const config = parseConfig("", "hub");
-    const manager = new Manager({ config, kubeConfig: kc, name: "x", logger: createLogger({ name: "x", destination: sink().stream }) });
+    const manager = new Manager({ config, connection, name: "x", logger: createLogger({ name: "x", destination: sink().stream }) });
     const schema = z.looseObject({ metadata: z.looseObject({ name: z.string() }) });
     const resource = { apiVersion: "cluster.open-cluster-management.io/v1", kind: "ManagedCluster", plural: "managedclusters" };
     const a = manager.informer({ resource, schema });
@@ -144,17 +138,11 @@ describe("Manager.informer", () => {
 
 describe("Manager start-up", () => {
   it("gives up with a clear error when a cache cannot sync (API server unreachable)", async () => {
-    const kc = new KubeConfig();
     // Nothing listens on port 1: every list fails with a real ECONNREFUSED.
-    kc.loadFromOptions({
-      clusters: [{ name: "c", server: "https://127.0.0.1:1" }],
-      users: [{ name: "u", token: "t" }],
-      contexts: [{ name: "x", cluster: "c", user: "u" }],
-      currentContext: "x",
-    });
+    const connection = new KubeConnection({ server: "https://127.0.0.1:1", token: "t" });
     const config = parseConfig("healthProbeBindAddress: 127.0.0.1:0\nmetrics: {bindAddress: \"0\"}\nleaderElection: {enabled: false}\n", "hub");
     const out = sink();
-    const manager = new Manager({ config, kubeConfig: kc, name: "x", logger: createLogger({ name: "x", destination: out.stream }), cacheSyncTimeoutMs: 1500 });
+    const manager = new Manager({ config, connection, name: "x", logger: createLogger({ name: "x", destination: out.stream }), cacheSyncTimeoutMs: 1500 });
     manager.informer({
       resource: { apiVersion: "cluster.open-cluster-management.io/v1", kind: "ManagedCluster", plural: "managedclusters" },
       schema: z.looseObject({ metadata: z.looseObject({ name: z.string() }) }),

@@ -6,8 +6,9 @@
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
+import type { KubeConnection } from "../kube/connection.ts";
+import { RawClient } from "../kube/raw.ts";
 import type { OperatorConfig } from "./config.ts";
 import type { Controller } from "./controller.ts";
 import { Informer, type InformerOptions, type ObjectWithMeta, resourcePath } from "./informer.ts";
@@ -42,8 +43,8 @@ export class ManagerConfigError extends Error {
 
 export interface ManagerOptions {
   config: OperatorConfig;
-  /** needed for leader election, informers and metrics authn/authz */
-  kubeConfig?: KubeConfig;
+  /** the API server; needed for leader election, informers and metrics authn/authz */
+  connection?: KubeConnection;
   name: string;
   logger?: Logger;
   registry?: Registry;
@@ -78,6 +79,7 @@ export class Manager {
   private finish: ((err?: Error) => void) | undefined;
   private stopping: Promise<void> | undefined;
   private lost: LeaderElectionLostError | undefined;
+  private reviewClient: RawClient | undefined;
 
   constructor(opts: ManagerOptions) {
     this.opts = opts;
@@ -96,8 +98,8 @@ export class Manager {
    * One shared informer per (resource, selectors): controllers that watch the same
    * kind share its cache and its single watch connection.
    */
-  informer<T extends ObjectWithMeta>(opts: Omit<InformerOptions<T>, "kubeConfig" | "logger">): Informer<T> {
-    if (!this.opts.kubeConfig) throw new ManagerConfigError("informers need a kubeconfig");
+  informer<T extends ObjectWithMeta>(opts: Omit<InformerOptions<T>, "connection" | "logger">): Informer<T> {
+    if (!this.opts.connection) throw new ManagerConfigError("informers need a connection to the API server (a kubeconfig)");
     const key = JSON.stringify([resourcePath(opts.resource), opts.labelSelector ?? "", opts.fieldSelector ?? ""]);
     const existing = this.shared.get(key);
     if (existing) {
@@ -106,7 +108,7 @@ export class Manager {
       }
       return existing.informer as unknown as Informer<T>;
     }
-    const informer = this.addInformer(new Informer<T>({ ...opts, kubeConfig: this.opts.kubeConfig, logger: this.logger }));
+    const informer = this.addInformer(new Informer<T>({ ...opts, connection: this.opts.connection, logger: this.logger }));
     this.shared.set(key, { informer: informer as unknown as Informer<ObjectWithMeta>, schema: opts.schema });
     return informer;
   }
@@ -177,6 +179,7 @@ export class Manager {
       await this.elector?.stop();
       await Promise.all([...this.informers.map((i) => i.stop()), ...this.leaderless.map((r) => r.stop())]);
       await this.servers?.close();
+      this.reviewClient?.close();
       this.logger.info("shut down");
       this.finish?.(this.lost);
     })();
@@ -242,8 +245,9 @@ export class Manager {
           : await selfSignedCertificate(`${this.opts.name}-metrics`);
     }
     if (m.enableAuthnAuthz) {
-      if (!this.opts.kubeConfig) throw new ManagerConfigError("metrics.enableAuthnAuthz needs a kubeconfig to review scraper tokens");
-      opts.metricsAuthorizer = kubeMetricsAuthorizer(this.opts.kubeConfig, this.logger);
+      if (!this.opts.connection) throw new ManagerConfigError("metrics.enableAuthnAuthz needs a kubeconfig to review scraper tokens");
+      this.reviewClient = new RawClient(this.opts.connection);
+      opts.metricsAuthorizer = kubeMetricsAuthorizer(this.reviewClient, this.logger);
     }
     return opts;
   }
@@ -262,11 +266,11 @@ export class Manager {
 
   private async makeElector(): Promise<LeaderElector> {
     const cfg = this.opts.config.leaderElection;
-    if (!this.opts.kubeConfig) throw new ManagerConfigError("leader election needs a kubeconfig");
+    if (!this.opts.connection) throw new ManagerConfigError("leader election needs a kubeconfig");
     const namespace = await this.leaseNamespace();
     const lease = `${namespace}/${cfg.resourceID}`;
     return new LeaderElector({
-      kubeConfig: this.opts.kubeConfig,
+      connection: this.opts.connection,
       namespace,
       name: cfg.resourceID,
       identity: this.opts.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`,

@@ -9,8 +9,8 @@ import type { IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { z } from "zod";
+import type { RawClient } from "../kube/raw.ts";
 import type { Logger } from "./logger.ts";
 import type { MetricsAuthorizer } from "./server.ts";
 
@@ -34,9 +34,7 @@ const accessReviewStatus = z.object({ status: z.object({ allowed: z.boolean() })
 type Verdict = "allowed" | "unauthenticated" | "forbidden";
 
 /** Checks scrapers against the API server; verdicts are cached briefly per token. */
-export function kubeMetricsAuthorizer(kc: KubeConfig, logger: Logger, cacheTtlMs = 60_000): MetricsAuthorizer {
-  const authn = kc.makeApiClient(AuthenticationV1Api);
-  const authz = kc.makeApiClient(AuthorizationV1Api);
+export function kubeMetricsAuthorizer(raw: RawClient, logger: Logger, cacheTtlMs = 60_000): MetricsAuthorizer {
   const cache = new Map<string, { verdict: Verdict; until: number }>();
   return async (req: IncomingMessage) => {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
@@ -48,14 +46,18 @@ export function kubeMetricsAuthorizer(kc: KubeConfig, logger: Logger, cacheTtlMs
     if (hit && hit.until > Date.now()) return hit.verdict;
     let verdict: Verdict;
     try {
-      const review = tokenReviewStatus.parse(await authn.createTokenReview({ body: { spec: { token } } }));
+      const review = tokenReviewStatus.parse(
+        (await raw.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } })).body,
+      );
       const user = review.status?.user;
       if (review.status?.authenticated !== true || !user) {
         verdict = "unauthenticated";
       } else {
         const sar = accessReviewStatus.parse(
-          await authz.createSubjectAccessReview({
-            body: {
+          (
+            await raw.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+              apiVersion: "authorization.k8s.io/v1",
+              kind: "SubjectAccessReview",
               spec: {
                 user: user.username,
                 uid: user.uid,
@@ -63,8 +65,8 @@ export function kubeMetricsAuthorizer(kc: KubeConfig, logger: Logger, cacheTtlMs
                 extra: user.extra,
                 nonResourceAttributes: { path, verb: req.method === "HEAD" ? "head" : "get" },
               },
-            },
-          }),
+            })
+          ).body,
         );
         verdict = sar.status?.allowed === true ? "allowed" : "forbidden";
       }

@@ -1,9 +1,8 @@
 // The few writes the spoke controllers make besides server-side apply: label merge patches (several
 // controllers own different labels of the same Node, which one apply manager per Node cannot
 // express), finalizer patches guarded by resourceVersion, and Events.
-import type { KubernetesObject } from "@kubernetes/client-node";
 import { postEvent, type InvolvedObject } from "../../shared/kube/events.ts";
-import type { RawClient } from "../../shared/kube/raw.ts";
+import type { KubeObjectRef, RawClient } from "../../shared/kube/raw.ts";
 
 export type { InvolvedObject };
 
@@ -30,11 +29,7 @@ export async function patchNodeLabels(raw: RawClient, node: string, labels: Reco
   await raw.request("PATCH", `/api/v1/nodes/${encodeURIComponent(node)}`, { metadata: { labels } }, "application/merge-patch+json");
 }
 
-/**
- * RawClient is typed with client-node's KubernetesObject, whose metadata class uses Date timestamps;
- * our zod-typed objects carry them as strings, which is what goes on the wire.
- */
-export function wire(obj: { apiVersion: string; kind: string; metadata: { name?: string | undefined; namespace?: string | undefined } } & object): KubernetesObject {
-  const untyped: unknown = obj;
-  return untyped as KubernetesObject;
+/** An object to send as is: RawClient only reads what places it (apiVersion, kind, name, namespace). */
+export function wire(obj: { apiVersion: string; kind: string; metadata: { name?: string | undefined; namespace?: string | undefined } } & object): KubeObjectRef {
+  return obj;
 }
