@@ -16,6 +16,7 @@ import { embeddedResourceSchema, type EmbeddedResource } from "../shared/ocm/mod
 import { placement } from "../shared/ocm/placement.ts";
 import { configurationPolicy, placementBinding, policy } from "../shared/ocm/policy.ts";
 import { DEFAULT_WORKER_IMAGE } from "../spoke/settings.ts";
+import { HEAP_SETTINGS, nodeFlags } from "../shared/runtime/node-options.ts";
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const POLICY_FILE = path.join(root, "policies", "install-kmm-spoke.yaml");
@@ -66,10 +67,11 @@ function spokeDeployment(image: string, workerImage: string): EmbeddedResource {
                 { name: "KMM_MANAGED", value: "1" },
                 { name: "RELATED_IMAGE_WORKER", value: workerImage },
                 { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+                { name: "NODE_OPTIONS", value: nodeFlags(HEAP_SETTINGS.spoke).join(" ") },
               ],
               livenessProbe: probe("/healthz"),
               readinessProbe: probe("/readyz"),
-              resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "384Mi" } },
+              resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: `${HEAP_SETTINGS.spoke.containerLimitMiB}Mi` } },
               securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
             },
           ],
