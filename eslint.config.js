@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".cache/**", "crds/**", "**/*.js"] },
+  { ignores: ["node_modules/**", ".cache/**", "dist/**", "crds/**", "**/*.js"] },
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
