@@ -23,5 +23,10 @@ describe("npm run demo", () => {
     const spoke2 = demo.rows.filter((r) => r.cluster === "spoke2");
     expect(new Set(spoke2.map((r) => r.daemonSet)).size).toBe(2);
     expect(spoke2[0]?.image).not.toBe(spoke2[1]?.image);
+    // The spoke Modules' counters, back on the hub as typed MCM status through the feedback rules.
+    expect(demo.clusters).toEqual([
+      { cluster: "spoke1", state: "Available", moduleLoader: { nodesMatchingSelectorNumber: 1, desiredNumber: 1, availableNumber: 1 } },
+      { cluster: "spoke2", state: "Available", moduleLoader: { nodesMatchingSelectorNumber: 2, desiredNumber: 2, availableNumber: 2 } },
+    ]);
   });
 });

@@ -33,8 +33,17 @@ export interface DemoRow {
   readyNodes: string[];
 }
 
+/** What the hub's MCM status says of one cluster once the spoke's counters came back. */
+export interface DemoClusterStatus {
+  cluster: string;
+  state: string;
+  moduleLoader: { nodesMatchingSelectorNumber?: number | undefined; desiredNumber?: number | undefined; availableNumber?: number | undefined };
+}
+
 export interface Demo {
   rows: DemoRow[];
+  /** The MCM status per cluster, with the spoke Module's counters brought back by the feedback rules. */
+  clusters: DemoClusterStatus[];
   registry: string;
   stop(): Promise<void>;
 }
@@ -44,6 +53,21 @@ const quietConfig = (edition: "hub" | "spoke") =>
 
 const moduleListSchema = z.object({
   items: z.array(z.looseObject({ metadata: z.looseObject({ name: z.string() }), spec: z.looseObject({ template: z.looseObject({ spec: z.looseObject({ nodeSelector: z.record(z.string(), z.string()).optional(), containers: z.array(z.looseObject({ image: z.string().optional() })) }) }) }) })),
+});
+const mcmStatusSchema = z.looseObject({
+  status: z
+    .looseObject({
+      clusters: z
+        .array(
+          z.looseObject({
+            cluster: z.string(),
+            manifestWork: z.looseObject({ state: z.string() }).optional(),
+            moduleLoader: z.object({ nodesMatchingSelectorNumber: z.number().optional(), desiredNumber: z.number().optional(), availableNumber: z.number().optional() }).optional(),
+          }),
+        )
+        .optional(),
+    })
+    .optional(),
 });
 const nodeListSchema = z.object({ items: z.array(z.looseObject({ metadata: z.looseObject({ name: z.string(), labels: z.record(z.string(), z.string()).optional() }) })) });
 const moduleSchema = z.looseObject({ spec: z.looseObject({ moduleLoader: z.looseObject({ container: z.looseObject({ kernelMappings: z.array(z.looseObject({ literal: z.string().optional(), containerImage: z.string().optional() })) }) }) }) });
@@ -150,7 +174,19 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
       }, { timeoutMs: 120_000, intervalMs: 500 });
       rows.push(...found);
     }
-    return { rows, registry: registry.host, stop };
+    // Spoke Module status → the work agent's feedback rules → ManifestWork status → MCM status.
+    const clusters = await waitFor("the MCM status showing every spoke's module loaded on its nodes", async () => {
+      const status = mcmStatusSchema.parse((await hubRaw.request("GET", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${DEMO_MCM}`)).body).status;
+      const out: DemoClusterStatus[] = [];
+      for (const s of spokes) {
+        const c = status?.clusters?.find((x) => x.cluster === s.info.name);
+        if (c?.manifestWork?.state !== "Available" || c.moduleLoader?.availableNumber !== s.kernels.length) return undefined;
+        out.push({ cluster: c.cluster, state: c.manifestWork.state, moduleLoader: c.moduleLoader });
+      }
+      return out;
+    }, { timeoutMs: 60_000, intervalMs: 500 });
+    log(`MCM status: ${clusters.map((c) => `${c.cluster} ${c.state}, module loaded on ${String(c.moduleLoader.availableNumber)}/${String(c.moduleLoader.desiredNumber)} nodes`).join("; ")}`);
+    return { rows, clusters, registry: registry.host, stop };
   } catch (err) {
     await stop();
     throw err;
