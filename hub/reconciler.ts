@@ -115,7 +115,7 @@ export class ManagedClusterModuleReconciler {
 
     this.writeCounter = new Counter({
       name: "kmm_hub_api_writes_total",
-      help: "API writes of the ManagedClusterModule reconciler (apply: ManifestWork applies; delete: ManifestWork deletions; status: MCM status applies).",
+      help: "API writes of the ManagedClusterModule reconciler that the API server accepted (apply: ManifestWork applies; delete: ManifestWork deletions; status: MCM status applies).",
       labelNames: ["verb"],
       registers: [m.registry],
     });
@@ -178,6 +178,7 @@ export class ManagedClusterModuleReconciler {
     this.secrets.onDelete(onSecret);
   }
 
+  /** Counts a write the API server accepted. */
   private countWrite(verb: "apply" | "delete" | "status"): void {
     this.writes++;
     this.writeCounter.inc({ verb });
@@ -189,8 +190,8 @@ export class ManagedClusterModuleReconciler {
 
   private async deleteWork(w: ManifestWorkObject): Promise<void> {
     try {
-      this.countWrite("delete");
       await this.kube.request("DELETE", manifestWorkPath(w.metadata.namespace ?? "", w.metadata.name ?? ""), { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy: "Background" });
+      this.countWrite("delete");
     } catch (err: unknown) {
       if (!isNotFound(err)) throw err;
     }
@@ -269,8 +270,8 @@ export class ManagedClusterModuleReconciler {
     // One MCM can cover thousands of clusters: its works are applied a few at a time, not one by one.
     await forEachLimit(toWrite, APPLY_CONCURRENCY, async ({ o, existing }) => {
       try {
-        this.countWrite("apply");
         await this.kube.applyAt(manifestWorkPath(o.cluster, name), o.work, FIELD_MANAGER);
+        this.countWrite("apply");
         // The informer brings the stored object; until then the status reads the previous one.
         if (!existing) current.set(o.cluster, o.work);
       } catch (err: unknown) {
@@ -331,9 +332,9 @@ export class ManagedClusterModuleReconciler {
       ...(invalidSpec !== undefined ? { invalidSpec } : {}),
     });
     if (jsonEqual(status, mcm.status ?? {})) return;
-    this.countWrite("status");
     try {
       await this.kube.applyAt(mcmStatusPath(name), { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, metadata: { name }, status }, FIELD_MANAGER);
+      this.countWrite("status");
     } catch (err: unknown) {
       // Deleted since the cache saw it: its delete event brings the clean-up.
       if (!isNotFound(err)) throw err;
