@@ -1,13 +1,16 @@
 // The hub on the local fleet: a real registry, the hub controllers in-process against the hub
-// API server, real OCM agents carrying claims up and ManifestWorks down to both spokes.
+// API server under the ServiceAccount and RBAC they ship with (hub/deploy/rbac.yaml), real OCM
+// agents carrying claims up and ManifestWorks down to both spokes.
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
-import type { KubernetesObject } from "@kubernetes/client-node";
+import { ApiException, type KubernetesObject } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { createHub, type Hub } from "../hub/main.ts";
 import { KERNEL_VERSIONS_CLAIM, MCM_NAME_LABEL } from "../hub/names.ts";
+import type { KubeConnection } from "../shared/kube/connection.ts";
 import { ApiError, RawClient } from "../shared/kube/raw.ts";
 import { ManifestWork, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { RegistryClient, buildLayer, pushImage } from "../shared/registry/index.ts";
@@ -15,14 +18,22 @@ import { startRegistry, type RegistryServer } from "../shared/registry/testing/r
 import { createLogger, parseConfig } from "../shared/runtime/index.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
 import { clientsFor, eventually } from "./support/clients.ts";
+import { applyManifests, readManifests } from "./support/manifests.ts";
+import { serviceAccountConnection } from "./support/service-account.ts";
 
 const fleet = inject("fleet");
 const hub = clientsFor(fleet.hub.kubeconfig);
-const hubRaw = new RawClient(await connectionFrom(fleet.hub.kubeconfig));
+const hubAdmin = await connectionFrom(fleet.hub.kubeconfig);
+const hubRaw = new RawClient(hubAdmin);
 const spokes = await Promise.all(fleet.spokes.map(async (s) => ({ name: s.name, ...clientsFor(s.kubeconfig), raw: new RawClient(await connectionFrom(s.kubeconfig)) })));
 const suffix = randomBytes(3).toString("hex");
 const mcmName = `kmod-${suffix}`;
-const hubNamespace = `kmm-hub-${suffix}`;
+// The namespace rbac.yaml grants (pull secrets, Lease). Other runs on the same fleet share it: this
+// run's Lease and pull secret carry the suffix, and the namespace itself is left in place.
+const hubNamespace = "kmm-hub";
+const HUB_SERVICE_ACCOUNT = "kmm-hub";
+const pullSecret = `pull-${suffix}`;
+const leaseName = `kmm-hub-${suffix}`;
 const spokeNamespace = `kmm-${suffix}`;
 const clusterLabel = `kmm-e2e-hub-${suffix}`;
 const K1 = "6.1.0-18-amd64";
@@ -32,6 +43,7 @@ let registry: RegistryServer;
 let registryStopped = false;
 let registryClient: RegistryClient;
 const hubs: Hub[] = [];
+const hubConnections = new Map<Hub, KubeConnection>();
 const runs: Promise<void>[] = [];
 
 const tls = { insecure: true };
@@ -109,10 +121,12 @@ async function startHubInstance(identity: string): Promise<Hub> {
     [
       'healthProbeBindAddress: "127.0.0.1:0"',
       "metrics:",
-      '  bindAddress: "0"',
+      // Secure serving with authn/authz, as deployment.yaml ships it: scrapers' tokens are reviewed
+      // with the hub's own credentials.
+      '  bindAddress: "127.0.0.1:0"',
       "leaderElection:",
       "  enabled: true",
-      `  resourceID: kmm-hub-${suffix}`,
+      `  resourceID: ${leaseName}`,
       "  leaseDuration: 4s",
       "  renewDeadline: 3s",
       "  retryPeriod: 500ms",
@@ -123,10 +137,65 @@ async function startHubInstance(identity: string): Promise<Hub> {
     "e2e hub config",
   );
   const logger = createLogger({ name: `kmm-hub-${identity}`, level: "info", destination: createWriteStream(join(fleet.hub.logDir, `kmm-hub-${suffix}-${identity}.log`)) });
-  const h = await createHub({ config, kubeconfigPath: fleet.hub.kubeconfig, namespace: hubNamespace, identity, logger });
+  // Each replica with its own token, as two pods would have.
+  const connection = await serviceAccountConnection({ core: hub.core, admin: hubAdmin, namespace: hubNamespace, serviceAccount: HUB_SERVICE_ACCOUNT });
+  const h = await createHub({ config, connection, namespace: hubNamespace, identity, logger });
   hubs.push(h);
+  hubConnections.set(h, connection);
   runs.push(h.manager.run().catch(() => undefined));
   return h;
+}
+
+// A scraper allowed by the shipped kmm-hub-metrics-reader ClusterRole, and one that is not.
+const scraperServiceAccount = `scraper-${suffix}`;
+const unboundServiceAccount = `unbound-${suffix}`;
+const scraperBinding = `kmm-hub-metrics-reader-${suffix}`;
+
+async function serviceAccountToken(name: string): Promise<string> {
+  const tr = await hub.core.createNamespacedServiceAccountToken({ name, namespace: hubNamespace, body: { spec: { audiences: [], expirationSeconds: 600 } } });
+  return z.string().min(1).parse(tr.status?.token);
+}
+
+const selfSubjectReviewSchema = z.object({ status: z.object({ userInfo: z.object({ username: z.string() }) }) });
+
+async function whoAmI(connection: KubeConnection): Promise<string> {
+  const raw = new RawClient(connection);
+  try {
+    const res = await raw.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" });
+    return selfSubjectReviewSchema.parse(res.body).status.userInfo.username;
+  } finally {
+    raw.close();
+  }
+}
+
+/** GET /metrics over TLS (the hub's certificate is self-signed) with an optional bearer token. */
+function scrape(port: number, token: string | undefined): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: "127.0.0.1", port, path: "/metrics", method: "GET", rejectUnauthorized: false, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (body += c));
+        res.on("end", () => { resolve({ status: res.statusCode ?? 0, body }); });
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const accessReviewSchema = z.object({ status: z.object({ allowed: z.boolean() }) });
+
+/** Whether the API server's RBAC cache already lets `user` GET /metrics (the hub caches verdicts). */
+async function mayScrape(user: string): Promise<boolean> {
+  const res = await hubRaw.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+    apiVersion: "authorization.k8s.io/v1",
+    kind: "SubjectAccessReview",
+    spec: { user, groups: ["system:serviceaccounts", `system:serviceaccounts:${hubNamespace}`, "system:authenticated"], nonResourceAttributes: { path: "/metrics", verb: "get" } },
+  });
+  return accessReviewSchema.parse(res.body).status.allowed;
 }
 
 const eventSchema = z.object({ items: z.array(z.looseObject({ reason: z.string(), message: z.string(), involvedObject: z.looseObject({ name: z.string().optional() }) })) });
@@ -139,11 +208,26 @@ async function mcmEvents(): Promise<{ reason: string; message: string }[]> {
 beforeAll(async () => {
   registry = await startRegistry();
   registryClient = new RegistryClient();
-  await hub.core.createNamespace({ body: { metadata: { name: hubNamespace } } });
+  await hub.core.createNamespace({ body: { metadata: { name: hubNamespace } } }).catch((e: unknown) => {
+    if (!(e instanceof ApiException && e.code === 409)) throw e;
+  });
+  await applyManifests(hubRaw, await readManifests(new URL("../hub/deploy/rbac.yaml", import.meta.url)));
+  for (const name of [scraperServiceAccount, unboundServiceAccount]) await hub.core.createNamespacedServiceAccount({ namespace: hubNamespace, body: { metadata: { name } } });
+  await hubRaw.apply(
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: { name: scraperBinding },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "kmm-hub-metrics-reader" },
+      subjects: [{ kind: "ServiceAccount", name: scraperServiceAccount, namespace: hubNamespace }],
+    } as KubernetesObject,
+    "kmm-e2e",
+  );
+  await eventually("scraper binding in effect", () => mayScrape(`system:serviceaccount:${hubNamespace}:${scraperServiceAccount}`), 30_000);
   await hub.core.createNamespacedSecret({
     namespace: hubNamespace,
     body: {
-      metadata: { name: "pull" },
+      metadata: { name: pullSecret },
       type: "kubernetes.io/dockerconfigjson",
       data: { ".dockerconfigjson": Buffer.from(JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from("u:p").toString("base64") } } })).toString("base64") },
     },
@@ -165,7 +249,10 @@ afterAll(async () => {
     await s.raw.request("DELETE", `/apis/cluster.open-cluster-management.io/v1alpha1/clusterclaims/${KERNEL_VERSIONS_CLAIM}`).catch(() => undefined);
     await s.core.deleteNamespace({ name: spokeNamespace }).catch(() => undefined);
   }
-  await hub.core.deleteNamespace({ name: hubNamespace }).catch(() => undefined);
+  await hub.core.deleteNamespacedSecret({ namespace: hubNamespace, name: pullSecret }).catch(() => undefined);
+  for (const name of [scraperServiceAccount, unboundServiceAccount]) await hub.core.deleteNamespacedServiceAccount({ namespace: hubNamespace, name }).catch(() => undefined);
+  await hubRaw.request("DELETE", `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${scraperBinding}`).catch(() => undefined);
+  await hubRaw.request("DELETE", `/apis/coordination.k8s.io/v1/namespaces/${hubNamespace}/leases/${leaseName}`).catch(() => undefined);
   registryClient.close();
   // stop() waits for an exit that has already happened when called twice.
   if (!registryStopped) await registry.stop();
@@ -180,6 +267,21 @@ describe("KMM-Hub on the local fleet", () => {
     const b = await startHubInstance("b");
     await eventually("one leader", () => Promise.resolve(a.manager.isLeader() !== b.manager.isLeader()), 30_000);
     expect([a.manager.isLeader(), b.manager.isLeader()].filter(Boolean)).toHaveLength(1);
+    // Proof that the suite exercises rbac.yaml: the replicas are the ServiceAccount, not the admin.
+    for (const h of [a, b]) expect(await whoAmI(hubConnections.get(h)!)).toBe(`system:serviceaccount:${hubNamespace}:${HUB_SERVICE_ACCOUNT}`);
+  });
+
+  it("serves metrics to a scraper bound to kmm-hub-metrics-reader and refuses others", async () => {
+    const leader = hubs.find((h) => h.manager.isLeader())!;
+    const port = leader.manager.ports().metrics;
+    expect(port).toBeGreaterThan(0);
+    const granted = await serviceAccountToken(scraperServiceAccount);
+    const other = await serviceAccountToken(unboundServiceAccount);
+    const ok = await scrape(port!, granted);
+    expect(ok.status).toBe(200);
+    expect(ok.body).toContain("controller_runtime_reconcile_total");
+    expect((await scrape(port!, other)).status).toBe(403);
+    expect((await scrape(port!, undefined)).status).toBe(401);
   });
 
   it("pins the image and writes a ManifestWork per selected cluster; the work agent creates the Modules", async () => {
@@ -193,7 +295,7 @@ describe("KMM-Hub on the local fleet", () => {
         selector: { [clusterLabel]: "true" },
         moduleSpec: {
           selector: { "kmm-e2e": "true" },
-          imageRepoSecret: { name: "pull" },
+          imageRepoSecret: { name: pullSecret },
           moduleLoader: {
             container: {
               modprobe: { moduleName: "kmod" },

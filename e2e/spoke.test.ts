@@ -3,15 +3,12 @@
 // ready labels, device plugin on ready nodes, kernel changes, deletion, ManifestWork delivery, and
 // an ordered upgrade.
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { isDeepStrictEqual } from "node:util";
 import { ApiException } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { z } from "zod";
-import { loadKubeconfigFile, type KubeConnection } from "../shared/kube/connection.ts";
 import { RawClient } from "../shared/kube/raw.ts";
 import { parseConfig } from "../shared/runtime/config.ts";
 import { createLogger } from "../shared/runtime/logger.ts";
@@ -21,6 +18,7 @@ import { KERNEL_LABEL, MODULE_FINALIZER, MODULE_NAME_LABEL } from "../spoke/labe
 import { createSpoke, type Spoke } from "../spoke/main.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
 import { clientsFor, eventually } from "./support/clients.ts";
+import { serviceAccountConnection } from "./support/service-account.ts";
 
 const fleet = inject("fleet");
 const spokeInfo = fleet.spokes[0]!;
@@ -136,27 +134,6 @@ function moduleManifest(name: string, extra: { version?: string; image?: string;
   };
 }
 
-/** What a pod gets: a bound ServiceAccount token in a file, read through our kubeconfig loader. */
-async function serviceAccountConnection(): Promise<KubeConnection> {
-  const tr = await admin.core.createNamespacedServiceAccountToken({ name: "kmm-spoke", namespace: OPERATOR_NS, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
-  const token = tr.status?.token;
-  if (token === undefined) throw new Error("TokenRequest returned no token");
-  const dir = await mkdtemp(join(tmpdir(), "kmm-spoke-sa-"));
-  await writeFile(join(dir, "token"), token, { mode: 0o600 });
-  if (adminConn.ca === undefined) throw new Error("spoke kubeconfig has no CA");
-  await writeFile(join(dir, "ca.crt"), adminConn.ca);
-  const kubeconfig = {
-    apiVersion: "v1",
-    kind: "Config",
-    clusters: [{ name: "spoke", cluster: { server: adminConn.server, "certificate-authority": "ca.crt" } }],
-    users: [{ name: "kmm-spoke", user: { tokenFile: "token" } }],
-    contexts: [{ name: "kmm-spoke", context: { cluster: "spoke", user: "kmm-spoke", namespace: OPERATOR_NS } }],
-    "current-context": "kmm-spoke",
-  };
-  await writeFile(join(dir, "kubeconfig"), JSON.stringify(kubeconfig));
-  return loadKubeconfigFile(join(dir, "kubeconfig"));
-}
-
 async function createNode(name: string, kernel: string): Promise<void> {
   await admin.core.createNode({
     body: {
@@ -187,7 +164,7 @@ beforeAll(async () => {
     "spoke",
   );
   spoke = createSpoke({
-    connection: await serviceAccountConnection(),
+    connection: await serviceAccountConnection({ core: admin.core, admin: adminConn, namespace: OPERATOR_NS, serviceAccount: "kmm-spoke" }),
     config,
     env: { KMM_MANAGED: "1", OPERATOR_NAMESPACE: OPERATOR_NS, RELATED_IMAGE_WORKER: "registry.example/kmm/worker:e2e" },
     logger: createLogger({ name: "kmm-spoke-e2e", level: "warn" }),
