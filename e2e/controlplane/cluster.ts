@@ -74,6 +74,9 @@ export async function startCluster(opts: StartClusterOptions): Promise<LocalClus
     "--service-cluster-ip-range=10.0.0.0/24",
     "--allow-privileged=true",
     "--authorization-mode=RBAC",
+    // As on OpenShift hubs: setting blockOwnerDeletion needs update on the owner's finalizers, so
+    // the e2e suites prove the shipped RBAC grants it (the hub's ManifestWorks are owned by MCMs).
+    "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
     "--max-requests-inflight=1000",
     "--max-mutating-requests-inflight=500",
     "--profiling=false",
