@@ -35,7 +35,7 @@ afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-const logLineSchema = z.looseObject({ level: z.number(), time: z.number(), msg: z.string() });
+const logLineSchema = z.looseObject({ level: z.string(), time: z.iso.datetime(), name: z.literal("kmm-worker"), msg: z.string() });
 
 interface Run {
   code: number | null;
@@ -144,7 +144,7 @@ describe("worker CLI", () => {
       `modprobe: FATAL: Module kmm_ci_nope not found in directory ${imageRoot}/opt/lib/modules/${built.kernelVersion}`;
     expect(r.stderr).toBe(`error: ${expected}\n`);
     const last = logs(r.stdout).at(-1);
-    expect(last?.level).toBe(60);
+    expect(last?.level).toBe("fatal");
     expect(last?.msg).toBe(expected);
   });
 

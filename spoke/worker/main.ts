@@ -1,6 +1,7 @@
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
+import { createLogger } from "../../shared/runtime/logger.ts";
 import { z } from "zod";
 import { WorkerConfigError, readWorkerConfig, type WorkerConfig } from "./config.ts";
 import { ModprobeRunner } from "./modprobe.ts";
@@ -150,7 +151,9 @@ export async function run(argv: readonly string[], logger: Logger): Promise<numb
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const logger = pino({ base: { component: "kmm-worker" } }, pino.destination({ fd: 1, sync: true }));
+  // The operators' log format (string levels, ISO times, credentials redacted); synchronous, so the
+  // last lines before an exit are not lost.
+  const logger = createLogger({ name: "kmm-worker", destination: pino.destination({ fd: 1, sync: true }) });
   run(process.argv.slice(2), logger).then(
     (code) => {
       process.exit(code);
