@@ -3,6 +3,7 @@
 // (server-side apply, field manager kmm-hub) only what differs from the cache.
 import type { KubeConnection } from "../shared/kube/connection.ts";
 import { Counter } from "prom-client";
+import { z } from "zod";
 import {
   HUB_API_VERSION,
   MANAGED_CLUSTER_MODULE_KIND,
@@ -46,6 +47,8 @@ export interface HubReconcilerOptions {
   now?: () => Date;
 }
 
+const storedVersionSchema = z.looseObject({ metadata: z.looseObject({ resourceVersion: z.string() }) });
+
 function rfc3339(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
@@ -79,6 +82,12 @@ export class ManagedClusterModuleReconciler {
   private readonly log: Logger;
   private readonly opts: HubReconcilerOptions;
   private readonly triggers = new RebuildTriggers();
+  /**
+   * The status last written per MCM and the resourceVersion it got, until the cache shows it: a
+   * reconcile that runs before the MCM's watch event arrives (its works' events come first) would
+   * otherwise write the same status again, a large object on a big fleet.
+   */
+  private readonly writtenStatus = new Map<string, { status: ManagedClusterModuleStatus; resourceVersion: string }>();
   /** Parts of cached ManifestWorks that are equal across clusters, kept once. */
   readonly shared = new SharedValues();
   /** API writes done (applies, deletes, status), for tests and the benchmark. */
@@ -217,6 +226,7 @@ export class ManagedClusterModuleReconciler {
       // The ownerReferences would let the garbage collector do it too; this is faster and needs no GC.
       for (const w of this.ownedWorks(name)) await this.deleteWork(w);
       this.triggers.forget(name);
+      this.writtenStatus.delete(name);
       return undefined;
     }
     const target = { name, uid: mcm.metadata.uid };
@@ -331,10 +341,19 @@ export class ManagedClusterModuleReconciler {
       now: rfc3339(this.opts.now?.() ?? new Date()),
       ...(invalidSpec !== undefined ? { invalidSpec } : {}),
     });
-    if (jsonEqual(status, mcm.status ?? {})) return;
+    let observed: unknown = mcm.status ?? {};
+    const written = this.writtenStatus.get(name);
+    if (written !== undefined) {
+      if (written.resourceVersion === mcm.metadata.resourceVersion) this.writtenStatus.delete(name);
+      // Not seen yet, or the MCM moved on since: ours is the newest status we know of.
+      else observed = written.status;
+    }
+    if (jsonEqual(status, observed)) return;
     try {
-      await this.kube.applyAt(mcmStatusPath(name), { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, metadata: { name }, status }, FIELD_MANAGER);
+      const stored = await this.kube.applyAt(mcmStatusPath(name), { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, metadata: { name }, status }, FIELD_MANAGER);
       this.countWrite("status");
+      const resourceVersion = storedVersionSchema.safeParse(stored).data?.metadata.resourceVersion;
+      if (resourceVersion !== undefined) this.writtenStatus.set(name, { status, resourceVersion });
     } catch (err: unknown) {
       // Deleted since the cache saw it: its delete event brings the clean-up.
       if (!isNotFound(err)) throw err;
