@@ -334,21 +334,22 @@ export class ManagedClusterModuleReconciler {
   private async writeStatus(mcm: ManagedClusterModule, outs: readonly ClusterOutcome[], invalidSpec?: string, works?: Map<string, ManifestWorkObject>): Promise<void> {
     const name = mcmName(mcm);
     const current = works ?? new Map(this.ownedWorks(name).map((w) => [w.metadata.namespace ?? "", w]));
+    // The newest status we know of: ours when the cache has not shown our last write yet (or the
+    // MCM moved on since). Transition times carry over from it, so an unchanged state stays unchanged.
+    let previous = mcm.status;
+    const written = this.writtenStatus.get(name);
+    if (written !== undefined) {
+      if (written.resourceVersion === mcm.metadata.resourceVersion) this.writtenStatus.delete(name);
+      else previous = written.status;
+    }
     const status: ManagedClusterModuleStatus = buildStatus({
-      mcm,
+      mcm: { ...mcm, status: previous },
       outcomes: outs,
       works: current,
       now: rfc3339(this.opts.now?.() ?? new Date()),
       ...(invalidSpec !== undefined ? { invalidSpec } : {}),
     });
-    let observed: unknown = mcm.status ?? {};
-    const written = this.writtenStatus.get(name);
-    if (written !== undefined) {
-      if (written.resourceVersion === mcm.metadata.resourceVersion) this.writtenStatus.delete(name);
-      // Not seen yet, or the MCM moved on since: ours is the newest status we know of.
-      else observed = written.status;
-    }
-    if (jsonEqual(status, observed)) return;
+    if (jsonEqual(status, previous ?? {})) return;
     try {
       const stored = await this.kube.applyAt(mcmStatusPath(name), { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, metadata: { name }, status }, FIELD_MANAGER);
       this.countWrite("status");
