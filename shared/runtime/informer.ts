@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { KubeConnection } from "../kube/connection.ts";
 import { ApiError, RawClient, type WatchEvent } from "../kube/raw.ts";
 import type { Logger } from "./logger.ts";
+import { ObjectStore } from "./store.ts";
 
 /** What to list and watch. `namespace` restricts a namespaced kind to one namespace. */
 export interface ResourceRef {
@@ -82,7 +83,7 @@ export class Informer<T extends ObjectWithMeta> {
   private readonly updateHandlers: UpdateHandler<T>[] = [];
   private readonly deleteHandlers: ObjectHandler<T>[] = [];
   private readonly syncWaiters: (() => void)[] = [];
-  private cache = new Map<string, T>();
+  private cache = new ObjectStore<T>();
   /** where the watch resumes; empty means "list first" */
   private resourceVersion = "";
   private synced = false;
@@ -151,8 +152,7 @@ export class Informer<T extends ObjectWithMeta> {
 
   /** From the cache, no API call; all namespaces when `namespace` is omitted. */
   list(namespace?: string): T[] {
-    const all = [...this.cache.values()];
-    return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
+    return namespace === undefined ? [...this.cache.values()] : this.cache.inNamespace(namespace);
   }
 
   /** The last list/watch error while failing, for messages. */
@@ -223,7 +223,7 @@ export class Informer<T extends ObjectWithMeta> {
   }
 
   private async relist(): Promise<void> {
-    const fresh = new Map<string, T>();
+    const fresh = new ObjectStore<T>();
     let resourceVersion = "";
     let cont: string | undefined;
     do {
