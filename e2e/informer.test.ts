@@ -11,6 +11,9 @@ import { Informer } from "../shared/runtime/informer.ts";
 import { createLogger } from "../shared/runtime/logger.ts";
 import type { KubeConnection } from "../shared/kube/connection.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
+import { serviceAccountConnection } from "./support/service-account.ts";
+import { RawClient } from "../shared/kube/raw.ts";
+import { RbacAuthorizationV1Api } from "@kubernetes/client-node";
 
 const fleet = inject("fleet");
 const log = createLogger({ name: "e2e-informer", level: "warn" });
@@ -172,6 +175,97 @@ describe("Informer on a real API server", () => {
     // And it keeps watching afterwards.
     await createCm("after", { k: "1" }, { e2e: "outage" });
     await until("a post-recovery event", () => informer.get(ns, "after") !== undefined);
+  });
+
+  it("keeps an object its schema refuses: never reported deleted (not even by a relist), flagged invalid", async () => {
+    const server = new URL(fleet.hub.server);
+    const proxy = new FaultProxy(server.hostname, Number(server.port));
+    proxies.push(proxy);
+    const port = await proxy.start();
+    // Valid for the API server, refused by the schema once data.state is "bad".
+    const strict = configMapSchema.refine((c) => c.data?.state !== "bad", { message: "state must not be bad" });
+    const make = (connection: KubeConnection) =>
+      track(
+        new Informer({
+          connection,
+          resource: { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespace: ns },
+          schema: strict,
+          logger: createLogger({ name: "e2e-informer", level: "fatal" }),
+          labelSelector: "e2e=invalid",
+          baseBackoffMs: 100,
+          maxBackoffMs: 500,
+        }),
+      );
+    await createCm("odd", { state: "good" }, { e2e: "invalid" });
+    const informer = make(conn.withServer(`https://127.0.0.1:${port}`));
+    const deleted: string[] = [];
+    informer.onDelete((o) => deleted.push(o.metadata.name));
+    informer.start();
+    await informer.waitForSync();
+    expect(informer.get(ns, "odd")?.data?.state).toBe("good");
+
+    await new RawClient(conn).request("PATCH", `/api/v1/namespaces/${ns}/configmaps/odd`, { data: { state: "bad" } }, "application/merge-patch+json");
+    await until("the refused version to be noticed", () => informer.isInvalid(ns, "odd"));
+    expect(informer.get(ns, "odd")?.data?.state).toBe("good");
+
+    // A relist (after a real connection reset) sees it invalid again: still not a deletion.
+    const restarts = informer.restartCount();
+    await proxy.cut();
+    await until("the watch to fail", () => informer.restartCount() > restarts || informer.lastFailure() !== undefined);
+    await proxy.restore();
+    await createCm("marker", { state: "good" }, { e2e: "invalid" });
+    await until("the relisted cache", () => informer.get(ns, "marker") !== undefined);
+    expect(deleted).toEqual([]);
+    expect(informer.get(ns, "odd")?.data?.state).toBe("good");
+    expect(informer.isInvalid(ns, "odd")).toBe(true);
+
+    // A new informer never had a valid version: absent, flagged, not deleted.
+    const fresh = make(conn);
+    const freshDeleted: string[] = [];
+    fresh.onDelete((o) => freshDeleted.push(o.metadata.name));
+    fresh.start();
+    await fresh.waitForSync();
+    expect(fresh.get(ns, "odd")).toBeUndefined();
+    expect(fresh.isInvalid(ns, "odd")).toBe(true);
+    expect(freshDeleted).toEqual([]);
+
+    // Deleted for real: gone and no longer flagged.
+    await core.deleteNamespacedConfigMap({ name: "odd", namespace: ns });
+    await until("the real deletion", () => deleted.includes("odd") && !informer.isInvalid(ns, "odd"));
+  });
+
+  it("backs off exponentially and reports unready when it may list but not watch", async () => {
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const sa = "list-only";
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
+    await rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name: sa }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["list"] }] } });
+    await rbac.createNamespacedRoleBinding({
+      namespace: ns,
+      body: { metadata: { name: sa }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: sa }, subjects: [{ kind: "ServiceAccount", name: sa, namespace: ns }] },
+    });
+    const saConn = await serviceAccountConnection({ core, admin: conn, namespace: ns, serviceAccount: sa });
+    const informer = track(
+      new Informer({
+        connection: saConn,
+        resource: { apiVersion: "v1", kind: "ConfigMap", plural: "configmaps", namespace: ns },
+        schema: configMapSchema,
+        logger: createLogger({ name: "e2e-informer", level: "fatal" }),
+        baseBackoffMs: 200,
+        maxBackoffMs: 10_000,
+        unreadyAfterFailingMs: 500,
+      }),
+    );
+    const ready = informer.readinessCheck();
+    informer.start();
+    // RBAC is eventually consistent: the first lists may be refused too.
+    await informer.waitForSync();
+    const from = informer.restartCount();
+    await sleep(3000);
+    // 200, 400, 800, 1600 ms …: a handful of retries in 3 s, not one every 200 ms.
+    const retries = informer.restartCount() - from;
+    expect(retries).toBeGreaterThanOrEqual(1);
+    expect(retries).toBeLessThanOrEqual(5);
+    expect(() => ready()).toThrow(/failing since .*forbidden/i);
   });
 
   it("survives its CRD being deleted and recreated, and ends up with the new objects only", async () => {

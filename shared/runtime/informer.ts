@@ -56,6 +56,13 @@ function keyOf(o: ObjectWithMeta): string {
   return `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
 }
 
+/** The key of an object that may not match its schema, when its name can be read at all. */
+function rawKey(raw: unknown): string | undefined {
+  const meta = metaSchema.safeParse(raw);
+  const name = meta.success ? meta.data.metadata?.name : undefined;
+  return name === undefined || name === "" ? undefined : keyOf({ metadata: { name, namespace: meta.data?.metadata?.namespace } });
+}
+
 const metaSchema = z.looseObject({
   metadata: z.looseObject({ name: z.string().optional(), namespace: z.string().optional(), resourceVersion: z.string().optional() }).optional(),
 });
@@ -71,6 +78,12 @@ class WatchErrorEvent extends Error {
   override readonly name = "WatchErrorEvent";
 }
 
+/** A watch the server ends this soon without a single event did not work (client-go: "very short watch"). */
+class ShortWatchError extends Error {
+  override readonly name = "ShortWatchError";
+}
+const SHORT_WATCH_MS = 1000;
+
 /** Server-side watch timeout, randomised like client-go's so informers do not reconnect in step. */
 const watchTimeoutSeconds = (): number => Math.floor(300 + Math.random() * 300);
 
@@ -84,6 +97,8 @@ export class Informer<T extends ObjectWithMeta> {
   private readonly deleteHandlers: ObjectHandler<T>[] = [];
   private readonly syncWaiters: (() => void)[] = [];
   private cache = new ObjectStore<T>();
+  /** Keys of objects the API server holds but the schema refuses (the cache keeps their last valid version, if any). */
+  private readonly invalid = new Set<string>();
   /** where the watch resumes; empty means "list first" */
   private resourceVersion = "";
   private synced = false;
@@ -150,6 +165,14 @@ export class Informer<T extends ObjectWithMeta> {
     return this.cache.get(`${namespace ?? ""}/${name}`);
   }
 
+  /**
+   * The API server holds this object but it does not match the schema (see the error log). It is
+   * not in the cache as it is now, and it is not gone: never act on it as deleted.
+   */
+  isInvalid(namespace: string | undefined, name: string): boolean {
+    return this.invalid.has(`${namespace ?? ""}/${name}`);
+  }
+
   /** From the cache, no API call; all namespaces when `namespace` is omitted. */
   list(namespace?: string): T[] {
     return namespace === undefined ? [...this.cache.values()] : this.cache.inNamespace(namespace);
@@ -202,6 +225,8 @@ export class Informer<T extends ObjectWithMeta> {
     while (!this.isStopped()) {
       if (this.resourceVersion === "") await this.relist();
       if (this.isStopped()) return;
+      let openedAt: number | undefined;
+      let events = 0;
       try {
         await this.raw.watch(
           resourcePath(this.opts.resource),
@@ -211,19 +236,35 @@ export class Informer<T extends ObjectWithMeta> {
             labelSelector: this.opts.labelSelector,
             fieldSelector: this.opts.fieldSelector,
           },
-          (e) => { this.onEvent(e); },
+          (e) => {
+            events++;
+            this.onEvent(e);
+          },
           this.abort.signal,
+          () => {
+            // Connected: readiness may trust the cache again; the backoff resets only once the
+            // watch has proven itself (an event, or a normal end after a while).
+            openedAt = Date.now();
+            this.failingSince = undefined;
+            this.lastError = undefined;
+          },
         );
       } catch (err: unknown) {
         // 410 as an HTTP status (rather than an ERROR event) when the version is already too old.
         if (err instanceof ApiError && err.code === 410) throw new ResourceVersionGoneError(err.message);
         throw err;
       }
+      if (this.isStopped()) return;
+      if (events === 0 && (openedAt === undefined || Date.now() - openedAt < SHORT_WATCH_MS)) {
+        throw new ShortWatchError(`watch of ${this.name} ended at once without an event`);
+      }
+      this.markHealthy();
     }
   }
 
   private async relist(): Promise<void> {
     const fresh = new ObjectStore<T>();
+    const invalid = new Set<string>();
     let resourceVersion = "";
     let cont: string | undefined;
     do {
@@ -238,7 +279,16 @@ export class Informer<T extends ObjectWithMeta> {
         // List items carry no apiVersion/kind; watch events do. Make them alike.
         const withType = raw !== null && typeof raw === "object" ? { apiVersion: this.opts.resource.apiVersion, kind: this.opts.resource.kind, ...raw } : raw;
         const obj = this.validate(withType);
-        if (obj !== undefined) fresh.set(keyOf(obj), obj);
+        if (obj !== undefined) {
+          fresh.set(keyOf(obj), obj);
+          continue;
+        }
+        // Invalid is not gone: keep what we had, or nothing, but never report it deleted.
+        const key = rawKey(withType);
+        if (key === undefined) continue;
+        invalid.add(key);
+        const kept = this.cache.get(key);
+        if (kept !== undefined) fresh.set(key, kept);
       }
       cont = page.metadata?.continue === "" ? undefined : page.metadata?.continue;
     } while (cont !== undefined && !this.isStopped());
@@ -246,8 +296,9 @@ export class Informer<T extends ObjectWithMeta> {
     const old = this.cache;
     // Handlers read the cache: it holds the new state before any of them runs.
     this.cache = fresh;
+    this.invalid.clear();
+    for (const k of invalid) this.invalid.add(k);
     this.resourceVersion = resourceVersion;
-    this.markHealthy();
     for (const [key, obj] of fresh) {
       const before = old.get(key);
       if (before === undefined) this.dispatch(this.addHandlers, obj);
@@ -273,12 +324,16 @@ export class Informer<T extends ObjectWithMeta> {
     const rv = meta.success ? meta.data.metadata?.resourceVersion : undefined;
     // Even an object we skip moves the version on: resuming before it would replay it forever.
     if (rv !== undefined && rv !== "") this.resourceVersion = rv;
+    this.markHealthy();
     if (e.type === "BOOKMARK") return;
     const checked = this.validate(e.object);
     if (checked === undefined) {
-      if (e.type === "DELETED" && meta.success) {
+      const key = rawKey(e.object);
+      if (key === undefined) return;
+      if (e.type !== "DELETED") this.invalid.add(key);
+      else {
         // Gone is gone, valid or not: drop the last valid version we hold.
-        const key = `${meta.data.metadata?.namespace ?? ""}/${meta.data.metadata?.name ?? ""}`;
+        this.invalid.delete(key);
         const old = this.cache.get(key);
         if (old !== undefined) {
           this.cache.delete(key);
@@ -287,8 +342,8 @@ export class Informer<T extends ObjectWithMeta> {
       }
       return;
     }
-    this.markHealthy();
     const key = keyOf(checked);
+    this.invalid.delete(key);
     const old = this.cache.get(key);
     if (e.type === "DELETED") {
       this.cache.delete(key);
