@@ -31,6 +31,8 @@ import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
 export const CONTROLLER_NAME = "ManagedClusterModule";
 /** Retry delay for clusters blocked by a registry that failed (not for "image does not exist"). */
 const REGISTRY_RETRY_MS = 30_000;
+/** How long a status this hub wrote counts as newer than the cache's (watch events lag by far less). */
+const WRITTEN_STATUS_TRUST_MS = 30_000;
 /** ManifestWork applies in flight per reconcile. */
 const APPLY_CONCURRENCY = 16;
 
@@ -87,7 +89,7 @@ export class ManagedClusterModuleReconciler {
    * reconcile that runs before the MCM's watch event arrives (its works' events come first) would
    * otherwise write the same status again, a large object on a big fleet.
    */
-  private readonly writtenStatus = new Map<string, { status: ManagedClusterModuleStatus; resourceVersion: string }>();
+  private readonly writtenStatus = new Map<string, { status: ManagedClusterModuleStatus; resourceVersion: string; uid: string | undefined; at: number }>();
   /** Parts of cached ManifestWorks that are equal across clusters, kept once. */
   readonly shared = new SharedValues();
   /** API writes done (applies, deletes, status), for tests and the benchmark. */
@@ -222,6 +224,11 @@ export class ManagedClusterModuleReconciler {
 
   async reconcile(name: string): Promise<ReconcileResult | undefined> {
     const mcm = this.mcms.get(undefined, name);
+    if (!mcm && this.mcms.isInvalid(undefined, name)) {
+      // The API server has it, our schema refuses it (the informer logged why): not a deletion.
+      this.log.warn({ mcm: name }, "ManagedClusterModule does not match its schema; its ManifestWorks stay as they are");
+      return undefined;
+    }
     if (!mcm || mcm.metadata.deletionTimestamp !== undefined) {
       // The ownerReferences would let the garbage collector do it too; this is faster and needs no GC.
       for (const w of this.ownedWorks(name)) await this.deleteWork(w);
@@ -295,7 +302,8 @@ export class ManagedClusterModuleReconciler {
     // Clusters no longer selected lose their work (and OCM removes the spoke Module).
     const selected = new Set(plans.map((p) => p.cluster));
     for (const [cluster, w] of current) {
-      if (selected.has(cluster)) continue;
+      // A cluster we cannot read (invalid for our schema) is not a cluster that left.
+      if (selected.has(cluster) || this.clusters.isInvalid(undefined, cluster)) continue;
       try {
         await this.deleteWork(w);
         current.delete(cluster);
@@ -339,7 +347,10 @@ export class ManagedClusterModuleReconciler {
     let previous = mcm.status;
     const written = this.writtenStatus.get(name);
     if (written !== undefined) {
-      if (written.resourceVersion === mcm.metadata.resourceVersion) this.writtenStatus.delete(name);
+      // Trusted only for the same object (not one deleted and recreated under its name), and only
+      // while the cache may plausibly lag: after that the cache is the truth again.
+      const caughtUp = written.resourceVersion === mcm.metadata.resourceVersion;
+      if (caughtUp || written.uid !== mcm.metadata.uid || Date.now() - written.at > WRITTEN_STATUS_TRUST_MS) this.writtenStatus.delete(name);
       else previous = written.status;
     }
     const status: ManagedClusterModuleStatus = buildStatus({
@@ -354,7 +365,7 @@ export class ManagedClusterModuleReconciler {
       const stored = await this.kube.applyAt(mcmStatusPath(name), { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, metadata: { name }, status }, FIELD_MANAGER);
       this.countWrite("status");
       const resourceVersion = storedVersionSchema.safeParse(stored).data?.metadata.resourceVersion;
-      if (resourceVersion !== undefined) this.writtenStatus.set(name, { status, resourceVersion });
+      if (resourceVersion !== undefined) this.writtenStatus.set(name, { status, resourceVersion, uid: mcm.metadata.uid, at: Date.now() });
     } catch (err: unknown) {
       // Deleted since the cache saw it: its delete event brings the clean-up.
       if (!isNotFound(err)) throw err;
