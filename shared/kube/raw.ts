@@ -18,6 +18,8 @@ export interface KubeObjectRef {
   metadata?: { name?: string | undefined; namespace?: string | undefined } | undefined;
 }
 
+const MAX_MESSAGE = 400;
+
 /** An error answer of the API server. */
 export class ApiError extends Error {
   override readonly name = "ApiError";
@@ -27,7 +29,8 @@ export class ApiError extends Error {
   readonly body: unknown;
   constructor(method: string, path: string, code: number, body: unknown) {
     const message = typeof body === "object" && body !== null && "message" in body ? String(body.message) : typeof body === "string" && body !== "" ? body : `HTTP ${code}`;
-    super(`${method} ${path}: ${message}`);
+    // A proxy's HTML error page must not flood logs and status conditions.
+    super(`${method} ${path}: ${message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message}`);
     this.code = code;
     this.body = body;
   }
@@ -133,7 +136,14 @@ export class RawClient {
    * watch (its timeout) or `signal` aborts; rejects on HTTP errors, broken connections and
    * malformed events. ERROR events are passed on: what they mean is the caller's business.
    */
-  async watch(path: string, params: Record<string, string | undefined>, onEvent: (e: WatchEvent) => void, signal?: AbortSignal): Promise<void> {
+  async watch(
+    path: string,
+    params: Record<string, string | undefined>,
+    onEvent: (e: WatchEvent) => void,
+    signal?: AbortSignal,
+    /** Called once the server accepted the watch (2xx), before any event. */
+    onOpen?: () => void,
+  ): Promise<void> {
     if (signal?.aborted) return;
     const q = new URLSearchParams({ watch: "true", allowWatchBookmarks: "true" });
     for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, v);
@@ -145,9 +155,14 @@ export class RawClient {
     if (status >= 300) {
       const answer = await this.readBody(req, res, "GET", path);
       if (status === 401) this.connection.tokenRejected();
-      this.finish("GET", path, answer);
+      // A redirect is not a watch either: an error, so that the caller backs off instead of spinning.
+      throw new ApiError("GET", path, status, answer.body);
+    }
+    if (signal?.aborted) {
+      req.destroy();
       return;
     }
+    onOpen?.();
     await new Promise<void>((resolve, reject) => {
       // A watch is quiet for long stretches: replace the per-request limit. The server ends a watch
       // after timeoutSeconds, so silence well past that means a dead peer.
@@ -293,7 +308,8 @@ export class RawClient {
     signal: AbortSignal | undefined,
   ): Promise<{ req: ClientRequest; res: IncomingMessage | undefined }> {
     const conn = this.connection;
-    const url = new URL(path, conn.server);
+    // Joined, not resolved: a server URL may carry a path prefix (https://proxy/k8s/clusters/c-1).
+    const url = new URL(`${conn.server.replace(/\/+$/, "")}${path}`);
     const https = url.protocol === "https:";
     const headers: Record<string, string> = { accept: "application/json" };
     const token = await conn.bearerToken();
