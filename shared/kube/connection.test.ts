@@ -1,6 +1,9 @@
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, openSync, writeSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   InClusterConfigError,
@@ -8,7 +11,9 @@ import {
   KubeconfigError,
   MissingKubeconfigEntryError,
   NoConnectionError,
+  TokenFileError,
   UnsupportedAuthError,
+  UnsupportedKubeconfigError,
   defaultConnection,
   inClusterConnection,
   loadKubeconfigFile,
@@ -133,6 +138,91 @@ describe("loadKubeconfigFile", () => {
     expect(await conn.bearerToken(t0 + 62_000)).toBe("two");
     expect(conn.tokenRejected()).toBe(true);
     expect(await conn.bearerToken(t0 + 62_000)).toBe("three");
+  });
+
+  it("keeps serving the cached token while the token file cannot be read, and retries the file on the next call", async () => {
+    const tokenPath = await write("token", "one");
+    const conn = new KubeConnection({ server: "https://h:1", tokenFile: tokenPath });
+    const t0 = 1_000_000;
+    expect(await conn.bearerToken(t0)).toBe("one");
+
+    await rm(tokenPath);
+    expect(await conn.bearerToken(t0 + 61_000)).toBe("one");
+    expect(conn.tokenFileError).toBeInstanceOf(TokenFileError);
+    expect(conn.tokenFileError).toMatchObject({ file: tokenPath });
+    expect(String(conn.tokenFileError)).toContain(`cannot read the bearer token file ${tokenPath}`);
+    // Not a minute later: the failed read did not count as a refresh.
+    await writeFile(tokenPath, "two\n");
+    expect(await conn.bearerToken(t0 + 61_001)).toBe("two");
+    expect(conn.tokenFileError).toBeUndefined();
+
+    // Unreadable (a directory where the file was), then after the server rejected the token.
+    await rm(tokenPath);
+    await mkdir(tokenPath);
+    expect(await conn.bearerToken(t0 + 122_000)).toBe("two");
+    expect(String(conn.tokenFileError)).toMatch(/EISDIR/);
+    expect(conn.tokenRejected()).toBe(true);
+    expect(await conn.bearerToken(t0 + 122_001)).toBe("two");
+    await rm(tokenPath, { recursive: true });
+    await writeFile(tokenPath, "three");
+    expect(await conn.bearerToken(t0 + 122_002)).toBe("three");
+  });
+
+  it("fails with a TokenFileError naming the file when no token was ever read", async () => {
+    const tokenPath = join(dir, "never-written");
+    const conn = new KubeConnection({ server: "https://h:1", tokenFile: tokenPath });
+    const err: unknown = await conn.bearerToken().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TokenFileError);
+    expect(err).toMatchObject({ file: tokenPath });
+    expect(String(err)).toContain(`cannot read the bearer token file ${tokenPath}`);
+  });
+
+  it("reads the token file once for all requests that find the cache stale at the same time", async () => {
+    // A FIFO hands its content to one reader only: any second read would get an empty token.
+    const fifo = join(dir, "token-fifo");
+    execFileSync("mkfifo", [fifo]);
+    const conn = new KubeConnection({ server: "https://h:1", tokenFile: fifo });
+    const all = Promise.all(Array.from({ length: 8 }, () => conn.bearerToken(5_000)));
+    const state = { settled: false };
+    void all.finally(() => {
+      state.settled = true;
+    });
+    let written = false;
+    // Non-blocking writer opens: each one also releases a reader waiting for a writer, so a broken
+    // implementation fails the assertion below instead of hanging.
+    while (!state.settled) {
+      let fd: number | undefined;
+      try {
+        fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+      } catch {
+        // ENXIO: no reader has the FIFO open yet
+      }
+      if (fd !== undefined) {
+        if (!written) writeSync(fd, "fifo-token\n");
+        written = true;
+        closeSync(fd);
+      }
+      await delay(5);
+    }
+    expect(await all).toEqual(Array.from({ length: 8 }, () => "fifo-token"));
+    // Served from the cache now: a read would block on the FIFO with no writer.
+    expect(await conn.bearerToken(6_000)).toBe("fifo-token");
+  });
+
+  it("refuses a cluster reached through proxy-url instead of ignoring it, naming the cluster", async () => {
+    const path = await write(
+      "proxied",
+      JSON.stringify({
+        "current-context": "c",
+        clusters: [{ name: "behind-proxy", cluster: { server: "https://h:1", "proxy-url": "socks5://127.0.0.1:1080" } }],
+        users: [{ name: "u", user: { token: "t" } }],
+        contexts: [{ name: "c", context: { cluster: "behind-proxy", user: "u" } }],
+      }),
+    );
+    const err: unknown = await loadKubeconfigFile(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedKubeconfigError);
+    expect(err).toBeInstanceOf(KubeconfigError);
+    expect(String(err)).toContain(`kubeconfig ${path}: cluster "behind-proxy" sets proxy-url, which is not supported`);
   });
 
   it("refuses exec plugins, auth providers and basic auth, naming the user and what to use instead", async () => {
@@ -262,6 +352,19 @@ describe("defaultConnection", () => {
     await write("sa/ca.crt", CA);
     const inCluster = await defaultConnection({ env: { KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443" }, home: join(dir, "nohome"), serviceAccountDir: sa });
     expect(inCluster.server).toBe("https://10.0.0.1:443");
+  });
+
+  it("skips $KUBECONFIG entries that do not exist, as kubectl does, and names them all when none exists", async () => {
+    const second = await write("second", kubeconfig("https://second:1"));
+    const third = await write("third", kubeconfig("https://third:1"));
+    await write("home/.kube/config", kubeconfig("https://home:1"));
+    const home = join(dir, "home");
+    const gone = join(dir, "gone");
+    expect((await defaultConnection({ env: { KUBECONFIG: `${gone}${delimiter}${delimiter}${second}${delimiter}${third}` }, home })).server).toBe("https://second:1");
+
+    const err: unknown = await defaultConnection({ env: { KUBECONFIG: `${gone}${delimiter}${join(dir, "gone2")}` }, home }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NoConnectionError);
+    expect(String(err)).toContain(`none of the files in $KUBECONFIG exists (${gone}, ${join(dir, "gone2")})`);
   });
 
   it("says what it tried when nothing works", async () => {

@@ -12,8 +12,13 @@ export class KubeconfigError extends Error {
   override readonly name: string = "KubeconfigError";
 }
 
+/** A kubeconfig entry uses a feature this operator does not implement. */
+export class UnsupportedKubeconfigError extends KubeconfigError {
+  override readonly name: string = "UnsupportedKubeconfigError";
+}
+
 /** A user entry authenticates in a way this operator does not implement. */
-export class UnsupportedAuthError extends KubeconfigError {
+export class UnsupportedAuthError extends UnsupportedKubeconfigError {
   override readonly name: string = "UnsupportedAuthError";
 }
 
@@ -26,6 +31,16 @@ export class MissingKubeconfigEntryError extends KubeconfigError {
     super(`kubeconfig ${path}: ${entry} "${entryName}" is not defined in its ${entry === "context" ? "contexts" : `${entry}s`}`);
     this.entry = entry;
     this.entryName = entryName;
+  }
+}
+
+/** The bearer token file cannot be read and no earlier read left a token to fall back on. */
+export class TokenFileError extends KubeconfigError {
+  override readonly name: string = "TokenFileError";
+  readonly file: string;
+  constructor(file: string, cause: unknown) {
+    super(`cannot read the bearer token file ${file}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.file = file;
   }
 }
 
@@ -70,7 +85,12 @@ export class KubeConnection {
   readonly namespace: string;
   readonly tokenFile: string | undefined;
   private readonly staticToken: string | undefined;
+  // readAt is -Infinity once the server rejected the token: re-read it, but keep it in case the file cannot be read.
   private cachedToken: { value: string; readAt: number } | undefined;
+  // One read shared by every request that finds the cache stale (up to the socket pool's size at once).
+  private tokenRead: Promise<string> | undefined;
+  private lastTokenError: TokenFileError | undefined;
+  private tokenGeneration = 0;
 
   constructor(opts: KubeConnectionOptions) {
     let url: URL;
@@ -101,26 +121,63 @@ export class KubeConnection {
     return new KubeConnection({ ...this.options(), server });
   }
 
-  /** The bearer token to send, if any; a token file is read at most once a minute. */
+  /**
+   * The bearer token to send, if any; a token file is read at most once a minute. A failed re-read
+   * keeps the previous token (a rotated token stays valid well past the rotation) and the next call
+   * tries the file again; only a connection that never read a token fails.
+   */
   async bearerToken(now = Date.now()): Promise<string | undefined> {
-    if (this.tokenFile === undefined) return this.staticToken;
-    if (this.cachedToken && now - this.cachedToken.readAt < TOKEN_FILE_REFRESH_MS) return this.cachedToken.value;
+    const file = this.tokenFile;
+    if (file === undefined) return this.staticToken;
+    const cached = this.cachedToken;
+    if (cached && now - cached.readAt < TOKEN_FILE_REFRESH_MS) return cached.value;
+    let read = this.tokenRead;
+    if (read === undefined) {
+      const started = this.readTokenFile(file, now);
+      const forget = (): void => {
+        if (this.tokenRead === started) this.tokenRead = undefined;
+      };
+      started.then(forget, forget);
+      this.tokenRead = read = started;
+    }
+    try {
+      return await read;
+    } catch (err: unknown) {
+      if (this.cachedToken !== undefined) return this.cachedToken.value;
+      throw err;
+    }
+  }
+
+  /** Why the last read of the token file failed, or undefined when it succeeded. */
+  get tokenFileError(): TokenFileError | undefined {
+    return this.lastTokenError;
+  }
+
+  private async readTokenFile(file: string, now: number): Promise<string> {
+    const generation = this.tokenGeneration;
     let text: string;
     try {
-      text = await readFile(this.tokenFile, "utf8");
+      text = await readFile(file, "utf8");
     } catch (err: unknown) {
-      throw new KubeconfigError(`cannot read the bearer token file ${this.tokenFile}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      this.lastTokenError = new TokenFileError(file, err);
+      throw this.lastTokenError;
     }
-    this.cachedToken = { value: text.trim(), readAt: now };
-    return this.cachedToken.value;
+    this.lastTokenError = undefined;
+    const value = text.trim();
+    // A read overtaken by a rejection must not cache what may be the rejected token for a minute.
+    if (generation === this.tokenGeneration) this.cachedToken = { value, readAt: now };
+    return value;
   }
 
   /**
-   * The server refused the token (401): forget the cached one so the next request re-reads the file.
+   * The server refused the token (401): the next request re-reads the file.
    * Returns whether re-reading can help, i.e. whether the token comes from a file.
    */
   tokenRejected(): boolean {
-    this.cachedToken = undefined;
+    if (this.cachedToken) this.cachedToken = { value: this.cachedToken.value, readAt: -Infinity };
+    // A read started before the rejection may return the rejected token: let the next call start its own.
+    this.tokenRead = undefined;
+    this.tokenGeneration++;
     return this.tokenFile !== undefined;
   }
 
@@ -145,6 +202,8 @@ const clusterSchema = z.looseObject({
   "certificate-authority-data": z.string().optional(),
   "insecure-skip-tls-verify": z.boolean().optional(),
   "tls-server-name": z.string().optional(),
+  // Present only to be refused with a clear message.
+  "proxy-url": z.string().optional(),
 });
 
 const userSchema = z.looseObject({
@@ -229,6 +288,12 @@ async function connectionFromKubeconfig(kc: Kubeconfig, path: string, contextNam
   }
   const context = pick(kc.contexts, ctxName, path, "context").context;
   const cluster = pick(kc.clusters, context.cluster, path, "cluster").cluster;
+  if (cluster["proxy-url"] !== undefined && cluster["proxy-url"] !== "") {
+    // Ignoring it would send requests straight to a server that is likely reachable only through the proxy.
+    throw new UnsupportedKubeconfigError(
+      `kubeconfig ${path}: cluster "${context.cluster}" sets proxy-url, which is not supported; remove it and make the server reachable directly`,
+    );
+  }
   const userName = context.user;
   const user = userName === undefined || userName === "" ? {} : (pick(kc.users, userName, path, "user").user ?? {});
   const unsupported = user.exec !== undefined && user.exec !== null
@@ -304,13 +369,20 @@ export async function inClusterConnection(
   return conn;
 }
 
-/** kubectl's order: the first file of $KUBECONFIG, else ~/.kube/config, else the pod's service account. */
+/** kubectl's order: the first existing file of $KUBECONFIG, else ~/.kube/config, else the pod's service account. */
 export async function defaultConnection(
   opts: { env?: NodeJS.ProcessEnv; home?: string; serviceAccountDir?: string } = {},
 ): Promise<KubeConnection> {
   const env = opts.env ?? process.env;
-  const fromEnv = (env.KUBECONFIG ?? "").split(delimiter).find((p) => p !== "");
-  if (fromEnv !== undefined) return loadKubeconfigFile(isAbsolute(fromEnv) ? fromEnv : resolve(fromEnv));
+  const listed = (env.KUBECONFIG ?? "").split(delimiter).filter((p) => p !== "").map((p) => (isAbsolute(p) ? p : resolve(p)));
+  if (listed.length > 0) {
+    // As kubectl does, entries that do not exist are skipped; it does not fall back to ~/.kube/config either.
+    const first = listed.find((p) => existsSync(p));
+    if (first === undefined) {
+      throw new NoConnectionError(`none of the files in $KUBECONFIG exists (${listed.join(", ")}); fix $KUBECONFIG or pass --kubeconfig`);
+    }
+    return loadKubeconfigFile(first);
+  }
   const home = join(opts.home ?? homedir(), ".kube", "config");
   if (existsSync(home)) return loadKubeconfigFile(home);
   try {
