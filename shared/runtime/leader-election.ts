@@ -63,22 +63,30 @@ function sameRecord(a: LeaseRecord | undefined, b: LeaseRecord): boolean {
   );
 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
+/**
+ * A timer that ends early when `signal` aborts, and that can be cancelled: the loser of a
+ * Promise.race must not keep its timer and its abort listener until it fires (one pair per renewal).
+ */
+export function cancellableSleep(ms: number, signal: AbortSignal): { done: Promise<void>; cancel: () => void } {
+  let cancel = (): void => undefined;
+  const done = new Promise<void>((resolve) => {
     if (signal.aborted) {
       resolve();
       return;
     }
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
+    const finish = (): void => {
       clearTimeout(t);
+      signal.removeEventListener("abort", finish);
       resolve();
     };
-    signal.addEventListener("abort", onAbort, { once: true });
+    const t = setTimeout(finish, ms);
+    signal.addEventListener("abort", finish, { once: true });
+    cancel = finish;
   });
+  return { done, cancel };
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> => cancellableSleep(ms, signal).done;
 
 const jitter = (ms: number): number => ms * (1 + Math.random() * 0.2);
 
@@ -97,6 +105,9 @@ export class LeaderElector {
   private observedResourceVersion: string | undefined;
   private reportedLeader: string | undefined;
   private running: Promise<void> | undefined;
+  // The renewal that lost the race against the renew deadline or stop() may still be waiting for
+  // the API server: release() must not run until it is done, or it could write after the release.
+  private attempt: Promise<boolean> | undefined;
 
   constructor(opts: LeaderElectorOptions) {
     this.opts = opts;
@@ -146,7 +157,11 @@ export class LeaderElector {
       if (await this.tryAcquireOrRenew()) break;
       await sleep(jitter(this.retryPeriodMs), this.stopping.signal);
     }
-    if (this.isStopping()) return;
+    if (this.isStopping()) {
+      // stop() came while the winning write was in flight: hand the Lease straight back.
+      await this.release();
+      return;
+    }
     this.leading = new AbortController();
     this.log.info("acquired leader lease");
     try {
@@ -155,7 +170,11 @@ export class LeaderElector {
       this.log.error({ err }, "onStartedLeading threw");
     }
     await this.renewLoop();
-    const released = this.isStopping() ? await this.release() : false;
+    let released = false;
+    if (this.isStopping()) {
+      await this.settleAttempt();
+      released = await this.release();
+    }
     this.leading.abort();
     this.log.info({ released }, "leadership ended");
     try {
@@ -173,10 +192,17 @@ export class LeaderElector {
       let renewed = false;
       while (performance.now() < deadline && !this.isStopping()) {
         // A request stalled by a network partition must not hold us past the deadline.
-        renewed = await Promise.race([
-          this.tryAcquireOrRenew(),
-          sleep(Math.max(0, deadline - performance.now()), this.stopping.signal).then(() => false),
-        ]);
+        const abandoned = new AbortController();
+        const attempt = this.tryAcquireOrRenew(abandoned.signal);
+        this.attempt = attempt;
+        const timer = cancellableSleep(Math.max(0, deadline - performance.now()), this.stopping.signal);
+        try {
+          renewed = await Promise.race([attempt, timer.done.then(() => false)]);
+        } finally {
+          timer.cancel();
+        }
+        // Past the deadline we are no longer leader: a late answer must not renew the Lease for us.
+        if (!renewed) abandoned.abort();
         if (renewed) break;
         if (this.observed?.holderIdentity !== undefined && this.observed.holderIdentity !== "" && this.observed.holderIdentity !== this.identity) {
           this.log.warn({ holder: this.observed.holderIdentity }, "leader lease taken by another candidate");
@@ -189,6 +215,22 @@ export class LeaderElector {
         this.log.error({ renewDeadlineMs: this.renewDeadlineMs }, "failed to renew leader lease within the renew deadline");
         return;
       }
+    }
+  }
+
+  /**
+   * Waits for a renewal still in flight, so its write (if it made one) lands before the release and
+   * the release sees the resourceVersion it produced. Bounded: a request stalled by a partition
+   * must not hold up shutdown, and once stopping it makes no further write anyway.
+   */
+  private async settleAttempt(): Promise<void> {
+    const attempt = this.attempt;
+    if (attempt === undefined) return;
+    const timer = cancellableSleep(this.renewDeadlineMs, new AbortController().signal);
+    try {
+      await Promise.race([attempt, timer.done]);
+    } finally {
+      timer.cancel();
     }
   }
 
@@ -233,7 +275,10 @@ export class LeaderElector {
     };
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(abandoned?: AbortSignal): Promise<boolean> {
+    // Checked after every await that precedes a write: a stopping process, or a renewal given up on,
+    // must not take the Lease.
+    const mayWrite = (): boolean => !this.isStopping() && abandoned?.aborted !== true;
     const now = new Date();
     const desired: LeaseRecord = {
       holderIdentity: this.identity,
@@ -250,6 +295,7 @@ export class LeaderElector {
         this.log.warn({ err: describe(err) }, "cannot read leader lease");
         return false;
       }
+      if (!mayWrite()) return false;
       try {
         const created = leaseSchema.parse(
           (await this.raw.request("POST", this.leasesPath(), this.leaseBody(desired, undefined))).body,
@@ -274,6 +320,9 @@ export class LeaderElector {
     } else {
       desired.leaseTransitions = (record.leaseTransitions ?? 0) + 1;
     }
+    // Else an attempt whose GET is answered after the release would see an empty holder and take the
+    // Lease back, leaving a stopped process as holder and its successor waiting a full leaseDuration.
+    if (!mayWrite()) return false;
     try {
       const updated = leaseSchema.parse(
         (await this.raw.request("PUT", this.leasePath(), this.leaseBody(desired, this.observedResourceVersion))).body,
