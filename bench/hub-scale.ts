@@ -254,7 +254,11 @@ async function main(): Promise<void> {
     // The hub's own count of applies tells when the last one returned; the MCMs' status then
     // confirms every work is written as desired. Polling status (objects of ~0.5 MB each) only at
     // the end keeps the benchmark from loading the API server it measures.
-    while (metric(await scrape(18443), "kmm_hub_api_writes_total", '{verb="apply"}') < CLUSTERS * MCMS) await new Promise((r) => setTimeout(r, 100));
+    const giveUp = performance.now() + 15 * 60_000;
+    while (metric(await scrape(18443), "kmm_hub_api_writes_total", '{verb="apply"}') < CLUSTERS * MCMS) {
+      if (performance.now() > giveUp) throw new Error("the hub did not write all ManifestWorks within 15 minutes");
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const writtenSeconds = (performance.now() - t) / 1000;
     const done = new Set<string>();
     while (done.size < MCMS) {
@@ -267,7 +271,10 @@ async function main(): Promise<void> {
         const s = statusSchema.parse(got.body).status;
         if (s?.numberDesired === CLUSTERS && s.conditions?.some((c) => c.type === "ManifestWorksWritten" && c.status === "True")) done.add(name);
       }
-      if (done.size < MCMS) await new Promise((r) => setTimeout(r, 500));
+      if (done.size < MCMS) {
+        if (performance.now() > giveUp) throw new Error("the MCM statuses did not confirm every ManifestWork within 15 minutes");
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
     clearInterval(sampler);
     const hubSeconds = (performance.now() - t) / 1000;

@@ -162,7 +162,7 @@ describe("hub/deploy/deployment.yaml", () => {
 
   it("runs several replicas only with leader election, spread over nodes", () => {
     expect(deployment.spec.replicas).toBeGreaterThan(1);
-    expect(config.leaderElection.enabled || deployment.spec.replicas === 1).toBe(true);
+    expect(config.leaderElection.enabled).toBe(true);
     const spread = pod.topologySpreadConstraints?.find((c) => c.topologyKey === "kubernetes.io/hostname");
     expect(spread?.whenUnsatisfiable).toBe("ScheduleAnyway");
   });
