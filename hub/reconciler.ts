@@ -25,14 +25,12 @@ import { mcmName, type ClusterOutcome } from "./manifestwork.ts";
 import { FIELD_MANAGER, MCM_NAME_LABEL, manifestWorkPath, mcmStatusPath } from "./names.ts";
 import { RebuildTriggers, expireImages, resolvePins } from "./pinning.ts";
 import { outcomes as buildOutcomes, planClusters, planImages, type ClusterPlan } from "./plan.ts";
-import { buildStatus } from "./status.ts";
+import { buildStatus, newestStatus, type WrittenStatus } from "./status.ts";
 import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
 
 export const CONTROLLER_NAME = "ManagedClusterModule";
 /** Retry delay for clusters blocked by a registry that failed (not for "image does not exist"). */
 const REGISTRY_RETRY_MS = 30_000;
-/** How long a status this hub wrote counts as newer than the cache's (watch events lag by far less). */
-const WRITTEN_STATUS_TRUST_MS = 30_000;
 /** ManifestWork applies in flight per reconcile. */
 const APPLY_CONCURRENCY = 16;
 
@@ -89,7 +87,7 @@ export class ManagedClusterModuleReconciler {
    * reconcile that runs before the MCM's watch event arrives (its works' events come first) would
    * otherwise write the same status again, a large object on a big fleet.
    */
-  private readonly writtenStatus = new Map<string, { status: ManagedClusterModuleStatus; resourceVersion: string; uid: string | undefined; at: number }>();
+  private readonly writtenStatus = new Map<string, WrittenStatus>();
   /** Parts of cached ManifestWorks that are equal across clusters, kept once. */
   readonly shared = new SharedValues();
   /** API writes done (applies, deletes, status), for tests and the benchmark. */
@@ -342,17 +340,8 @@ export class ManagedClusterModuleReconciler {
   private async writeStatus(mcm: ManagedClusterModule, outs: readonly ClusterOutcome[], invalidSpec?: string, works?: Map<string, ManifestWorkObject>): Promise<void> {
     const name = mcmName(mcm);
     const current = works ?? new Map(this.ownedWorks(name).map((w) => [w.metadata.namespace ?? "", w]));
-    // The newest status we know of: ours when the cache has not shown our last write yet (or the
-    // MCM moved on since). Transition times carry over from it, so an unchanged state stays unchanged.
-    let previous = mcm.status;
-    const written = this.writtenStatus.get(name);
-    if (written !== undefined) {
-      // Trusted only for the same object (not one deleted and recreated under its name), and only
-      // while the cache may plausibly lag: after that the cache is the truth again.
-      const caughtUp = written.resourceVersion === mcm.metadata.resourceVersion;
-      if (caughtUp || written.uid !== mcm.metadata.uid || Date.now() - written.at > WRITTEN_STATUS_TRUST_MS) this.writtenStatus.delete(name);
-      else previous = written.status;
-    }
+    const { previous, keep } = newestStatus(mcm, this.writtenStatus.get(name), Date.now());
+    if (!keep) this.writtenStatus.delete(name);
     const status: ManagedClusterModuleStatus = buildStatus({
       mcm: { ...mcm, status: previous },
       outcomes: outs,

@@ -3,7 +3,7 @@ import { managedClusterModuleStatusSchema } from "../shared/api/index.ts";
 import { ManifestWork, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { jsonEqual, jsonSubset } from "./compare.ts";
 import { clusterOutcome, planKernels, type ClusterOutcome } from "./manifestwork.ts";
-import { buildStatus, feedbackCounters, manifestWorkState } from "./status.ts";
+import { WRITTEN_STATUS_TRUST_MS, buildStatus, feedbackCounters, manifestWorkState, newestStatus } from "./status.ts";
 import { DIGEST_A, DIGEST_B, testMcm } from "./testdata.ts";
 
 const mcm = testMcm();
@@ -126,6 +126,31 @@ describe("status aggregation", () => {
   it("is Available with no cluster selected", () => {
     const s = buildStatus({ mcm, outcomes: [], works: new Map(), now: T0 });
     expect(s.conditions?.find((c) => c.type === "Available")).toMatchObject({ status: "True", reason: "NoClusterSelected" });
+  });
+});
+
+describe("the newest status known", () => {
+  const works = new Map([["a", observed("a", { Applied: "True" })]]);
+  const cached = { ...mcm, metadata: { ...mcm.metadata, resourceVersion: "100" } };
+  const ours = buildStatus({ mcm: cached, outcomes: [workFor("a")], works, now: T0 });
+  const written = { status: ours, resourceVersion: "101", uid: mcm.metadata.uid, at: 1_000 };
+
+  it("builds on the status just written while the cache lags, so the same state is not written again", () => {
+    const { previous, keep } = newestStatus(cached, written, 2_000);
+    expect([previous, keep]).toEqual([ours, true]);
+    // An hour later nothing changed: the same status, transition times included.
+    const again = buildStatus({ mcm: { ...cached, status: previous }, outcomes: [workFor("a")], works, now: T1 });
+    expect(jsonEqual(again, previous)).toBe(true);
+    // Built on the stale cache instead, the times would move and the status be written again.
+    expect(jsonEqual(buildStatus({ mcm: cached, outcomes: [workFor("a")], works, now: T1 }), ours)).toBe(false);
+  });
+
+  it("trusts the cache once it shows the write, for another object of that name, and after a while", () => {
+    expect(newestStatus({ ...cached, metadata: { ...cached.metadata, resourceVersion: "101" }, status: ours }, written, 2_000)).toEqual({ previous: ours, keep: false });
+    const recreated = { ...cached, metadata: { ...cached.metadata, uid: "another-uid" } };
+    expect(newestStatus(recreated, written, 2_000)).toEqual({ previous: undefined, keep: false });
+    expect(newestStatus(cached, written, 1_000 + WRITTEN_STATUS_TRUST_MS + 1)).toEqual({ previous: undefined, keep: false });
+    expect(newestStatus(cached, undefined, 2_000)).toEqual({ previous: undefined, keep: false });
   });
 });
 

@@ -155,3 +155,30 @@ export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
   const { listed, omitted } = fitDetail(clusters, input.detailBudgetBytes ?? CLUSTER_DETAIL_BUDGET_BYTES);
   return { numberDesired, numberApplied, numberDegraded, conditions, clusters: listed, ...(omitted > 0 ? { clustersNotListed: omitted } : {}) };
 }
+
+/** A status this hub wrote, as the API server stored it. */
+export interface WrittenStatus {
+  status: ManagedClusterModuleStatus;
+  /** resourceVersion the API server answered the write with */
+  resourceVersion: string;
+  uid: string | undefined;
+  /** when it was written (ms since the epoch) */
+  at: number;
+}
+
+/** How long a status the hub wrote counts as newer than the cache's (watch events lag by far less). */
+export const WRITTEN_STATUS_TRUST_MS = 30_000;
+
+/**
+ * The newest status known for an MCM: the one this hub last wrote while the cache has not shown it
+ * yet (a reconcile triggered by its works' events often runs first), else the cache's. Building on
+ * it carries transition times over, so an unchanged status is not written again. `keep` says
+ * whether the record of the write is still needed.
+ */
+export function newestStatus(mcm: ManagedClusterModule, written: WrittenStatus | undefined, nowMs: number): { previous: ManagedClusterModuleStatus | undefined; keep: boolean } {
+  if (written === undefined) return { previous: mcm.status, keep: false };
+  const caughtUp = written.resourceVersion === mcm.metadata.resourceVersion;
+  // Only for the same object (not one deleted and recreated under its name), and only for a while.
+  const trusted = !caughtUp && written.uid === mcm.metadata.uid && nowMs - written.at <= WRITTEN_STATUS_TRUST_MS;
+  return trusted ? { previous: written.status, keep: true } : { previous: mcm.status, keep: false };
+}
