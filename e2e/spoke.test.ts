@@ -13,7 +13,6 @@ import { RawClient } from "../shared/kube/raw.ts";
 import { parseConfig } from "../shared/runtime/config.ts";
 import { createLogger } from "../shared/runtime/logger.ts";
 import { kernelClaim, KERNEL_CLAIM_NAME } from "../spoke/claim.ts";
-import { wire } from "../spoke/controllers/kube.ts";
 import { KERNEL_LABEL, MODULE_FINALIZER, MODULE_NAME_LABEL } from "../spoke/labels.ts";
 import { createSpoke, type Spoke } from "../spoke/main.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
@@ -150,7 +149,7 @@ beforeAll(async () => {
   });
   for (const doc of parseAllDocuments(await readFile(new URL("../spoke/deploy/rbac.yaml", import.meta.url), "utf8"))) {
     const obj = z.looseObject({ apiVersion: z.string(), kind: z.string(), metadata: z.looseObject({ name: z.string(), namespace: z.string().optional() }) }).parse(doc.toJS());
-    await adminRaw.apply(wire(obj), "kmm-e2e");
+    await adminRaw.apply(obj, "kmm-e2e");
   }
   await admin.core.createNamespace({ body: { metadata: { name: ns } } });
   for (const [i, n] of nodeNames.entries()) await createNode(n, nodeKernels[i]!);
@@ -178,7 +177,7 @@ afterAll(async () => {
   await running?.catch(() => undefined);
   for (const n of nodeNames) await admin.core.deleteNode({ name: n }).catch(() => undefined);
   await admin.core.deleteNamespace({ name: ns }).catch(() => undefined);
-  await adminRaw.delete(wire({ apiVersion: "cluster.open-cluster-management.io/v1alpha1", kind: "ClusterClaim", metadata: { name: KERNEL_CLAIM_NAME } })).catch(() => undefined);
+  await adminRaw.delete({ apiVersion: "cluster.open-cluster-management.io/v1alpha1", kind: "ClusterClaim", metadata: { name: KERNEL_CLAIM_NAME } }).catch(() => undefined);
 });
 
 describe("spoke edition", () => {
@@ -186,7 +185,7 @@ describe("spoke edition", () => {
     await until("kernel claim matches the nodes", async () => {
       const nodes = await admin.core.listNode();
       const expected = kernelClaim(nodes.items.map((n) => n.status?.nodeInfo?.kernelVersion ?? "")).value;
-      const claim = await adminRaw.get(wire({ apiVersion: "cluster.open-cluster-management.io/v1alpha1", kind: "ClusterClaim", metadata: { name: KERNEL_CLAIM_NAME } }));
+      const claim = await adminRaw.get({ apiVersion: "cluster.open-cluster-management.io/v1alpha1", kind: "ClusterClaim", metadata: { name: KERNEL_CLAIM_NAME } });
       const value = z.object({ spec: z.object({ value: z.string() }) }).parse(claim).spec.value;
       return value === expected && [KERNEL_A, KERNEL_B, KERNEL_UNMAPPED].every((k) => value.split("\n").includes(k)) ? true : `claim ${JSON.stringify(value)}, want ${JSON.stringify(expected)}`;
     });
@@ -209,7 +208,7 @@ describe("spoke edition", () => {
 
   it("runs one module-loader DaemonSet per kernel, labels ready nodes, runs the device plugin only there, and counts", async () => {
     const name = "kmod-a";
-    await adminRaw.apply(wire(moduleManifest(name, { devicePlugin: true })), "kmm-e2e");
+    await adminRaw.apply(moduleManifest(name, { devicePlugin: true }), "kmm-e2e");
     await until("two module-loader DaemonSets with pods on three nodes", async () => {
       const sets = await daemonSets(name, "module-loader");
       const running = (await pods(name, "module-loader")).filter((p) => p.status?.phase === "Running");
@@ -339,7 +338,7 @@ describe("spoke edition", () => {
     try {
       for (const [i, n] of extra.entries()) await createNode(n, many[i]!);
       await until("claim within the limit, made of whole kernels", async () => {
-        const claim = await adminRaw.get(wire({ apiVersion: "cluster.open-cluster-management.io/v1alpha1", kind: "ClusterClaim", metadata: { name: KERNEL_CLAIM_NAME } }));
+        const claim = await adminRaw.get({ apiVersion: "cluster.open-cluster-management.io/v1alpha1", kind: "ClusterClaim", metadata: { name: KERNEL_CLAIM_NAME } });
         const value = z.object({ spec: z.object({ value: z.string() }) }).parse(claim).spec.value;
         const nodes = await admin.core.listNode();
         const all = new Set(nodes.items.map((n) => n.status?.nodeInfo?.kernelVersion ?? ""));
@@ -357,7 +356,7 @@ describe("spoke edition", () => {
       for (const n of extra) await admin.core.deleteNode({ name: n }).catch(() => undefined);
     }
     await until("claim back to every kernel", async () => {
-      const claim = await adminRaw.get(wire({ apiVersion: "cluster.open-cluster-management.io/v1alpha1", kind: "ClusterClaim", metadata: { name: KERNEL_CLAIM_NAME } }));
+      const claim = await adminRaw.get({ apiVersion: "cluster.open-cluster-management.io/v1alpha1", kind: "ClusterClaim", metadata: { name: KERNEL_CLAIM_NAME } });
       const value = z.object({ spec: z.object({ value: z.string() }) }).parse(claim).spec.value;
       return !value.includes("-overflow-") && value.split("\n").includes(KERNEL_UNMAPPED) ? true : `claim ${JSON.stringify(value)}`;
     });
@@ -373,7 +372,7 @@ describe("spoke edition", () => {
     const setUserLabel = (node: string, v: string | null) => adminRaw.request("PATCH", `/api/v1/nodes/${node}`, { metadata: { labels: { [userLabel]: v } } }, "application/merge-patch+json");
     await setUserLabel(n1, "v1");
     await setUserLabel(n2, "v1");
-    await adminRaw.apply(wire(moduleManifest(name, { version: "v1", devicePlugin: true })), "kmm-e2e");
+    await adminRaw.apply(moduleManifest(name, { version: "v1", devicePlugin: true }), "kmm-e2e");
     await until("v1 loaded and device plugin labelled on both nodes", async () => {
       const labels = await nodeLabels();
       const s = [n1, n2].map((n) => [labels.get(n)?.[loaderLabel], labels.get(n)?.[dpLabel]]);
@@ -384,7 +383,7 @@ describe("spoke edition", () => {
       return JSON.stringify(on) === JSON.stringify([n1, n2].sort()) ? true : `device plugin on ${JSON.stringify(on)}`;
     });
 
-    await adminRaw.apply(wire(moduleManifest(name, { version: "v2", image: "registry.example/kmm/kmod-a:6.1-v2", devicePlugin: true })), "kmm-e2e");
+    await adminRaw.apply(moduleManifest(name, { version: "v2", image: "registry.example/kmm/kmod-a:6.1-v2", devicePlugin: true }), "kmm-e2e");
     await setUserLabel(n1, "v2");
     const imageOn = async (node: string) => {
       const p = (await pods(name, "module-loader")).filter((x) => x.spec.nodeName === node && x.status?.phase === "Running");

@@ -1,7 +1,7 @@
 // The hub process: one Manager (probes, metrics, leader election, informers) running the
 // ManagedClusterModule controller.
 import { readFile } from "node:fs/promises";
-import { defaultConnection, loadKubeconfigFile, type KubeConnection } from "../shared/kube/connection.ts";
+import { defaultConnection, loadKubeconfigFile, podNamespace, type KubeConnection } from "../shared/kube/connection.ts";
 import { Manager, loadConfig, type Logger, type OperatorConfig } from "../shared/runtime/index.ts";
 import { ManagedClusterModuleReconciler } from "./reconciler.ts";
 
@@ -26,16 +26,10 @@ export interface HubOptions {
   registryCaFile?: string | undefined;
 }
 
-const SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
-
 async function hubNamespace(given: string | undefined): Promise<string> {
-  const ns = given ?? process.env.POD_NAMESPACE;
-  if (ns !== undefined && ns !== "") return ns;
-  try {
-    return (await readFile(SA_NAMESPACE_FILE, "utf8")).trim();
-  } catch {
-    throw new HubStartError("the hub needs its namespace (for pull secrets and its Lease): pass --namespace or set POD_NAMESPACE");
-  }
+  const ns = given !== undefined && given !== "" ? given : await podNamespace();
+  if (ns === undefined) throw new HubStartError("the hub needs its namespace (for pull secrets and its Lease): pass --namespace or set POD_NAMESPACE");
+  return ns;
 }
 
 export interface Hub {

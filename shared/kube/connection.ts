@@ -332,6 +332,22 @@ async function connectionFromKubeconfig(kc: Kubeconfig, path: string, contextNam
 
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
+/** The namespace of the pod's service account, when running in a pod. */
+async function serviceAccountNamespace(dir = SERVICE_ACCOUNT_DIR): Promise<string | undefined> {
+  try {
+    const ns = (await readFile(join(dir, "namespace"), "utf8")).trim();
+    return ns === "" ? undefined : ns;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The namespace this process runs in: $POD_NAMESPACE, else its pod's service account namespace. */
+export async function podNamespace(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  const ns = env.POD_NAMESPACE;
+  return ns !== undefined && ns !== "" ? ns : serviceAccountNamespace();
+}
+
 /** The pod's own service account: the API server from the environment, token and CA from the mounted secret. */
 export async function inClusterConnection(
   opts: { env?: NodeJS.ProcessEnv; serviceAccountDir?: string } = {},
@@ -354,13 +370,8 @@ export async function inClusterConnection(
       { cause: err },
     );
   }
-  let namespace: string | undefined;
-  try {
-    namespace = (await readFile(join(dir, "namespace"), "utf8")).trim();
-  } catch {
-    namespace = undefined;
-  }
-  const conn = new KubeConnection({ server: `https://${hostPart}:${port}`, ca, tokenFile, namespace: namespace === "" ? undefined : namespace });
+  const namespace = await serviceAccountNamespace(dir);
+  const conn = new KubeConnection({ server: `https://${hostPart}:${port}`, ca, tokenFile, namespace });
   try {
     await conn.bearerToken();
   } catch (err: unknown) {

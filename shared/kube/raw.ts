@@ -46,6 +46,11 @@ export class ObjectRefError extends Error {
   override readonly name = "ObjectRefError";
 }
 
+/** `/api/v1` for the core group, `/apis/<group>/<version>` for the others. */
+export function groupVersionPath(apiVersion: string): string {
+  return apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+}
+
 export function isNotFound(err: unknown): boolean {
   return err instanceof ApiError && err.code === 404;
 }
@@ -231,7 +236,7 @@ export class RawClient {
     }
     if (name === undefined || name === "") throw new ObjectRefError(`${kind} object has no metadata.name`);
     const info = await this.resource(apiVersion, kind);
-    const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    const base = groupVersionPath(apiVersion);
     if (!info.namespaced) return `${base}/${info.plural}/${encodeURIComponent(name)}`;
     const ns = obj.metadata?.namespace ?? this.connection.namespace;
     return `${base}/namespaces/${encodeURIComponent(ns)}/${info.plural}/${encodeURIComponent(name)}`;
@@ -253,7 +258,7 @@ export class RawClient {
   }
 
   private async discover(apiVersion: string): Promise<Map<string, ResourceInfo>> {
-    const path = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    const path = groupVersionPath(apiVersion);
     let body: unknown;
     try {
       body = (await this.request("GET", path)).body;

@@ -5,7 +5,7 @@
 // - `hasSynced()` and a readiness check tell whether the cache can be trusted.
 import { z } from "zod";
 import type { KubeConnection } from "../kube/connection.ts";
-import { ApiError, RawClient, type WatchEvent } from "../kube/raw.ts";
+import { ApiError, RawClient, groupVersionPath, type WatchEvent } from "../kube/raw.ts";
 import type { Logger } from "./logger.ts";
 import { ObjectStore } from "./store.ts";
 
@@ -48,7 +48,7 @@ const listSchema = z.looseObject({
 });
 
 export function resourcePath(r: ResourceRef): string {
-  const base = r.apiVersion.includes("/") ? `/apis/${r.apiVersion}` : `/api/${r.apiVersion}`;
+  const base = groupVersionPath(r.apiVersion);
   return r.namespace === undefined ? `${base}/${r.plural}` : `${base}/namespaces/${encodeURIComponent(r.namespace)}/${r.plural}`;
 }
 

@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import type { KubeConnection } from "../kube/connection.ts";
+import { podNamespace, type KubeConnection } from "../kube/connection.ts";
 import { RawClient } from "../kube/raw.ts";
 import type { OperatorConfig } from "./config.ts";
 import type { Controller } from "./controller.ts";
@@ -60,8 +60,6 @@ interface Runnable {
   start(): void;
   stop(): Promise<void>;
 }
-
-const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 export class Manager {
   readonly registry: Registry;
@@ -253,15 +251,14 @@ export class Manager {
   }
 
   private async leaseNamespace(): Promise<string> {
-    const fromConfig = this.opts.leaseNamespace ?? this.opts.config.leaderElection.namespace ?? process.env.POD_NAMESPACE;
-    if (fromConfig !== undefined && fromConfig !== "") return fromConfig;
-    try {
-      return (await readFile(serviceAccountNamespaceFile, "utf8")).trim();
-    } catch {
+    const fromConfig = this.opts.leaseNamespace ?? this.opts.config.leaderElection.namespace;
+    const ns = fromConfig !== undefined && fromConfig !== "" ? fromConfig : await podNamespace();
+    if (ns === undefined) {
       throw new ManagerConfigError(
         "leader election needs a namespace for its Lease: set leaderElection.namespace in the config or POD_NAMESPACE, or run in a pod",
       );
     }
+    return ns;
   }
 
   private async makeElector(): Promise<LeaderElector> {

@@ -7,7 +7,7 @@ import { CLUSTERCLAIM_API_VERSION, clusterClaim, type ClusterClaimObject } from 
 import { KERNEL_CLAIM_NAME, kernelClaim } from "../claim.ts";
 import type { Node } from "../objects.ts";
 import { nodeKernel } from "../plan.ts";
-import { FIELD_MANAGER, wire, type Recorder } from "./kube.ts";
+import { FIELD_MANAGER, type Recorder } from "./kube.ts";
 
 export const CLAIM_KEY = "kernel-claim";
 
@@ -37,14 +37,14 @@ export function kernelClaimReconciler(deps: {
     if (claim.value === "") {
       if (current === undefined) return undefined;
       try {
-        await deps.raw.delete(wire(current));
+        await deps.raw.delete(current);
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
       return undefined;
     }
     if (current?.spec?.value === claim.value) return undefined;
-    await deps.raw.apply(wire(clusterClaim(KERNEL_CLAIM_NAME, claim.value, { "app.kubernetes.io/managed-by": FIELD_MANAGER })), FIELD_MANAGER);
+    await deps.raw.apply(clusterClaim(KERNEL_CLAIM_NAME, claim.value, { "app.kubernetes.io/managed-by": FIELD_MANAGER }), FIELD_MANAGER);
     return undefined;
   };
 }

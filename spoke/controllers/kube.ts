@@ -2,7 +2,7 @@
 // controllers own different labels of the same Node, which one apply manager per Node cannot
 // express), finalizer patches guarded by resourceVersion, and Events.
 import { postEvent, type InvolvedObject } from "../../shared/kube/events.ts";
-import type { KubeObjectRef, RawClient } from "../../shared/kube/raw.ts";
+import type { RawClient } from "../../shared/kube/raw.ts";
 
 export type { InvolvedObject };
 
@@ -27,9 +27,4 @@ export class Recorder {
 
 export async function patchNodeLabels(raw: RawClient, node: string, labels: Record<string, string | null>): Promise<void> {
   await raw.request("PATCH", `/api/v1/nodes/${encodeURIComponent(node)}`, { metadata: { labels } }, "application/merge-patch+json");
-}
-
-/** An object to send as is: RawClient only reads what places it (apiVersion, kind, name, namespace). */
-export function wire(obj: { apiVersion: string; kind: string; metadata: { name?: string | undefined; namespace?: string | undefined } } & object): KubeObjectRef {
-  return obj;
 }

@@ -12,7 +12,7 @@ import type { DaemonSetRead, Node, Pod } from "../objects.ts";
 import { plan } from "../plan.ts";
 import type { SpokeSettings } from "../settings.ts";
 import { CONDITION_BUILD_SIGN_IGNORED, CONDITION_KERNELS_MAPPED, statusUnchanged } from "../status.ts";
-import { FIELD_MANAGER, patchNodeLabels, wire, type Recorder } from "./kube.ts";
+import { FIELD_MANAGER, patchNodeLabels, type Recorder } from "./kube.ts";
 
 /** While deleting, how often to look again for pods that are still unloading. */
 export const DELETION_POLL_MS = 2000;
@@ -71,7 +71,7 @@ export function moduleReconciler(deps: ModuleReconcilerDeps): Reconcile {
     };
     const p = plan(module, observed, deps.settings, new Date());
 
-    for (const ds of p.apply) await deps.raw.apply(wire(ds), FIELD_MANAGER);
+    for (const ds of p.apply) await deps.raw.apply(ds, FIELD_MANAGER);
     for (const dsName of p.remove) {
       try {
         await deps.raw.delete({ apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: dsName, namespace: m.namespace } });
@@ -116,7 +116,7 @@ export function moduleReconciler(deps: ModuleReconcilerDeps): Reconcile {
     }
     if (!statusUnchanged(module.status, p.status)) {
       const body = { apiVersion: MODULE_API_VERSION, kind: MODULE_KIND, metadata: { name: m.name, namespace: m.namespace }, status: p.status };
-      await deps.raw.applyStatus(wire(body), FIELD_MANAGER);
+      await deps.raw.applyStatus(body, FIELD_MANAGER);
     }
     return undefined;
   };
