@@ -238,6 +238,30 @@ describe("digests", () => {
     expect((unreachable as Error).message).toContain("registry unreachable");
   });
 
+  it("names each caller's own image when a shared ping or token request fails", async () => {
+    const c = client({ retry: { maxAttempts: 1 } });
+    const closed = await startRegistry();
+    const host = closed.host;
+    await closed.stop();
+    // One ping serves all three look-ups; each error must still be about its own image.
+    const images = ["app/one:v1", "app/two:v2", "other/three:6.1.0-18-amd64"].map((i) => `${host}/${i}`);
+    const errors = await Promise.all(images.map((i) => c.resolveDigest(i, { tls: { insecure: true } }).catch((e: unknown) => e)));
+    errors.forEach((err, n) => {
+      expect(err).toBeInstanceOf(RegistryUnreachableError);
+      expect((err as RegistryUnreachableError).image).toBe(images[n]);
+      expect((err as Error).message).toContain(`image ${images[n]!}`);
+      for (const other of images.filter((_, m) => m !== n)) expect((err as Error).message).not.toContain(other);
+    });
+    // Token service refusals are shared per repository scope too.
+    const tc = client({ caBundle: pki.caPem, retry: { maxAttempts: 1 } });
+    const privateImages = [`${tokenAuth.host}/private/x:a`, `${tokenAuth.host}/private/x:b`];
+    const refused = await Promise.all(privateImages.map((i) => tc.resolveDigest(i).catch((e: unknown) => e)));
+    refused.forEach((err, n) => {
+      expect(err).toBeInstanceOf(RegistryAuthError);
+      expect((err as Error).message).toContain(`image ${privateImages[n]!}`);
+    });
+  });
+
   it("uses plain HTTP only when the registry is marked insecure", async () => {
     const c = client();
     const image = `${plain.host}/app/http:v1`;

@@ -10,6 +10,7 @@ import {
   RegistryAuthError,
   RegistryError,
   RegistryUnreachableError,
+  forImage,
   type RegistryErrorContext,
 } from "./errors.ts";
 import { Keychain, type Credential } from "./keychain.ts";
@@ -305,13 +306,19 @@ export class RegistryClient {
       case "basic":
         return ctx.credential ? basicHeader(ctx.credential) : undefined;
       case "bearer":
-        return `Bearer ${await this.bearerToken(ctx, state.auth, scopes, force)}`;
+        return `Bearer ${await this.bearerToken(ctx, state.auth, scopes, force).catch((err: unknown) => {
+          throw forImage(err, ctx.image);
+        })}`;
     }
   }
 
   /** One request with auth; a 401 carrying a bearer challenge is retried once with the challenge's scope. */
   private async send(ctx: Ctx, opts: SendOptions): Promise<HttpResponse> {
-    const state = await this.registryState(ctx);
+    // The ping and the token are shared with other images of the same registry: their errors are
+    // renamed for this image.
+    const state = await this.registryState(ctx).catch((err: unknown) => {
+      throw forImage(err, ctx.image);
+    });
     const url = new URL(opts.path, state.base);
     let scopes = opts.scopes;
     for (let attempt = 0; ; attempt++) {

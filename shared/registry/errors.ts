@@ -42,13 +42,40 @@ export class RegistryError extends Error {
   readonly registry: string;
   readonly status: number | undefined;
   readonly code: string | undefined;
+  private readonly summary: string;
+  private readonly context: RegistryErrorContext;
   constructor(summary: string, ctx: RegistryErrorContext, options?: ErrorOptions) {
     super(`${summary} (${describe(ctx)})`, options);
+    this.summary = summary;
+    this.context = ctx;
     this.image = ctx.image;
     this.registry = ctx.registry;
     this.status = ctx.status;
     this.code = ctx.code;
   }
+
+  /**
+   * The same error about another image. A registry's ping and token requests are shared by every
+   * image that needs them at the same moment; the error each caller sees must name its own image,
+   * not the one whose request happened to go first. Same class, same cause; `this` when it already fits.
+   */
+  forImage(image: string): this {
+    if (image === this.image) return this;
+    const copy = Object.create(Object.getPrototypeOf(this) as object) as this;
+    Object.assign(copy, this);
+    const ctx = { ...this.context, image };
+    const summary = this.summary.split(this.image).join(image);
+    Object.defineProperty(copy, "message", { value: `${summary} (${describe(ctx)})`, writable: true, configurable: true, enumerable: false });
+    Object.defineProperty(copy, "stack", { value: `${copy.name}: ${copy.message}\n${(this.stack ?? "").split("\n").slice(1).join("\n")}`, writable: true, configurable: true, enumerable: false });
+    if (this.cause !== undefined) Object.defineProperty(copy, "cause", { value: this.cause, writable: true, configurable: true, enumerable: false });
+    Object.assign(copy, { image, summary, context: ctx });
+    return copy;
+  }
+}
+
+/** Rethrow helper: a shared request's failure, named for the image of this caller. */
+export function forImage(err: unknown, image: string): unknown {
+  return err instanceof RegistryError ? err.forImage(image) : err;
 }
 
 /** The registry answered, and the manifest or blob is not there. */
