@@ -152,6 +152,29 @@ describe("tar interoperability with GNU tar", () => {
     expect(await readFile(path.join(out, long), "utf8")).toBe("long");
   });
 
+  it("writes and reads owners (uid, gid, names; pax records for big ids and long names) as GNU tar sees them", async () => {
+    const longName = "n".repeat(40);
+    const file = path.join(tmp, "owners.tar");
+    const tar = createTar([
+      { path: "a.ko", content: "a", mode: 0o640, uid: 1000, gid: 27, uname: "builder", gname: "video" },
+      { path: "b.ko", content: "b", uid: 3_000_000, gid: 3_000_001, uname: longName, gname: "g" },
+      { path: "c.ko", content: "c" },
+    ]);
+    await writeFile(file, tar);
+    const { stdout } = await run("tar", ["--numeric-owner", "-tvf", file]);
+    const owners = stdout.trim().split("\n").map((l) => l.split(/\s+/)[1]);
+    expect(owners).toEqual(["1000/27", "3000000/3000001", "0/0"]);
+    const { stdout: named } = await run("tar", ["-tvf", file]);
+    expect(named.split("\n")[0]).toMatch(/^-rw-r----- builder\/video /);
+    const headers = [];
+    for await (const entry of readTar(Readable.from([tar]))) headers.push(entry.header);
+    expect(headers.map((h) => [h.path, h.mode, h.uid, h.gid, h.uname, h.gname])).toEqual([
+      ["a.ko", 0o640, 1000, 27, "builder", "video"],
+      ["b.ko", 0o644, 3_000_000, 3_000_001, longName, "g"],
+      ["c.ko", 0o644, 0, 0, "", ""],
+    ]);
+  });
+
   it.each(["gnu", "pax", "ustar"])("readTar reads GNU tar's %s format", async (format) => {
     const src = path.join(tmp, `src-${format}`);
     const deep = format === "ustar" ? "a/b/c" : `${"x".repeat(80)}/${"y".repeat(80)}`;

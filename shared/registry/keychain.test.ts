@@ -42,6 +42,20 @@ describe("keyMatches (kubelet keyring rules)", () => {
   });
 });
 
+describe("Keychain.fromDockerConfig", () => {
+  it("reads a config.json with auths, and the legacy .dockercfg map", () => {
+    const json = Keychain.fromDockerConfig(JSON.stringify({ auths: { "reg.io:5000": user("a") } }), "config.json");
+    expect(json.resolve(parseReference("reg.io:5000/x:1"))).toEqual({ username: "a", password: "pw-a" });
+    const legacy = Keychain.fromDockerConfig(JSON.stringify({ "legacy.io": { username: "b", password: "pw-b" } }), ".dockercfg");
+    expect(legacy.resolve(parseReference("legacy.io/x:1"))).toEqual({ username: "b", password: "pw-b" });
+  });
+
+  it("names the file when the text is not a docker config", () => {
+    expect(() => Keychain.fromDockerConfig("{", "/run/secrets/registry/config.json")).toThrow(/config\.json: not JSON/);
+    expect(() => Keychain.fromDockerConfig(JSON.stringify({ auths: 3 }), "f.json")).toThrow(PullSecretError);
+  });
+});
+
 describe("Keychain", () => {
   it("reads dockerconfigjson and dockercfg secrets and ignores other types", () => {
     const keychain = Keychain.fromSecrets([

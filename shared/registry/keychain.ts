@@ -141,6 +141,26 @@ export class Keychain {
     return keychain;
   }
 
+  /**
+   * Builds a keychain from a docker config file's text: `{"auths": {...}}` (config.json, a
+   * mounted .dockerconfigjson) or the legacy .dockercfg map. `where` names the file in errors.
+   * Throws PullSecretError when the text is not such a document.
+   */
+  static fromDockerConfig(text: string, where: string): Keychain {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new PullSecretError(`${where}: not JSON`);
+    }
+    const json = DockerConfigJsonSchema.safeParse(value);
+    const config = json.success ? json.data.auths : DockerConfigSchema.safeParse(value).data;
+    if (config === undefined) throw new PullSecretError(`${where}: neither a docker config.json ({"auths": {…}}) nor a .dockercfg`);
+    const keychain = new Keychain();
+    for (const [location, entry] of Object.entries(config)) keychain.add(location, decodeEntry(entry, `${where}, registry ${location}`));
+    return keychain;
+  }
+
   addSecret(secret: PullSecret): void {
     const where = `pull secret ${secretName(secret)}`;
     let config: z.infer<typeof DockerConfigSchema>;

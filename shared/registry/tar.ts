@@ -21,6 +21,11 @@ export interface TarHeader {
   size: number;
   linkname: string;
   mtime: number;
+  /** Owner as numbers and names (pax uid/gid/uname/gname override the ustar fields). */
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
 }
 
 export interface TarWriteEntry {
@@ -31,6 +36,21 @@ export interface TarWriteEntry {
   mode?: number;
   /** Seconds since the epoch; 0 keeps layers reproducible. */
   mtime?: number;
+  /** Owner; root (0/0, no names) when unset. */
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+}
+
+/** Largest value the 8-byte octal uid/gid fields hold; bigger ones go into pax records. */
+const MAX_OCTAL_ID = 0o7777777;
+
+interface Owner {
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
 }
 
 function octal(value: number, width: number): string {
@@ -48,12 +68,14 @@ function paxRecord(key: string, value: string): string {
   return `${len}${body}`;
 }
 
-function header(name: string, typeflag: string, size: number, mode: number, linkname: string, mtime: number): Buffer {
+const ROOT: Owner = { uid: 0, gid: 0, uname: "", gname: "" };
+
+function header(name: string, typeflag: string, size: number, mode: number, linkname: string, mtime: number, owner: Owner = ROOT): Buffer {
   const h = Buffer.alloc(BLOCK);
   writeString(h, 0, 100, name);
   writeString(h, 100, 8, octal(mode, 8));
-  writeString(h, 108, 8, octal(0, 8));
-  writeString(h, 116, 8, octal(0, 8));
+  writeString(h, 108, 8, octal(Math.min(owner.uid, MAX_OCTAL_ID), 8));
+  writeString(h, 116, 8, octal(Math.min(owner.gid, MAX_OCTAL_ID), 8));
   writeString(h, 124, 12, octal(size, 12));
   writeString(h, 136, 12, octal(mtime, 12));
   h.fill(0x20, 148, 156);
@@ -61,6 +83,8 @@ function header(name: string, typeflag: string, size: number, mode: number, link
   writeString(h, 157, 100, linkname);
   writeString(h, 257, 6, "ustar\0");
   writeString(h, 263, 2, "00");
+  writeString(h, 265, 32, owner.uname);
+  writeString(h, 297, 32, owner.gname);
   let sum = 0;
   for (const byte of h) sum += byte;
   writeString(h, 148, 8, `${sum.toString(8).padStart(6, "0")}\0 `);
@@ -82,12 +106,24 @@ export function createTar(entries: readonly TarWriteEntry[]): Buffer {
     const mode = e.mode ?? (type === "directory" ? 0o755 : 0o644);
     const mtime = e.mtime ?? 0;
     const flag = { file: "0", hardlink: "1", symlink: "2", directory: "5" }[type];
-    const long = Buffer.byteLength(e.path) > 100 || Buffer.byteLength(linkname) > 100;
-    if (long) {
-      const pax = Buffer.from(paxRecord("path", e.path) + (linkname ? paxRecord("linkpath", linkname) : ""));
+    const owner: Owner = { uid: e.uid ?? 0, gid: e.gid ?? 0, uname: e.uname ?? "", gname: e.gname ?? "" };
+    let records = "";
+    if (Buffer.byteLength(e.path) > 100) records += paxRecord("path", e.path);
+    if (Buffer.byteLength(linkname) > 100) records += paxRecord("linkpath", linkname);
+    if (owner.uid > MAX_OCTAL_ID) records += paxRecord("uid", String(owner.uid));
+    if (owner.gid > MAX_OCTAL_ID) records += paxRecord("gid", String(owner.gid));
+    if (Buffer.byteLength(owner.uname) > 32) records += paxRecord("uname", owner.uname);
+    if (Buffer.byteLength(owner.gname) > 32) records += paxRecord("gname", owner.gname);
+    if (records !== "") {
+      const pax = Buffer.from(records);
       parts.push(header("PaxHeaders/entry", "x", pax.length, 0o644, "", mtime), pax, pad(pax.length));
     }
-    parts.push(header(e.path.slice(0, 100), flag, content.length, mode, linkname.slice(0, 100), mtime), content, pad(content.length));
+    const short: Owner = {
+      ...owner,
+      uname: Buffer.byteLength(owner.uname) > 32 ? "" : owner.uname,
+      gname: Buffer.byteLength(owner.gname) > 32 ? "" : owner.gname,
+    };
+    parts.push(header(e.path.slice(0, 100), flag, content.length, mode, linkname.slice(0, 100), mtime, short), content, pad(content.length));
   }
   parts.push(Buffer.alloc(BLOCK * 2));
   return Buffer.concat(parts);
@@ -187,6 +223,12 @@ function parsePax(data: Buffer): Record<string, string> {
   return out;
 }
 
+function paxNumber(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
 const TYPES: Record<string, TarEntryType> = {
   "0": "file",
   "\0": "file",
@@ -250,6 +292,10 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
       size: realSize,
       linkname: pending.linkpath ?? cString(block, 157, 100),
       mtime: numeric(block, 136, 12, "mtime"),
+      uid: paxNumber(pending.uid) ?? numeric(block, 108, 8, "uid"),
+      gid: paxNumber(pending.gid) ?? numeric(block, 116, 8, "gid"),
+      uname: pending.uname ?? cString(block, 265, 32),
+      gname: pending.gname ?? cString(block, 297, 32),
     };
     pending = {};
     // Links, directories and devices carry no data whatever their size field says.
