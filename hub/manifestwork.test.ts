@@ -59,11 +59,12 @@ describe("kernel planning", () => {
     expect(p?.mapping?.containerImage).toBe("registry.example.com/kmm/drivers-mymod:6.1.0-18-amd64");
   });
 
-  it("skips kernels without a mapping, and malformed kernels, with a reason", () => {
-    const plans = planKernels(testMcm(), ["3.10.0-1160.el7.x86_64", "not-a-kernel"]);
-    expect(plans.map((p) => p.mapping)).toEqual([undefined, undefined]);
+  it("skips kernels without a mapping, and empty kernels, with a reason", () => {
+    const plans = planKernels(testMcm(), ["3.10.0-1160.el7.x86_64", "not-a-kernel", ""]);
+    expect(plans.map((p) => p.mapping)).toEqual([undefined, undefined, undefined]);
     expect(plans[0]?.skipped).toContain("none of the 3 kernel mappings matches 3.10.0-1160.el7.x86_64");
-    expect(plans[1]?.skipped).toContain("not valid");
+    expect(plans[1]?.skipped).toContain("none of the 3 kernel mappings matches not-a-kernel");
+    expect(plans[2]?.skipped).toContain("not valid: it is empty");
   });
 
   it("throws for a mapping that can never work (invalid RE2)", () => {

@@ -95,4 +95,22 @@ describe("kernel mapping matcher (properties)", () => {
       { numRuns: 30 },
     );
   });
+
+  it("any string `uname -r` can print resolves or is refused with a reason, never throws (property)", () => {
+    const templates = ["r.io/m:${KERNEL_FULL_VERSION}", "r.io/m:${KERNEL_X}.${KERNEL_Y}.${KERNEL_Z}", "r.io/m:${KERNEL_XYZ}", "r.io/m:v1"];
+    // The kernel's release field is at most 64 bytes (__NEW_UTS_LEN) of any byte but NUL.
+    const unameArb = fc.string({ minLength: 1, maxLength: 64, unit: "binary" }).filter((k) => !k.includes("\0"));
+    fc.assert(
+      fc.property(unameArb, fc.constantFrom(...templates), fc.boolean(), (kernel, template, literal) => {
+        const spec = moduleSpecSchema.parse({
+          moduleLoader: { container: { modprobe: { moduleName: "m" }, kernelMappings: [literal ? { literal: kernel, containerImage: template } : { regexp: "^", containerImage: template }] } },
+          selector: {},
+        });
+        const r = resolveKernelMapping(spec, kernel, ctx);
+        if (r.found) expect(r.mapping.kernel.full).toBe(kernel);
+        else expect(r.reason).toMatch(/^kernel mapping 0 matches, but its containerImage/);
+        if (template.endsWith(":v1") || template.includes("FULL")) expect(r.found).toBe(true);
+      }),
+    );
+  });
 });

@@ -331,9 +331,10 @@ describe("errors", () => {
     expect(() => resolveKernelMapping(signed, "6.1.0-18-amd64", ctx)).toThrow(/^kernel mapping 0 of Module default\/foo: sign\.filesToSign\[1\] '\/opt\/\$\{KVER\}\/x\.ko': \$\{KVER\} is not a variable/);
   });
 
-  it("refuses a malformed kernel version before matching", () => {
-    expect(() => resolveKernelMapping(spec({ kernelMappings: mappings("^.+$") }), "6.1", ctx)).toThrow(KernelVersionError);
+  it("refuses an empty kernel version before matching", () => {
+    expect(() => resolveKernelMapping(spec({ kernelMappings: mappings("^.+$") }), "", ctx)).toThrow(KernelVersionError);
   });
+
 
   it("reports a mapping without any image", () => {
     // Admission refuses this; a Module stored before the rule existed can still carry it.
@@ -348,5 +349,46 @@ describe("errors", () => {
   it("finds no mapping for a Module without moduleLoader", () => {
     const s = moduleSpecSchema.parse({ selector: {}, devicePlugin: { container: { image: "r.io/dp:1" } } });
     expect(resolveKernelMapping(s, "6.1.0-18-amd64", ctx)).toMatchObject({ found: false, reason: "the Module has no moduleLoader" });
+  });
+});
+
+// Field case 05 (kernels without a patch level): literal mappings match the kernel string as given, and a
+// kernel is refused only when the template of the mapping that matched needs a part it lacks.
+describe("kernel strings of any shape", () => {
+  const odd = spec({
+    kernelMappings: [
+      { literal: "3.14-1-amd64", containerImage: "r.io/storage:legacy" },
+      { regexp: "^.+$", containerImage: "r.io/storage:${KERNEL_X}.${KERNEL_Y}-${KERNEL_XYZ}" },
+    ],
+  });
+
+  it("matches a literal mapping naming a kernel without a patch level", () => {
+    expect(resolved(odd, "3.14-1-amd64", ctx)).toMatchObject({ mappingIndex: 0, containerImage: "r.io/storage:legacy", matchedBy: { literal: "3.14-1-amd64" } });
+  });
+
+  it("serves an X.Y.Z kernel with the template", () => {
+    expect(resolved(odd, "6.1.0-18-amd64", ctx).containerImage).toBe("r.io/storage:6.1-6.1.0");
+  });
+
+  it.each([
+    ["6.1", "kernel mapping 1 matches, but its containerImage 'r.io/storage:${KERNEL_X}.${KERNEL_Y}-${KERNEL_XYZ}' uses ${KERNEL_XYZ}, which needs a MAJOR.MINOR.PATCH prefix, which the kernel version lacks"],
+    ["not-a-kernel", "kernel mapping 1 matches, but its containerImage 'r.io/storage:${KERNEL_X}.${KERNEL_Y}-${KERNEL_XYZ}' uses ${KERNEL_X}, which needs a major version, which the kernel version lacks"],
+  ])("refuses %j with the part its template needs", (kernel, reason) => {
+    expect(resolveKernelMapping(odd, kernel, ctx)).toEqual({ found: false, kernel: expect.objectContaining({ full: kernel }), reason, mappingIndex: 1 });
+  });
+
+  it("serves a kernel without a patch level when the template needs none", () => {
+    const s = spec({ kernelMappings: [{ regexp: "^.+$", containerImage: "r.io/m:${KERNEL_X}.${KERNEL_Y}-${KERNEL_FULL_VERSION}" }] });
+    expect(resolved(s, "6.1", ctx).containerImage).toBe("r.io/m:6.1-6.1");
+    expect(resolved(s, "6.1+custom", ctx).containerImage).toBe("r.io/m:6.1-6.1_custom");
+  });
+
+  it("refuses a ${KERNEL_Z} of a kernel without one in sign fields too", () => {
+    const s = spec({
+      kernelMappings: [{ regexp: "^.+$", containerImage: "r.io/m:a", sign: { keySecret: { name: "k" }, certSecret: { name: "c" }, filesToSign: ["/opt/${KERNEL_Z}/m.ko"] } }],
+    });
+    const r = resolveKernelMapping(s, "6.1", ctx);
+    expect(r.found).toBe(false);
+    expect(!r.found && r.reason).toContain("sign.filesToSign[0]");
   });
 });

@@ -23,7 +23,7 @@
 import type { Build, BuildArg, KernelMapping, ModuleSpec, RegistryTLS, Sign } from "../api/module.ts";
 import { parseKernelVersion, type KernelVersion } from "./kernel-version.ts";
 import { compileRE2, RE2SyntaxError } from "./regexp.ts";
-import { substitute, SubstitutionError, substitutionValues, type SubstitutionValues } from "./substitute.ts";
+import { MissingKernelPartError, substitute, SubstitutionError, substitutionValues, type SubstitutionValues } from "./substitute.ts";
 
 export interface ModuleContext {
   moduleName: string;
@@ -67,7 +67,13 @@ export interface ResolvedKernelMapping {
 
 export type KernelMappingResolution =
   | { found: true; mapping: ResolvedKernelMapping }
-  | { found: false; kernel: KernelVersion; reason: string };
+  /** `mappingIndex` is set when a mapping matched but its templates need a part the kernel lacks. */
+  | { found: false; kernel: KernelVersion; reason: string; mappingIndex?: number };
+
+/** The mapping that matched needs ${KERNEL_X/Y/Z/XYZ} of a kernel that lacks that part: this kernel is refused. */
+class KernelPartMissing extends Error {
+  override readonly name = "KernelPartMissing";
+}
 
 /** The build arguments KMM always sets; they override user-given ones of the same name. */
 export const KMM_BUILD_ARGS = ["KERNEL_FULL_VERSION", "KERNEL_VERSION", "MOD_NAME", "MOD_NAMESPACE"] as const;
@@ -170,17 +176,33 @@ function substituteField(
   try {
     return substitute(template, values);
   } catch (e) {
+    if (e instanceof MissingKernelPartError) {
+      throw new KernelPartMissing(`kernel mapping ${index} matches, but its ${field} '${template}' uses ${e.expression}, which ${e.reason}`);
+    }
     if (!(e instanceof SubstitutionError)) throw e;
     throw new KernelMappingError(ctx, index, `${field} '${template}': ${e.expression} ${e.reason}`, { cause: e });
   }
 }
 
 /**
- * Resolves the kernel mapping for one kernel. Throws KernelVersionError for a malformed kernel and
- * KernelMappingError for an invalid regexp, an unknown variable or a missing image.
+ * Resolves the kernel mapping for one kernel. A literal mapping matches the kernel string as given,
+ * whatever its shape; when the mapping that matched uses ${KERNEL_X/Y/Z/XYZ} and the kernel lacks that
+ * part ("6.1" has no patch level) the kernel is refused: `found: false` with the reason. Throws
+ * KernelVersionError for an empty or over-long kernel and KernelMappingError for an invalid regexp,
+ * an unknown variable or a missing image.
  */
 export function resolveKernelMapping(spec: ModuleSpec, kernel: string, ctx: ModuleContext): KernelMappingResolution {
   const version = parseKernelVersion(kernel);
+  try {
+    return resolveParsed(spec, kernel, version, ctx);
+  } catch (e) {
+    if (!(e instanceof KernelPartMissing)) throw e;
+    const index = findKernelMapping(spec.moduleLoader?.container.kernelMappings ?? [], kernel);
+    return { found: false, kernel: version, reason: e.message, mappingIndex: index };
+  }
+}
+
+function resolveParsed(spec: ModuleSpec, kernel: string, version: KernelVersion, ctx: ModuleContext): KernelMappingResolution {
   const container = spec.moduleLoader?.container;
   if (!container) return { found: false, kernel: version, reason: "the Module has no moduleLoader" };
   const mappings = container.kernelMappings;
