@@ -374,7 +374,9 @@ describe("kernel strings of any shape", () => {
     ["6.1", "kernel mapping 1 matches, but its containerImage 'r.io/storage:${KERNEL_X}.${KERNEL_Y}-${KERNEL_XYZ}' uses ${KERNEL_XYZ}, which needs a MAJOR.MINOR.PATCH prefix, which the kernel version lacks"],
     ["not-a-kernel", "kernel mapping 1 matches, but its containerImage 'r.io/storage:${KERNEL_X}.${KERNEL_Y}-${KERNEL_XYZ}' uses ${KERNEL_X}, which needs a major version, which the kernel version lacks"],
   ])("refuses %j with the part its template needs", (kernel, reason) => {
-    expect(resolveKernelMapping(odd, kernel, ctx)).toEqual({ found: false, kernel: expect.objectContaining({ full: kernel }), reason, mappingIndex: 1 });
+    const r = resolveKernelMapping(odd, kernel, ctx);
+    expect(r).toMatchObject({ found: false, reason, mappingIndex: 1 });
+    expect(r.found ? "" : r.kernel.full).toBe(kernel);
   });
 
   it("serves a kernel without a patch level when the template needs none", () => {
