@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
-import { Placement } from "../shared/ocm/placement.ts";
+import { Placement, PlacementRule } from "../shared/ocm/placement.ts";
 import { Policy, PlacementBinding, embeddedConfigurationPolicies } from "../shared/ocm/policy.ts";
-import { POLICY_FILE, WORK_AGENT_SA, renderPolicy, spokeObjects } from "./gen-policy.ts";
+import { POLICY_FILE, POLICY_FILES, WORK_AGENT_SA, WORK_AGGREGATION_LABEL, renderPolicy, spokeObjects } from "./gen-policy.ts";
 
 const docs = (text: string): Record<string, unknown>[] => parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
 const byKind = (objs: Record<string, unknown>[], kind: string) => objs.filter((o) => o.kind === kind);
@@ -41,11 +41,28 @@ describe("spoke installation Policy", () => {
     expect(deployment.spec.template.spec.containers[0]?.env).toContainEqual({ name: "KMM_MANAGED", value: "1" });
   });
 
-  it("lets the OCM work agent manage Modules, and nothing else", () => {
+  it("lets the OCM work agent manage Modules, and nothing else, by binding and by aggregation", () => {
     const objects = spokeObjects();
     const binding = objects.find((o) => o.kind === "ClusterRoleBinding" && o.metadata?.name === "klusterlet-kmm") as { subjects: unknown[]; roleRef: { name: string } } | undefined;
     expect(binding?.subjects).toEqual([{ kind: "ServiceAccount", ...WORK_AGENT_SA }]);
-    const role = objects.find((o) => o.kind === "ClusterRole" && o.metadata?.name === binding?.roleRef.name) as { rules: { apiGroups: string[]; resources: string[] }[] } | undefined;
+    const role = objects.find((o) => o.kind === "ClusterRole" && o.metadata?.name === binding?.roleRef.name) as
+      | { metadata: { labels?: Record<string, string> }; rules: { apiGroups: string[]; resources: string[] }[] }
+      | undefined;
     expect(role?.rules.map((r) => [r.apiGroups, r.resources])).toEqual([[["kmm.sigs.x-k8s.io"], ["modules"]]]);
+    expect(role?.metadata.labels).toEqual({ [WORK_AGGREGATION_LABEL]: "true" });
+  });
+
+  it("comes in a PlacementRule flavour with the same Policy (policies/install-kmm-spoke-placementrule.yaml)", () => {
+    const text = renderPolicy(undefined, undefined, "placementrule");
+    expect(readFileSync(POLICY_FILES.placementrule, "utf8")).toBe(text);
+    const legacy = docs(text);
+    expect(byKind(legacy, "Policy")).toEqual(byKind(rendered, "Policy"));
+    expect(byKind(legacy, "Placement")).toEqual([]);
+    expect(byKind(legacy, "ManagedClusterSetBinding")).toEqual([]);
+    const rule = PlacementRule.parse(byKind(legacy, "PlacementRule")[0]);
+    const binding = PlacementBinding.parse(byKind(legacy, "PlacementBinding")[0]);
+    expect(rule.spec.clusterSelector).toEqual({ matchExpressions: [] });
+    expect(binding.placementRef).toEqual({ apiGroup: "apps.open-cluster-management.io", kind: "PlacementRule", name: rule.metadata.name });
+    expect(binding.subjects).toEqual(byKind(rendered, "PlacementBinding").map((b) => (b as { subjects: unknown[] }).subjects[0]));
   });
 });

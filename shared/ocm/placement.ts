@@ -195,3 +195,22 @@ export const PlacementRule = defineOcmModel(placementRuleSchema, {
   apiVersion: PLACEMENTRULE_API_VERSION,
   kind: "PlacementRule",
 });
+
+/**
+ * A legacy PlacementRule (apps.open-cluster-management.io/v1) selecting managed clusters by label; an
+ * empty selector selects every cluster, as in the RHACM Policy of the KMM documentation. Its decisions
+ * are written to `status.decisions` by the PlacementRule controller (multicloud-operators-subscription).
+ */
+export function placementRule(input: {
+  name: string;
+  namespace: string;
+  matchLabels?: Record<string, string>;
+}): PlacementRuleObject {
+  const clusterSelector = input.matchLabels && Object.keys(input.matchLabels).length > 0 ? { matchLabels: { ...input.matchLabels } } : { matchExpressions: [] };
+  return PlacementRule.parse({
+    apiVersion: PLACEMENTRULE_API_VERSION,
+    kind: "PlacementRule",
+    metadata: { name: input.name, namespace: input.namespace },
+    spec: { clusterSelector },
+  });
+}
