@@ -1,0 +1,253 @@
+// Builds the four KMM-Hub images (hub, spoke, worker, signer) with Debian's buildah — chroot
+// isolation, the host network namespace (no bridge, no iptables), the project's own overlay
+// storage under .cache/images — and optionally pushes them and returns their digests.
+// Reproducible: fixed timestamps (--timestamp 0), sorted tars, labels from the commit, so the
+// same commit gives the same digests. Cached twice over: buildah's layer cache (the build stage
+// is shared by the four Dockerfiles), and a record of the last build per input key, which lets
+// a second call with unchanged inputs skip buildah altogether.
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { lstat, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { z } from "zod";
+import { BUD_FLAGS, ensureBaseImages, type Flavour } from "./base.ts";
+import { buildah, projectStorage, type Storage } from "./buildah.ts";
+
+const run = promisify(execFile);
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const DEFAULT_CACHE_DIR = path.join(ROOT, ".cache", "images");
+
+/** The four images: Dockerfile, repository name, base flavour. */
+export const IMAGES = {
+  hub: { dockerfile: "hub/Dockerfile", name: "kmm-hub", base: "base" },
+  spoke: { dockerfile: "spoke/Dockerfile", name: "kmm-hub-spoke", base: "base" },
+  worker: { dockerfile: "spoke/worker/Dockerfile", name: "kmm-hub-worker", base: "kmod" },
+  signer: { dockerfile: "hub/signer/Dockerfile", name: "kmm-hub-signer", base: "signer" },
+} as const satisfies Record<string, { dockerfile: string; name: string; base: Flavour }>;
+export type ImageName = keyof typeof IMAGES;
+export const IMAGE_NAMES = Object.keys(IMAGES) as ImageName[];
+
+export const buildOptionsSchema = z.object({
+  /** HOST[:PORT]/PREFIX the images are named under, e.g. 127.0.0.1:5000/kmm-hub. */
+  registry: z
+    .string()
+    .regex(/^[a-zA-Z0-9.-]+(:\d+)?(\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, "registry must be HOST[:PORT][/PREFIX] (lower-case path, no scheme, no trailing slash)"),
+  /** Push over HTTPS with certificate checks (false: plain HTTP or unverified TLS, for local registries). */
+  tlsVerify: z.boolean().default(true),
+  push: z.boolean().default(false),
+  /** Source folder (the build context); the repository by default. */
+  root: z.string().default(ROOT),
+  /** Where the base layers, the buildah storage and build records live. */
+  cacheDir: z.string().default(DEFAULT_CACHE_DIR),
+  /** Rebuild the Debian base (to pick up Debian updates: the cache key does not see package versions). */
+  refreshBase: z.boolean().default(false),
+  /** Ignore build records and buildah's layer cache: a from-scratch build. */
+  noCache: z.boolean().default(false),
+  log: z.custom<(line: string) => void>((v) => typeof v === "function").optional(),
+});
+export type BuildOptions = z.input<typeof buildOptionsSchema>;
+
+export interface BuiltImage {
+  /** Pinned reference, REGISTRY/PREFIX/NAME@sha256:… (the registry's digest when pushed). */
+  ref: string;
+  /** Manifest digest: as pushed when `push`, else of the image in the local storage. */
+  digest: string;
+  /** REGISTRY/PREFIX/NAME:TAG */
+  tagged: string;
+  /** Local image in the project's storage. */
+  local: string;
+}
+export type BuiltImages = Record<ImageName, BuiltImage>;
+
+export interface BuildResult {
+  images: BuiltImages;
+  /** Whether buildah ran (false: an unchanged input was found in the build record). */
+  built: boolean;
+  pushed: boolean;
+  storage: Storage;
+  revision: string;
+  version: string;
+  baseKey: string;
+}
+
+export class ImageBuildError extends Error {
+  override readonly name = "ImageBuildError";
+}
+
+/** Files whose content goes into the images, as .dockerignore admits them (the key of the build record). */
+async function contextFiles(root: string): Promise<string[]> {
+  const out: string[] = ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "images/stage.ts", ".dockerignore", "node_modules/.package-lock.json"];
+  for (const img of Object.values(IMAGES)) out.push(img.dockerfile);
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await readdir(path.join(root, rel), { withFileTypes: true })) {
+      const r = `${rel}/${e.name}`;
+      if (e.isDirectory()) {
+        if (e.name !== "testing" && e.name !== "deploy") await walk(r);
+      } else if (!e.name.endsWith(".test.ts")) out.push(r);
+    }
+  };
+  for (const d of ["shared", "hub", "spoke"]) await walk(d);
+  return out.sort();
+}
+
+async function inputKey(root: string, extra: unknown): Promise<string> {
+  const h = createHash("sha256").update(JSON.stringify(extra));
+  for (const f of await contextFiles(root)) {
+    const st = await lstat(path.join(root, f)).catch(() => undefined);
+    // Size and mtime (ns) stand in for content: cheap, and any edit changes them.
+    h.update(`${f}\0${st ? `${st.size}:${st.mtimeMs}` : "missing"}\n`);
+  }
+  return h.digest("hex").slice(0, 24);
+}
+
+/** Commit and version for the labels: `<sha>` or `<sha>-dirty` when sources differ from it. */
+export async function sourceRevision(root: string): Promise<{ revision: string; version: string }> {
+  const pkg = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")));
+  let revision = "unknown";
+  try {
+    const { stdout } = await run("git", ["-C", root, "rev-parse", "HEAD"]);
+    revision = stdout.trim();
+    const { stdout: status } = await run("git", ["-C", root, "status", "--porcelain", "--", "package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "images/stage.ts", "shared", "hub", "spoke"]);
+    const dirty = status.split("\n").some((l) => l.trim() !== "" && !/\.test\.ts$|\/testing\/|\/deploy\//.test(l));
+    if (dirty) revision += "-dirty";
+  } catch {
+    // Not a git checkout (e.g. a source tarball): the labels say unknown.
+  }
+  return { revision, version: pkg.version };
+}
+
+/** One build at a time per cache folder (buildah's own locks do not cover the build record). */
+async function withLock<T>(cacheDir: string, fn: () => Promise<T>): Promise<T> {
+  const lock = path.join(cacheDir, "build.lock");
+  await mkdir(cacheDir, { recursive: true });
+  for (;;) {
+    try {
+      await mkdir(lock);
+      await writeFile(path.join(lock, "pid"), String(process.pid));
+      break;
+    } catch {
+      const pid = Number(await readFile(path.join(lock, "pid"), "utf8").catch(() => "0"));
+      const alive = pid > 0 && (() => { try { process.kill(pid, 0); return true; } catch { return false; } })();
+      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if (!alive && age > 5_000) await rm(lock, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
+}
+
+const recordSchema = z.object({
+  local: z.record(z.string(), z.object({ local: z.string(), digest: z.string() })),
+  pushed: z.record(z.string(), z.record(z.string(), z.string())).default({}),
+});
+
+async function localDigest(storage: Storage, image: string): Promise<string> {
+  const out = (await buildah(storage, ["inspect", "--type", "image", "--format", "{{.FromImageDigest}}", image])).trim();
+  if (!/^sha256:[0-9a-f]{64}$/.test(out)) throw new ImageBuildError(`buildah inspect ${image} gave no digest: ${out}`);
+  return out;
+}
+
+/**
+ * Builds the hub, spoke, worker and signer images; with `push`, pushes them to
+ * `registry` (HOST[:PORT]/PREFIX) and returns the registry's digests. A second call with unchanged
+ * sources, lock file and options returns without running buildah (and re-pushes only to a
+ * registry that has not seen these images). Builds under one cache folder are serialised.
+ * Throws ImageBuildError / BuildahError / BaseImageError with the failing tool's message.
+ */
+export async function buildImages(input: BuildOptions): Promise<BuildResult> {
+  const opts = buildOptionsSchema.parse(input);
+  const log = opts.log ?? (() => {});
+  const storage = projectStorage(opts.cacheDir);
+  return withLock(opts.cacheDir, async () => {
+    const base = await ensureBaseImages({ root: opts.root, cacheDir: path.join(opts.cacheDir, "base"), storage, refresh: opts.refreshBase, log });
+    const { revision, version } = await sourceRevision(opts.root);
+    const tag = `${version}-${revision.slice(0, 12)}${revision.endsWith("-dirty") ? "-dirty" : ""}`;
+    const key = await inputKey(opts.root, { base: base.key, revision, version, dockerfiles: Object.values(IMAGES).map((i) => readFileSync(path.join(opts.root, i.dockerfile), "utf8")) });
+    const recordFile = path.join(opts.cacheDir, "records", `${key}.json`);
+    let record = existsSync(recordFile) && !opts.noCache ? recordSchema.safeParse(JSON.parse(await readFile(recordFile, "utf8"))).data : undefined;
+    // A record whose local images were removed from the storage is stale.
+    if (record !== undefined) {
+      for (const name of IMAGE_NAMES) {
+        const l = record.local[name];
+        if (l === undefined || (await localDigest(storage, l.local).catch(() => "")) !== l.digest) record = undefined;
+        if (record === undefined) break;
+      }
+    }
+    const built = record === undefined;
+    if (record === undefined) {
+      record = { local: {}, pushed: {} };
+      for (const name of IMAGE_NAMES) {
+        const img = IMAGES[name];
+        const local = `localhost/kmm-hub/${img.name}:${tag}`;
+        const started = Date.now();
+        log(`building ${img.name} (${img.dockerfile})`);
+        await buildah(storage, [
+          "bud",
+          ...BUD_FLAGS,
+          ...(opts.noCache ? ["--no-cache"] : []),
+          "--build-arg", `BUILD_BASE=${base.images.base}`,
+          "--build-arg", `BASE=${base.images[img.base]}`,
+          "--build-arg", `VERSION=${version}`,
+          "--build-arg", `REVISION=${revision}`,
+          "-f", path.join(opts.root, img.dockerfile),
+          "-t", local,
+          opts.root,
+        ]);
+        record.local[name] = { local, digest: await localDigest(storage, local) };
+        log(`built ${local} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      }
+    }
+    const target = `${opts.registry}|${opts.tlsVerify}`;
+    const images = {} as BuiltImages;
+    for (const name of IMAGE_NAMES) {
+      const { local, digest: ldigest } = record.local[name] as { local: string; digest: string };
+      const repo = `${opts.registry}/${IMAGES[name].name}`;
+      images[name] = { ref: `${repo}@${ldigest}`, digest: ldigest, tagged: `${repo}:${tag}`, local };
+    }
+    if (opts.push) {
+      const pushedHere = (record.pushed[target] ??= {});
+      const dir = path.join(opts.cacheDir, "records");
+      await mkdir(dir, { recursive: true });
+      for (const name of IMAGE_NAMES) {
+        const img = images[name];
+        const known = pushedHere[name];
+        if (known !== undefined && (await registryHas(img.tagged, known, opts.tlsVerify))) {
+          images[name] = { ...img, ref: `${img.tagged.slice(0, img.tagged.lastIndexOf(":"))}@${known}`, digest: known };
+          continue;
+        }
+        const digestFile = path.join(dir, `${key}.${name}.digest`);
+        log(`pushing ${img.tagged}`);
+        await buildah(storage, ["push", "--quiet", `--tls-verify=${opts.tlsVerify}`, "--digestfile", digestFile, img.local, `docker://${img.tagged}`]);
+        const digest = (await readFile(digestFile, "utf8")).trim();
+        await rm(digestFile, { force: true });
+        pushedHere[name] = digest;
+        images[name] = { ...img, ref: `${img.tagged.slice(0, img.tagged.lastIndexOf(":"))}@${digest}`, digest };
+      }
+    }
+    await mkdir(path.dirname(recordFile), { recursive: true });
+    await writeFile(recordFile, JSON.stringify(record, null, 2));
+    return { images, built, pushed: opts.push, storage, revision, version, baseKey: base.key };
+  });
+}
+
+/** Whether the registry still serves `digest` under the tag (a fresh test registry does not). */
+async function registryHas(tagged: string, digest: string, tlsVerify: boolean): Promise<boolean> {
+  const { RegistryClient } = await import("../shared/registry/index.ts");
+  const client = new RegistryClient({ retry: { maxAttempts: 1 } });
+  try {
+    const m = await client.getManifest(tagged, { tls: tlsVerify ? {} : { insecure: true, insecureSkipTLSVerify: true } });
+    return m.digest === digest;
+  } catch {
+    return false;
+  } finally {
+    client.close();
+  }
+}

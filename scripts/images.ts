@@ -1,0 +1,60 @@
+// npm run images -- --registry HOST[:PORT]/PREFIX [--tls-verify=false] [--push] [--manifests DIR]
+//                   [--refresh-base] [--no-cache]
+// Builds the hub, spoke, worker and signer images with buildah (images/build.ts), pushes them with
+// --push, and prints each image reference pinned by digest. --manifests DIR also writes the hub's
+// and the spokes' install manifests with those references (images/manifests.ts).
+import { parseArgs } from "node:util";
+import { pathToFileURL } from "node:url";
+import { z } from "zod";
+import { IMAGE_NAMES, buildImages } from "../images/build.ts";
+import { writeManifests } from "../images/manifests.ts";
+
+const USAGE = "usage: npm run images -- --registry HOST[:PORT]/PREFIX [--tls-verify=false] [--push] [--manifests DIR] [--refresh-base] [--no-cache]";
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      registry: { type: "string" },
+      "tls-verify": { type: "string", default: "true" },
+      push: { type: "boolean", default: false },
+      manifests: { type: "string" },
+      "refresh-base": { type: "boolean", default: false },
+      "no-cache": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (values.registry === undefined) throw new Error(`--registry is required\n${USAGE}`);
+  const tlsVerify = z.enum(["true", "false"], { message: "--tls-verify must be true or false" }).parse(values["tls-verify"]) === "true";
+  if (values.manifests !== undefined && !values.push) throw new Error("--manifests needs --push: the manifests name images by their registry digest");
+  const started = Date.now();
+  const result = await buildImages({
+    registry: values.registry,
+    tlsVerify,
+    push: values.push,
+    refreshBase: values["refresh-base"],
+    noCache: values["no-cache"],
+    log: (line) => console.error(line),
+  });
+  console.error(`${result.built ? "built" : "up to date"}${result.pushed ? " and pushed" : ""} in ${((Date.now() - started) / 1000).toFixed(1)} s (revision ${result.revision})`);
+  for (const name of IMAGE_NAMES) console.log(`${name.padEnd(7)} ${result.images[name].ref}${result.pushed ? "" : "   (local, not pushed)"}`);
+  if (values.manifests !== undefined) {
+    for (const f of await writeManifests(values.manifests, result.images)) console.error(`wrote ${f}`);
+  }
+  return 0;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.message : String(err));
+      process.exit(1);
+    },
+  );
+}
