@@ -3,20 +3,21 @@
 import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { stringify } from "yaml";
-import { ConfigError } from "../shared/runtime/index.ts";
+import { ConfigError, exitAfterFlush } from "../shared/runtime/index.ts";
 import { HubStartError, runHub } from "./main.ts";
-import { RenderInputError, parseClusters, parseDigests, parseMcm, render } from "./render.ts";
+import { RenderInputError, parseClusters, parseDigests, parseMcm, render, toJson, toYaml } from "./render.ts";
 
 export const USAGE = `usage:
   kmm-hub run [--config FILE] [--kubeconfig FILE] [--namespace NS] [--registry-ca FILE]
-  kmm-hub render --mcm FILE --cluster FILE [--cluster FILE ...] [--digests FILE]
+  kmm-hub render --mcm FILE --cluster FILE [--cluster FILE ...] [--digests FILE] [-o yaml|json]
 
-render prints, as YAML, the ManifestWorks the hub would write for the ManagedClusterModule in
---mcm and the ManagedClusters (with their kernel-versions.kmm.node.kubernetes.io claims) in the
---cluster files. --digests is a map "image: sha256:…" standing in for the registry; a tag missing
-from it leaves its cluster without a ManifestWork. Exit status: 0 all selected clusters rendered,
-1 bad input, 2 some selected clusters not rendered (reasons on stderr).`;
+render prints the ManifestWorks the hub would write for the ManagedClusterModule in --mcm and the
+ManagedClusters (with their kernel-versions.kmm.node.kubernetes.io claims) in the --cluster files:
+as YAML documents that YAML 1.1 readers such as kubectl read back to the same strings (-o yaml, the
+default), or as one JSON List (-o json). --digests is a map "image: sha256:…" standing in for the
+registry; a tag missing from it leaves its cluster without a ManifestWork. Exit status: 0 every
+selected cluster and kernel rendered, 1 bad input, 2 some selected clusters or kernels skipped
+(each named on stderr with the reason).`;
 
 export class UsageError extends Error {
   override readonly name = "UsageError";
@@ -45,9 +46,15 @@ async function read(io: CliIO, path: string, what: string): Promise<string> {
 async function renderCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { mcm: { type: "string" }, cluster: { type: "string", multiple: true }, digests: { type: "string" } },
+    options: {
+      mcm: { type: "string" },
+      cluster: { type: "string", multiple: true },
+      digests: { type: "string" },
+      output: { type: "string", short: "o", default: "yaml" },
+    },
     strict: true,
   });
+  if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`-o must be yaml or json, not ${JSON.stringify(values.output)}`);
   if (values.mcm === undefined) throw new UsageError("render needs --mcm FILE");
   if (values.cluster === undefined || values.cluster.length === 0) throw new UsageError("render needs at least one --cluster FILE");
   const mcm = parseMcm(await read(io, values.mcm, "ManagedClusterModule file"), values.mcm);
@@ -55,9 +62,10 @@ async function renderCommand(args: string[], io: CliIO): Promise<number> {
   for (const f of values.cluster) clusters.push(...parseClusters(await read(io, f, "ManagedCluster file"), f));
   const digests = values.digests === undefined ? new Map() : parseDigests(await read(io, values.digests, "digest map"), values.digests);
   const result = render(mcm, clusters, digests);
-  io.out(result.works.map((w) => stringify(w)).join("---\n"));
+  io.out(values.output === "json" ? toJson(result.works) : toYaml(result.works));
   for (const o of result.notRendered) io.err(`cluster ${o.cluster}: no ManifestWork (${o.kind === "blocked" ? o.reason : "Pending"}): ${o.message}\n`);
-  return result.notRendered.length > 0 ? 2 : 0;
+  for (const k of result.skippedKernels) io.err(`cluster ${k.cluster}: kernel ${k.kernel} skipped: ${k.message}\n`);
+  return result.notRendered.length > 0 || result.skippedKernels.length > 0 ? 2 : 0;
 }
 
 async function runCommand(args: string[]): Promise<number> {
@@ -95,11 +103,12 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // Exit only once stdout and stderr are flushed: `render | cat` must get every ManifestWork.
   main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) => exitAfterFlush(code),
     (err: unknown) => {
       process.stderr.write(`kmm-hub: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
+      return exitAfterFlush(1);
     },
   );
 }

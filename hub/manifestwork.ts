@@ -6,6 +6,7 @@ import { HUB_API_VERSION, MAX_KERNEL_MAPPINGS, MANAGED_CLUSTER_MODULE_KIND, MODU
 import { KernelVersionError, resolveKernelMapping, type ResolvedKernelMapping } from "../shared/kernel-mapping/index.ts";
 import { MANIFESTWORK_API_VERSION, jsonPathsFeedback, type ManifestConfigOption, type ManifestWorkObject, type ResourceIdentifier } from "../shared/ocm/index.ts";
 import { parseReference, pinnedReference } from "../shared/registry/index.ts";
+import { isDnsLabel, isDnsSubdomain, isLabelValue, isQualifiedName } from "../shared/kube/names.ts";
 import { MAX_MANIFESTWORK_BYTES, MAX_MANIFESTWORK_NAME_LENGTH, MCM_NAME_LABEL } from "./names.ts";
 
 /** Feedback names and JSONPaths as upstream KMM-Hub uses them: the spoke Module's status counters. */
@@ -189,26 +190,58 @@ export function desiredManifestWork(mcm: ManagedClusterModule, cluster: string, 
   };
 }
 
-/** Why OCM would refuse or choke on a ManifestWork that a bare API server accepts; undefined when fine. */
-export function manifestWorkProblem(work: ManifestWorkObject): { reason: "ManifestWorkTooLarge" | "ManifestWorkNameTooLong"; message: string } | undefined {
+/**
+ * Why OCM (or Kubernetes) would refuse or choke on a ManifestWork that a bare API server may accept;
+ * undefined when fine. Checked for every work the hub writes or `render` prints (see checkedWork):
+ * - the name: a DNS subdomain, and at most 188 characters because the work agent names the
+ *   AppliedManifestWork `<sha256 of the hub URL, 64 hex>-<work name>` within 253 (OCM work agent);
+ * - the namespace (the cluster's): a DNS label; the MCM-name label value: a valid label value;
+ * - the manifests: at most 512,000 bytes of JSON in total (OCM's ManifestWork webhook,
+ *   `validateManifests`), which the hub's own API server does not enforce without that webhook.
+ */
+export function manifestWorkProblem(
+  work: ManifestWorkObject,
+): { reason: "ManifestWorkTooLarge" | "ManifestWorkNameTooLong" | "ManifestWorkNameInvalid"; message: string } | undefined {
   const name = work.metadata.name ?? "";
+  const namespace = work.metadata.namespace ?? "";
   if (name.length > MAX_MANIFESTWORK_NAME_LENGTH) {
     return {
       reason: "ManifestWorkNameTooLong",
       message: `ManifestWork name ${name} is ${name.length} characters; the work agent needs at most ${MAX_MANIFESTWORK_NAME_LENGTH}: rename the ManagedClusterModule`,
     };
   }
+  const bad = [
+    ...(isDnsSubdomain(name) ? [] : [`name ${JSON.stringify(name)} is not a DNS subdomain`]),
+    ...(isDnsLabel(namespace) ? [] : [`namespace ${JSON.stringify(namespace)} is not a DNS label`]),
+    ...Object.entries(work.metadata.labels ?? {}).flatMap(([k, v]) =>
+      isQualifiedName(k) && isLabelValue(v) ? [] : [`label ${k}=${JSON.stringify(v)} is not a valid label`],
+    ),
+  ];
+  if (bad.length > 0) {
+    return { reason: "ManifestWorkNameInvalid", message: `ManifestWork ${namespace}/${name}: ${bad.join("; ")}: rename the ManagedClusterModule or the cluster` };
+  }
   const bytes = Buffer.byteLength(JSON.stringify(work.spec?.workload?.manifests ?? []));
   if (bytes > MAX_MANIFESTWORK_BYTES) {
     return {
       reason: "ManifestWorkTooLarge",
-      message: `the manifests of ManifestWork ${work.metadata.namespace ?? ""}/${name} take ${bytes} bytes, over OCM's limit of ${MAX_MANIFESTWORK_BYTES} (500 KiB): fewer kernels or a smaller moduleSpec`,
+      message: `the manifests of ManifestWork ${namespace}/${name} take ${bytes} bytes, over OCM's limit of ${MAX_MANIFESTWORK_BYTES} (500 KiB): fewer kernels or a smaller moduleSpec`,
     };
   }
   return undefined;
 }
 
-export type BlockReason = PinFailureReason | "ManifestWorkTooLarge" | "ManifestWorkNameTooLong" | "TooManyKernels";
+export type BlockReason =
+  | PinFailureReason
+  | "ManifestWorkTooLarge"
+  | "ManifestWorkNameTooLong"
+  | "ManifestWorkNameInvalid"
+  | "TooManyKernels"
+  // Set by hub/plan.ts when the MCM's mappings cannot be used, or planning itself failed.
+  | "InvalidKernelMapping"
+  | "PlanningFailed"
+  // Set by the reconciler: the API server refused the write, or it did not get through.
+  | "ManifestWorkRefused"
+  | "WriteFailed";
 
 /** What the hub should do for one selected cluster. */
 export type ClusterOutcome =
@@ -231,7 +264,7 @@ export function clusterOutcome(mcm: ManagedClusterModule, cluster: string, plans
     const first = failures[0];
     if (first) return { cluster, kind: "blocked", reason: first.reason, message: failures.map((f) => f.message).join("; "), kernels: [] };
     // Nothing kernel-specific to pin (a device plugin only): the spec goes as it is, minus build/sign.
-    return { cluster, kind: "work", work: desiredManifestWork(mcm, cluster, trimmedModule(mcm, [], pinnedDevicePlugin)), kernels: [] };
+    return checkedWork(cluster, desiredManifestWork(mcm, cluster, trimmedModule(mcm, [], pinnedDevicePlugin)), []);
   }
   const kernels: KernelImageStatus[] = [];
   const mapped: { kernel: string; image: string; resolved: ResolvedKernelMapping }[] = [];
@@ -268,7 +301,14 @@ export function clusterOutcome(mcm: ManagedClusterModule, cluster: string, plans
     const message = `${cluster} runs ${mapped.length} kernels served by the ManagedClusterModule; a Module holds at most ${MAX_KERNEL_MAPPINGS} kernel mappings`;
     return { cluster, kind: "blocked", reason: "TooManyKernels", message, kernels };
   }
-  const work = desiredManifestWork(mcm, cluster, memoizedModule(mcm, mapped, pinnedDevicePlugin));
+  return checkedWork(cluster, desiredManifestWork(mcm, cluster, memoizedModule(mcm, mapped, pinnedDevicePlugin)), kernels);
+}
+
+/**
+ * The one exit of clusterOutcome for a ManifestWork: every work, whatever the MCM's shape (device
+ * plugin only, no kernel, many kernels), passes OCM's limits here or is blocked with the reason.
+ */
+function checkedWork(cluster: string, work: ManifestWorkObject, kernels: KernelImageStatus[]): ClusterOutcome {
   const problem = manifestWorkProblem(work);
   if (problem) return { cluster, kind: "blocked", reason: problem.reason, message: problem.message, kernels };
   return { cluster, kind: "work", work, kernels };

@@ -1,6 +1,6 @@
 // `kmm-hub render`: the ManifestWorks the hub would write for an MCM and some ManagedClusters,
 // computed offline with the reconciler's own builders. Inputs are validated like API objects.
-import { parseAllDocuments } from "yaml";
+import { Document, isScalar, parse, parseAllDocuments, visit, Scalar } from "yaml";
 import { z } from "zod";
 import { managedClusterModuleSchema, type ManagedClusterModule } from "../shared/api/index.ts";
 import { KernelMappingError } from "../shared/kernel-mapping/index.ts";
@@ -68,6 +68,8 @@ export interface RenderResult {
   works: ManifestWorkObject[];
   /** Selected clusters that get no ManifestWork, and why. */
   notRendered: Exclude<ClusterOutcome, { kind: "work" }>[];
+  /** Kernels of selected clusters that no ManifestWork serves (no mapping, a part its template needs, no digest), and why. */
+  skippedKernels: { cluster: string; kernel: string; message: string }[];
 }
 
 export function render(mcm: ManagedClusterModule, clusters: readonly ManagedClusterObject[], digests: ReadonlyMap<string, Pin>): RenderResult {
@@ -85,9 +87,52 @@ export function render(mcm: ManagedClusterModule, clusters: readonly ManagedClus
   }
   const works: ManifestWorkObject[] = [];
   const notRendered: RenderResult["notRendered"] = [];
+  const skippedKernels: RenderResult["skippedKernels"] = [];
   for (const o of outcomes(mcm, plans, pins)) {
     if (o.kind === "work") works.push(o.work);
     else notRendered.push(o);
+    for (const k of o.kernels) {
+      if (k.digest === undefined) skippedKernels.push({ cluster: o.cluster, kernel: k.kernelVersion, message: k.message ?? "not served" });
+    }
   }
-  return { works, notRendered };
+  return { works, notRendered, skippedKernels };
+}
+
+// Whether a plain (unquoted) scalar would read back as something other than this very string under
+// YAML 1.1 (kubectl and sigs.k8s.io/yaml: on, no, y, 0755, 1:20, dates…) or YAML 1.2 (0o17, null…).
+function plainIsAmbiguous(value: string): boolean {
+  // As a key, `<<` is YAML 1.1's merge key.
+  if (value === "<<") return true;
+  for (const version of ["1.1", "1.2"] as const) {
+    try {
+      if (parse(value, { version }) !== value) return true;
+    } catch {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * YAML documents (separated by `---`) that every Kubernetes tool reads back to the same values: any
+ * string, key or value, that a YAML 1.1 or 1.2 reader would take for a boolean, number, date or null
+ * when unquoted is double-quoted.
+ */
+export function toYaml(objects: readonly unknown[]): string {
+  return objects
+    .map((o) => {
+      const doc = new Document(o);
+      visit(doc, {
+        Scalar(_key, node: Scalar) {
+          if (isScalar(node) && typeof node.value === "string" && plainIsAmbiguous(node.value)) node.type = Scalar.QUOTE_DOUBLE;
+        },
+      });
+      return doc.toString();
+    })
+    .join("---\n");
+}
+
+/** One `v1` List holding the objects, as `kubectl get -o json` prints several objects. */
+export function toJson(objects: readonly unknown[]): string {
+  return `${JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2)}\n`;
 }

@@ -9,6 +9,7 @@ import { RawClient } from "../shared/kube/raw.ts";
 import { CLUSTERCLAIM_API_VERSION, clusterClaimSchema } from "../shared/ocm/managedcluster.ts";
 import { Controller } from "../shared/runtime/controller.ts";
 import { loadConfig, type OperatorConfig } from "../shared/runtime/config.ts";
+import { exitAfterFlush } from "../shared/runtime/exit.ts";
 import { Manager } from "../shared/runtime/manager.ts";
 import type { Logger } from "../shared/runtime/logger.ts";
 import { KERNEL_CLAIM_NAME } from "./claim.ts";
@@ -121,10 +122,10 @@ async function main(argv: readonly string[]): Promise<void> {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main(process.argv.slice(2)).then(
-    () => process.exit(0),
+    () => exitAfterFlush(0),
     (err: unknown) => {
       process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
+      return exitAfterFlush(1);
     },
   );
 }

@@ -3,6 +3,7 @@ export { type Clock, FakeClock, realClock } from "./clock.ts";
 export { ConfigError, type Edition, type OperatorConfig, defaultResourceID, loadConfig, parseConfig } from "./config.ts";
 export { Controller, type ControllerOptions, type Reconcile, type ReconcileResult, TerminalError, isTerminal } from "./controller.ts";
 export { DurationError, formatGoDuration, parseGoDuration } from "./duration.ts";
+export { exitAfterFlush, flushed } from "./exit.ts";
 export { Informer, type InformerOptions, type ObjectWithMeta, type ResourceRef, resourcePath } from "./informer.ts";
 export { LeaderElectionConfigError, LeaderElector, type LeaderElectorOptions } from "./leader-election.ts";
 export { type Logger, REDACTED, controllerLogger, createLogger, redact } from "./logger.ts";

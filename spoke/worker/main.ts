@@ -1,6 +1,7 @@
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
+import { exitAfterFlush } from "../../shared/runtime/exit.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { z } from "zod";
 import { WorkerConfigError, readWorkerConfig, type WorkerConfig } from "./config.ts";
@@ -155,14 +156,12 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   // last lines before an exit are not lost.
   const logger = createLogger({ name: "kmm-worker", destination: pino.destination({ fd: 1, sync: true }) });
   run(process.argv.slice(2), logger).then(
-    (code) => {
-      process.exit(code);
-    },
+    (code) => exitAfterFlush(code),
     (err: unknown) => {
       const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
       logger.fatal({ err: message }, "unexpected worker failure");
       process.stderr.write(`error: unexpected worker failure: ${message}\n`);
-      process.exit(1);
+      return exitAfterFlush(1);
     },
   );
 }
