@@ -1,6 +1,9 @@
 // The ManagedClusterModule reconciler: reads only informer caches, computes the desired
 // ManifestWorks with the pure builders, pins tags through the hub-wide DigestCache, and writes
-// (server-side apply, field manager kmm-hub) only what differs from the cache.
+// (server-side apply, field manager kmm-hub) only what differs from the cache. It orchestrates:
+// planning (plan.ts), pull secrets (pull-secret.ts), pinning (pinning.ts), status (status.ts) and
+// Events (report.ts, events.ts) live in their own modules. A failure of one step for one cluster
+// or kernel is that cluster's outcome in status and an Event; the other clusters go on.
 import type { KubeConnection } from "../shared/kube/connection.ts";
 import { Counter } from "prom-client";
 import { z } from "zod";
@@ -11,26 +14,31 @@ import {
   type ManagedClusterModule,
   type ManagedClusterModuleStatus,
 } from "../shared/api/index.ts";
-import { KernelMappingError } from "../shared/kernel-mapping/index.ts";
 import { MANAGEDCLUSTER_API_VERSION, MANIFESTWORK_API_VERSION, type ManagedClusterObject, type ManifestWorkObject } from "../shared/ocm/index.ts";
-import { Keychain, RegistryClient, DigestCache, type PullSecretError } from "../shared/registry/index.ts";
+import { RegistryClient, DigestCache } from "../shared/registry/index.ts";
 import { PullSecretSchema, type PullSecret } from "../shared/registry/keychain.ts";
 import { Controller, type Informer, type Logger, type Manager, type ReconcileResult } from "../shared/runtime/index.ts";
 import { SharedValues, cachedClusterSchema, cachedMcmSchema, cachedWorkSchema } from "./cache.ts";
-import { kernelClaimValue, selectClusters, selectorMatches } from "./clusters.ts";
+import { kernelClaimValue, selectorMatches } from "./clusters.ts";
 import { jsonEqual, jsonSubset } from "./compare.ts";
-import { EventReasons, EventRecorder } from "./events.ts";
+import { EventReasons, EventRecorder, type EventTarget } from "./events.ts";
 import { RawClient, isNotFound } from "../shared/kube/raw.ts";
 import { mcmName, type ClusterOutcome } from "./manifestwork.ts";
 import { FIELD_MANAGER, MCM_NAME_LABEL, manifestWorkPath, mcmStatusPath } from "./names.ts";
 import { RebuildTriggers, expireImages, resolvePins } from "./pinning.ts";
 import { outcomes as buildOutcomes, planClusters, planImages, type ClusterPlan } from "./plan.ts";
-import { buildStatus, newestStatus, type WrittenStatus } from "./status.ts";
+import { pullSecretKeychain } from "./pull-secret.ts";
+import { repins, warnings, type EventToRecord } from "./report.ts";
+import { buildStatus, newestStatus, progressingStatus, type WrittenStatus } from "./status.ts";
+import type { ClusterProblem } from "./summary.ts";
+import { classifyWriteError } from "./write-errors.ts";
 import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
 
 export const CONTROLLER_NAME = "ManagedClusterModule";
 /** Retry delay for clusters blocked by a registry that failed (not for "image does not exist"). */
 const REGISTRY_RETRY_MS = 30_000;
+/** Retry delay after the API server refused a write (an admission policy or quota may change). */
+const REFUSED_RETRY_MS = 60_000;
 /** ManifestWork applies in flight per reconcile. */
 const APPLY_CONCURRENCY = 16;
 
@@ -51,21 +59,6 @@ const storedVersionSchema = z.looseObject({ metadata: z.looseObject({ resourceVe
 
 function rfc3339(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
-/** Tagged image → digest per literal kernel, as written in a ManifestWork's Module. */
-function pinnedByKernel(work: ManifestWorkObject | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  const module = work?.spec?.workload?.manifests?.[0] as { spec?: { moduleLoader?: { container?: { kernelMappings?: unknown } } } } | undefined;
-  const mappings = module?.spec?.moduleLoader?.container?.kernelMappings;
-  if (!Array.isArray(mappings)) return out;
-  for (const m of mappings as { literal?: unknown; containerImage?: unknown }[]) {
-    if (typeof m.literal === "string" && typeof m.containerImage === "string") {
-      const at = m.containerImage.indexOf("@");
-      if (at > 0) out.set(m.literal, m.containerImage.slice(at + 1));
-    }
-  }
-  return out;
 }
 
 export class ManagedClusterModuleReconciler {
@@ -206,20 +199,6 @@ export class ManagedClusterModuleReconciler {
     }
   }
 
-  private keychain(mcm: ManagedClusterModule): { keychain?: Keychain; problem?: string } {
-    const ref = mcm.spec.moduleSpec.imageRepoSecret?.name;
-    if (ref === undefined || ref === "") return {};
-    const secret = this.secrets.get(this.opts.namespace, ref);
-    if (!secret) {
-      return { problem: `imageRepoSecret ${ref} does not exist in the hub namespace ${this.opts.namespace}; images are looked up anonymously` };
-    }
-    try {
-      return { keychain: Keychain.fromSecrets([secret]) };
-    } catch (err: unknown) {
-      return { problem: `imageRepoSecret ${this.opts.namespace}/${ref} cannot be used: ${(err as PullSecretError).message}; images are looked up anonymously` };
-    }
-  }
-
   async reconcile(name: string): Promise<ReconcileResult | undefined> {
     const mcm = this.mcms.get(undefined, name);
     if (!mcm && this.mcms.isInvalid(undefined, name)) {
@@ -232,90 +211,113 @@ export class ManagedClusterModuleReconciler {
       for (const w of this.ownedWorks(name)) await this.deleteWork(w);
       this.triggers.forget(name);
       this.writtenStatus.delete(name);
+      this.events.forget({ name, uid: mcm?.metadata.uid });
       return undefined;
     }
     const target = { name, uid: mcm.metadata.uid };
-
-    let plans: ClusterPlan[];
     try {
-      plans = planClusters(mcm, this.clusters.list());
+      return await this.converge(mcm, target);
     } catch (err: unknown) {
-      if (!(err instanceof KernelMappingError)) throw err;
-      await this.events.record(target, "Warning", EventReasons.InvalidKernelMapping, err.message);
-      const selected = planClustersSafe(mcm, this.clusters.list());
-      const pending = selected.map((cluster): ClusterOutcome => ({ cluster, kind: "pending", message: `not deployed: ${err.message}`, kernels: [] }));
-      await this.writeStatus(mcm, pending, err.message);
-      // Only a change of the MCM can fix it; its update event brings it back.
-      return undefined;
+      // Every step reports its own failures; what still gets here is unexpected: say it, then retry.
+      await this.events.record(target, "Warning", EventReasons.ReconcileFailed, `reconcile failed, retrying: ${err instanceof Error ? err.message : String(err)}`);
+      throw err;
+    }
+  }
+
+  /** One reconcile of an existing MCM: plan, pin, build, apply, clean up, report. */
+  private async converge(mcm: ManagedClusterModule, target: EventTarget): Promise<ReconcileResult | undefined> {
+    const name = target.name;
+    // Plans never throw: a kernel or cluster that cannot be planned is that cluster's outcome.
+    const plans = planClusters(mcm, this.clusters.list());
+    if (mcm.status === undefined && !this.writtenStatus.has(name)) {
+      await this.applyStatus(mcm, progressingStatus(mcm, plans.length, this.nowText()));
     }
 
     const trigger = mcm.spec.moduleSpec.imageRebuildTriggerGeneration;
     const images = planImages(mcm, plans);
     if (this.triggers.changed(name, trigger)) expireImages(this.digests, images);
 
-    const { keychain, problem } = this.keychain(mcm);
-    if (problem !== undefined) await this.events.record(target, "Warning", EventReasons.PullSecretMissing, problem);
-    const pins = await resolvePins(this.digests, images, keychain);
+    const secret = pullSecretKeychain(mcm, this.opts.namespace, (ref) => this.secrets.get(this.opts.namespace, ref));
+    if (secret.problem !== undefined) await this.events.record(target, "Warning", EventReasons[secret.problem.reason], secret.problem.message);
+    const pins = await resolvePins(this.digests, images, secret.keychain);
     const outs = buildOutcomes(mcm, plans, pins);
-
-    for (const p of plans) {
-      const skipped = p.plans.filter((k) => k.mapping === undefined);
-      if (skipped.length > 0) {
-        await this.events.record(target, "Warning", EventReasons.NoKernelMapping, `cluster ${p.cluster}: ${skipped.map((k) => k.skipped ?? k.kernel).join("; ")}`);
-      }
-    }
 
     const current = new Map<string, ManifestWorkObject>();
     for (const w of this.ownedWorks(name)) current.set(w.metadata.namespace ?? "", w);
 
-    const failures: unknown[] = [];
-    let registryTrouble = false;
+    const { outcomes: written, retry, repinned } = await this.applyWorks(name, outs, current);
+    const deletions = await this.deleteUnselected(name, plans, current);
+
+    const status = await this.writeStatus(mcm, written, current);
+    const events: EventToRecord[] = [...warnings(plans, written, current)];
+    if (repinned.length > 0) events.push({ type: "Normal", reason: EventReasons.ImageRepinned, problems: repinned });
+    if (deletions.deleted.length > 0) events.push({ type: "Normal", reason: EventReasons.ManifestWorkDeleted, problems: deletions.deleted });
+    if (deletions.failed.length > 0) events.push({ type: "Warning", reason: EventReasons.ReconcileFailed, problems: deletions.failed });
+    if (status.refused !== undefined) events.push({ type: "Warning", reason: EventReasons.StatusRefused, problems: [{ cluster: "-", message: status.refused }] });
+    for (const e of events) {
+      if (e.reason === EventReasons.StatusRefused) await this.events.record(target, e.type, e.reason, e.problems[0]?.message ?? "");
+      else await this.events.recordProblems(target, e.type, e.reason, e.problems);
+    }
+
+    if (retry || deletions.failed.length > 0 || status.retry) throw new Error(`ManagedClusterModule ${name}: some writes did not get through (see its status and Events); retrying`);
+    const registryTrouble = written.some((o) => o.kind === "blocked" && (o.reason === "RegistryUnreachable" || o.reason === "RegistryError" || o.reason === "RegistryAuth"));
+    const refused = written.some((o) => o.kind === "blocked" && o.reason === "ManifestWorkRefused") || status.refused !== undefined;
+    if (registryTrouble || refused) return { requeueAfter: Math.min(registryTrouble ? REGISTRY_RETRY_MS : REFUSED_RETRY_MS, this.opts.digestRefreshIntervalMs) };
+    // Tags are looked at again once the cache considers them stale.
+    return images.length > 0 ? { requeueAfter: this.opts.digestRefreshIntervalMs } : undefined;
+  }
+
+  /**
+   * Applies the works that differ from the cache, a few at a time (one MCM can cover thousands of
+   * clusters). A write the API server refuses, or one that does not get through, becomes that
+   * cluster's blocked outcome; the other clusters go on.
+   */
+  private async applyWorks(name: string, outs: readonly ClusterOutcome[], current: Map<string, ManifestWorkObject>): Promise<{ outcomes: ClusterOutcome[]; retry: boolean; repinned: ClusterProblem[] }> {
     const toWrite: { o: Extract<ClusterOutcome, { kind: "work" }>; existing: ManifestWorkObject | undefined }[] = [];
     for (const o of outs) {
-      if (o.kind === "blocked") {
-        if (o.reason === "RegistryUnreachable" || o.reason === "RegistryError" || o.reason === "RegistryAuth") registryTrouble = true;
-        const reason = o.reason.startsWith("ManifestWork") || o.reason === "TooManyKernels" ? EventReasons.ManifestWorkRefused : EventReasons.RegistryError;
-        await this.events.record(target, "Warning", reason, `cluster ${o.cluster}: ${o.message}`);
-        continue;
-      }
       if (o.kind !== "work") continue;
       const existing = current.get(o.cluster);
       if (!existing || !this.upToDate(existing, o.work)) toWrite.push({ o, existing });
     }
-    // One MCM can cover thousands of clusters: its works are applied a few at a time, not one by one.
+    const failed = new Map<string, ClusterOutcome>();
+    const repinned: ClusterProblem[] = [];
+    let retry = false;
     await forEachLimit(toWrite, APPLY_CONCURRENCY, async ({ o, existing }) => {
       try {
         await this.kube.applyAt(manifestWorkPath(o.cluster, name), o.work, FIELD_MANAGER);
         this.countWrite("apply");
         // The informer brings the stored object; until then the status reads the previous one.
         if (!existing) current.set(o.cluster, o.work);
+        repinned.push(...repins(o.cluster, existing, o.work));
       } catch (err: unknown) {
-        this.log.error({ err, mcm: name, cluster: o.cluster }, "could not apply ManifestWork");
-        failures.push(err);
-        return;
+        const f = classifyWriteError(err);
+        this.log.error({ err, mcm: name, cluster: o.cluster, refused: f.refused }, "could not apply ManifestWork");
+        if (!f.refused) retry = true;
+        const message = f.refused ? `the API server refused ManifestWork ${o.cluster}/${name}: ${f.message}` : `ManifestWork ${o.cluster}/${name} could not be written (retrying): ${f.message}`;
+        failed.set(o.cluster, { cluster: o.cluster, kind: "blocked", reason: f.refused ? "ManifestWorkRefused" : "WriteFailed", message, kernels: o.kernels });
       }
-      await this.reportRepins(target, o.cluster, existing, o.work);
     });
+    return { outcomes: outs.map((o) => failed.get(o.cluster) ?? o), retry, repinned };
+  }
 
-    // Clusters no longer selected lose their work (and OCM removes the spoke Module).
+  /** Clusters no longer selected lose their work (and OCM removes the spoke Module). */
+  private async deleteUnselected(name: string, plans: readonly ClusterPlan[], current: Map<string, ManifestWorkObject>): Promise<{ deleted: ClusterProblem[]; failed: ClusterProblem[] }> {
     const selected = new Set(plans.map((p) => p.cluster));
+    const deleted: ClusterProblem[] = [];
+    const failed: ClusterProblem[] = [];
     for (const [cluster, w] of current) {
       // A cluster we cannot read (invalid for our schema) is not a cluster that left.
       if (selected.has(cluster) || this.clusters.isInvalid(undefined, cluster)) continue;
       try {
         await this.deleteWork(w);
         current.delete(cluster);
-        await this.events.record(target, "Normal", EventReasons.ManifestWorkDeleted, `cluster ${cluster} is no longer selected: ManifestWork ${cluster}/${name} deleted`);
+        deleted.push({ cluster, message: `no longer selected: ManifestWork ${cluster}/${name} deleted` });
       } catch (err: unknown) {
-        failures.push(err);
+        this.log.error({ err, mcm: name, cluster }, "could not delete ManifestWork");
+        failed.push({ cluster, message: `ManifestWork ${cluster}/${name} of a cluster no longer selected could not be deleted: ${classifyWriteError(err).message}` });
       }
     }
-
-    await this.writeStatus(mcm, outs, undefined, current);
-    if (failures.length > 0) throw new AggregateError(failures, `ManagedClusterModule ${name}: ${failures.length} write(s) failed`);
-    if (registryTrouble) return { requeueAfter: Math.min(REGISTRY_RETRY_MS, this.opts.digestRefreshIntervalMs) };
-    // Tags are looked at again once the cache considers them stale.
-    return images.length > 0 ? { requeueAfter: this.opts.digestRefreshIntervalMs } : undefined;
+    return { deleted, failed };
   }
 
   private upToDate(existing: ManifestWorkObject, desired: ManifestWorkObject): boolean {
@@ -325,44 +327,41 @@ export class ManagedClusterModuleReconciler {
     return labelsOk && ownersOk && jsonSubset(desired.spec, existing.spec);
   }
 
-  private async reportRepins(target: { name: string; uid?: string | undefined }, cluster: string, before: ManifestWorkObject | undefined, after: ManifestWorkObject): Promise<void> {
-    if (!before) return;
-    const old = pinnedByKernel(before);
-    const next = pinnedByKernel(after);
-    for (const [kernel, digest] of next) {
-      const was = old.get(kernel);
-      if (was !== undefined && was !== digest) {
-        await this.events.record(target, "Normal", EventReasons.ImageRepinned, `cluster ${cluster}, kernel ${kernel}: image re-pinned from ${was} to ${digest} (the tag moved)`);
-      }
-    }
+  private nowText(): string {
+    return rfc3339(this.opts.now?.() ?? new Date());
   }
 
-  private async writeStatus(mcm: ManagedClusterModule, outs: readonly ClusterOutcome[], invalidSpec?: string, works?: Map<string, ManifestWorkObject>): Promise<void> {
+  private async writeStatus(mcm: ManagedClusterModule, outs: readonly ClusterOutcome[], works: Map<string, ManifestWorkObject>): Promise<StatusWrite> {
     const name = mcmName(mcm);
-    const current = works ?? new Map(this.ownedWorks(name).map((w) => [w.metadata.namespace ?? "", w]));
     const { previous, keep } = newestStatus(mcm, this.writtenStatus.get(name), Date.now());
     if (!keep) this.writtenStatus.delete(name);
-    const status: ManagedClusterModuleStatus = buildStatus({
-      mcm: { ...mcm, status: previous },
-      outcomes: outs,
-      works: current,
-      now: rfc3339(this.opts.now?.() ?? new Date()),
-      ...(invalidSpec !== undefined ? { invalidSpec } : {}),
-    });
-    if (jsonEqual(status, previous ?? {})) return;
+    const status: ManagedClusterModuleStatus = buildStatus({ mcm: { ...mcm, status: previous }, outcomes: outs, works, now: this.nowText() });
+    if (jsonEqual(status, previous ?? {})) return {};
+    return this.applyStatus(mcm, status);
+  }
+
+  /** Writes a status; a refusal is returned (for an Event), a failure to get through asks for a retry. */
+  private async applyStatus(mcm: ManagedClusterModule, status: ManagedClusterModuleStatus): Promise<StatusWrite> {
+    const name = mcmName(mcm);
     try {
       const stored = await this.kube.applyAt(mcmStatusPath(name), { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, metadata: { name }, status }, FIELD_MANAGER);
       this.countWrite("status");
       const resourceVersion = storedVersionSchema.safeParse(stored).data?.metadata.resourceVersion;
       if (resourceVersion !== undefined) this.writtenStatus.set(name, { status, resourceVersion, uid: mcm.metadata.uid, at: Date.now() });
+      return {};
     } catch (err: unknown) {
       // Deleted since the cache saw it: its delete event brings the clean-up.
-      if (!isNotFound(err)) throw err;
+      if (isNotFound(err)) return {};
+      const f = classifyWriteError(err);
+      this.log.error({ err, mcm: name, refused: f.refused }, "could not write ManagedClusterModule status");
+      return f.refused ? { refused: `the API server refused the status of ManagedClusterModule ${name}: ${f.message}` } : { retry: true };
     }
   }
 }
 
-/** Selected cluster names even when the kernel mappings cannot be resolved. */
-function planClustersSafe(mcm: ManagedClusterModule, clusters: readonly ManagedClusterObject[]): string[] {
-  return selectClusters(mcm.spec.selector, clusters).map((c) => c.metadata.name ?? "");
+interface StatusWrite {
+  /** The API server's refusal, for an Event. */
+  refused?: string;
+  /** The write did not get through: retry the reconcile. */
+  retry?: boolean;
 }

@@ -3,7 +3,7 @@ import { managedClusterModuleStatusSchema } from "../shared/api/index.ts";
 import { ManifestWork, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { jsonEqual, jsonSubset } from "./compare.ts";
 import { clusterOutcome, planKernels, type ClusterOutcome } from "./manifestwork.ts";
-import { WRITTEN_STATUS_TRUST_MS, buildStatus, feedbackCounters, manifestWorkState, newestStatus } from "./status.ts";
+import { WRITTEN_STATUS_TRUST_MS, applyFailure, buildStatus, feedbackCounters, manifestWorkState, newestStatus } from "./status.ts";
 import { DIGEST_A, DIGEST_B, testMcm } from "./testdata.ts";
 
 const mcm = testMcm();
@@ -114,13 +114,40 @@ describe("status aggregation", () => {
     expect(managedClusterModuleStatusSchema.safeParse(s).success).toBe(true);
   });
 
-  it("names at most 20 clusters in a condition message", () => {
-    const outcomes: ClusterOutcome[] = Array.from({ length: 25 }, (_, i) => ({ cluster: `p${String(i).padStart(2, "0")}`, kind: "pending", message: "no claim", kernels: [] }));
-    const msg = buildStatus({ mcm, outcomes, works: new Map(), now: T0 }).conditions?.find((c) => c.type === "ManifestWorksWritten")?.message ?? "";
-    expect(msg.split("\n")).toHaveLength(21);
-    expect(msg).toContain("p19: no claim");
-    expect(msg).not.toContain("p20");
-    expect(msg.endsWith("… and 5 more cluster(s)")).toBe(true);
+  it("keeps condition messages short: a few clusters named per problem and how many more", () => {
+    const long = `registry unreachable: ${"x".repeat(2000)}`;
+    const outcomes: ClusterOutcome[] = Array.from({ length: 1000 }, (_, i) => ({ cluster: `c${String(i).padStart(4, "0")}`, kind: "blocked", reason: "RegistryUnreachable", message: i % 2 === 0 ? long : "image a:b does not exist", kernels: [] }));
+    const s = buildStatus({ mcm, outcomes, works: new Map(), now: T0 });
+    for (const c of s.conditions ?? []) expect(c.message.length).toBeLessThanOrEqual(1000);
+    const msg = s.conditions?.find((c) => c.type === "ManifestWorksWritten")?.message ?? "";
+    expect(msg).toContain("(clusters c0000, c0002, c0004 and 497 more)");
+    expect(msg).toContain("image a:b does not exist (clusters c0001, c0003, c0005 and 497 more)");
+    expect(msg).not.toContain("c0006");
+    // The detail is per cluster, in status.clusters.
+    expect(s.clusters?.find((c) => c.cluster === "c0006")?.manifestWork?.message).toBe(long);
+  });
+
+  it("brings the work agent's own reason for not applying into the cluster's entry and the Available condition", () => {
+    const o = workFor("spoke1");
+    if (o.kind !== "work") throw new Error("expected a work");
+    const work = ManifestWork.parse({
+      ...o.work,
+      metadata: { ...o.work.metadata, generation: 1 },
+      status: {
+        conditions: [{ type: "Applied", status: "False", reason: "AppliedManifestWorkFailed", message: "Failed to apply manifest work", lastTransitionTime: T0, observedGeneration: 1 }],
+        resourceStatus: {
+          manifests: [{
+            resourceMeta: { ordinal: 0, group: "kmm.sigs.x-k8s.io", version: "v1beta1", kind: "Module", resource: "modules", name: "kmod", namespace: "kmm-ns" },
+            conditions: [{ type: "Applied", status: "False", reason: "AppliedManifestFailed", message: 'namespaces "kmm-ns" not found', lastTransitionTime: T0 }],
+          }],
+        },
+      },
+    });
+    expect(applyFailure(work)).toBe('Module kmm-ns/kmod: namespaces "kmm-ns" not found');
+    const s = buildStatus({ mcm, outcomes: [o], works: new Map([["spoke1", work]]), now: T0 });
+    expect(s.clusters?.[0]?.manifestWork).toMatchObject({ state: "Pending", message: 'not applied: Failed to apply manifest work: Module kmm-ns/kmod: namespaces "kmm-ns" not found' });
+    expect(s.conditions?.find((c) => c.type === "Available")).toMatchObject({ status: "False", reason: "ManifestWorkNotApplied" });
+    expect(s.conditions?.find((c) => c.type === "Available")?.message).toContain('namespaces "kmm-ns" not found (cluster spoke1)');
   });
 
   it("is Available with no cluster selected", () => {

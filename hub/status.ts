@@ -2,7 +2,8 @@
 import type { ClusterModuleStatus, Condition, DaemonSetStatus, ManagedClusterModule, ManagedClusterModuleStatus, ManifestWorkState } from "../shared/api/index.ts";
 import { nextCondition } from "../shared/api/conditions.ts";
 import { ManifestWorkConditions, feedbackValues, integerFeedback, isConditionTrue, type ManifestWorkObject } from "../shared/ocm/index.ts";
-import { moduleIdentifier, type ClusterOutcome } from "./manifestwork.ts";
+import { moduleIdentifier, type ClusterOutcome, type PinFailureReason } from "./manifestwork.ts";
+import { summarize } from "./summary.ts";
 
 export const ConditionTypes = {
   /** Every tag of every selected cluster was resolved to a digest. */
@@ -13,15 +14,50 @@ export const ConditionTypes = {
   Available: "Available",
 } as const;
 
-/** The state a ManifestWork reports through the work agent's conditions. */
+/** Characters of a work agent's message kept per resource (they can quote whole objects). */
+const MAX_AGENT_MESSAGE = 300;
+
+/**
+ * What the work agent said about each manifest whose condition `type` is False ("namespaces
+ * \"kmm\" not found"): the work's own condition only says "Failed to apply manifest work".
+ * Source: OCM work agent, status.resourceStatus.manifests[].conditions.
+ */
+export function agentMessages(work: ManifestWorkObject, type: string): string[] {
+  const out: string[] = [];
+  for (const m of work.status?.resourceStatus?.manifests ?? []) {
+    const c = m.conditions.find((x) => x.type === type && x.status === "False");
+    if (c === undefined || c.message === "") continue;
+    const meta = m.resourceMeta;
+    const what = `${meta.kind ?? meta.resource ?? "resource"} ${meta.namespace !== undefined && meta.namespace !== "" ? `${meta.namespace}/` : ""}${meta.name ?? ""}`;
+    const msg = c.message;
+    out.push(`${what}: ${msg.length > MAX_AGENT_MESSAGE ? `${msg.slice(0, MAX_AGENT_MESSAGE - 1)}…` : msg}`);
+  }
+  return out;
+}
+
+/** The state a ManifestWork reports through the work agent's conditions, with the agent's own reasons. */
 export function manifestWorkState(work: ManifestWorkObject): { state: ManifestWorkState; message: string } {
   const conds = work.status?.conditions;
   const pick = (t: string) => conds?.find((c) => c.type === t);
+  const withDetail = (message: string | undefined, type: string): string => {
+    const detail = agentMessages(work, type);
+    return detail.length === 0 ? (message ?? "") : `${message ?? ""}: ${detail.join("; ")}`;
+  };
   if (isConditionTrue(conds, ManifestWorkConditions.Degraded)) return { state: "Degraded", message: pick(ManifestWorkConditions.Degraded)?.message ?? "" };
   if (isConditionTrue(conds, ManifestWorkConditions.Available)) return { state: "Available", message: pick(ManifestWorkConditions.Available)?.message ?? "" };
-  if (isConditionTrue(conds, ManifestWorkConditions.Applied)) return { state: "Applied", message: pick(ManifestWorkConditions.Applied)?.message ?? "" };
+  if (isConditionTrue(conds, ManifestWorkConditions.Applied)) return { state: "Applied", message: withDetail(pick(ManifestWorkConditions.Applied)?.message, ManifestWorkConditions.Available) };
   const applied = pick(ManifestWorkConditions.Applied);
-  return { state: "Pending", message: applied ? `not applied: ${applied.message}` : "waiting for the work agent" };
+  return { state: "Pending", message: applied ? `not applied: ${withDetail(applied.message, ManifestWorkConditions.Applied)}` : "waiting for the work agent" };
+}
+
+/** A cluster whose ManifestWork the work agent could not apply, with the agent's reasons. */
+export function applyFailure(work: ManifestWorkObject): string | undefined {
+  const applied = work.status?.conditions?.find((c) => c.type === ManifestWorkConditions.Applied);
+  if (applied === undefined || applied.status !== "False") return undefined;
+  // A condition about an older spec is not about this one.
+  if (applied.observedGeneration !== undefined && work.metadata.generation !== undefined && applied.observedGeneration !== work.metadata.generation) return undefined;
+  const detail = agentMessages(work, ManifestWorkConditions.Applied);
+  return detail.length > 0 ? detail.join("; ") : applied.message !== "" ? applied.message : applied.reason;
 }
 
 /** The spoke Module's status counters, as the feedback rules bring them back (absent ones left out). */
@@ -46,8 +82,8 @@ export function feedbackCounters(mcm: ManagedClusterModule, work: ManifestWorkOb
 export const CLUSTER_DETAIL_BUDGET_BYTES = 640 * 1024;
 /** Clusters needing attention are the ones kept when the detail does not fit. */
 const ATTENTION: Record<ManifestWorkState, number> = { Blocked: 0, Degraded: 1, Pending: 2, Applied: 3, Available: 4 };
-/** Clusters named in one condition message at most. */
-const MAX_CLUSTERS_IN_MESSAGE = 20;
+/** Block reasons that mean "no digest for an image" (the ImagesPinned condition). */
+const PIN_FAILURES: ReadonlySet<string> = new Set<PinFailureReason>(["ImageNotFound", "RegistryUnreachable", "RegistryAuth", "RegistryError", "InvalidReference"]);
 
 function fitDetail(entries: ClusterModuleStatus[], budget: number): { listed: ClusterModuleStatus[]; omitted: number } {
   const sizes = entries.map((e) => JSON.stringify(e).length + 1);
@@ -63,11 +99,6 @@ function fitDetail(entries: ClusterModuleStatus[], budget: number): { listed: Cl
   return { listed: entries.filter((_, i) => keep.has(i)), omitted: entries.length - keep.size };
 }
 
-/** "a: …\nb: …" for the first clusters, then how many more. */
-function clusterLines(lines: string[]): string {
-  if (lines.length <= MAX_CLUSTERS_IN_MESSAGE) return lines.join("\n");
-  return [...lines.slice(0, MAX_CLUSTERS_IN_MESSAGE), `… and ${lines.length - MAX_CLUSTERS_IN_MESSAGE} more cluster(s)`].join("\n");
-}
 
 function condition(mcm: ManagedClusterModule, previous: readonly Condition[] | undefined, now: string, c: Omit<Condition, "lastTransitionTime" | "observedGeneration">): Condition {
   return nextCondition(previous, c, now, mcm.metadata.generation);
@@ -78,8 +109,6 @@ export interface StatusInput {
   outcomes: readonly ClusterOutcome[];
   /** Owned ManifestWorks by cluster (namespace), as the cache has them. */
   works: ReadonlyMap<string, ManifestWorkObject>;
-  /** A kernel mapping problem that stops everything (set instead of outcomes). */
-  invalidSpec?: string;
   now: string;
   /** Bytes of per-cluster detail at most (tests use small budgets). */
   detailBudgetBytes?: number;
@@ -119,37 +148,40 @@ export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
 
   const conditions: Condition[] = [];
   const pc = prev?.conditions;
-  const pinFailures = outcomes.filter((o) => o.kind === "blocked" && !o.reason.startsWith("ManifestWork") && o.reason !== "TooManyKernels");
+  const blockedOnes = outcomes.filter((o): o is Extract<ClusterOutcome, { kind: "blocked" }> => o.kind === "blocked");
+  const pinFailures = blockedOnes.filter((o) => PIN_FAILURES.has(o.reason));
   conditions.push(
-    condition(mcm, pc, now, input.invalidSpec !== undefined
-      ? { type: ConditionTypes.ImagesPinned, status: "Unknown", reason: "InvalidKernelMapping", message: input.invalidSpec }
-      : pinFailures.length === 0
-        ? { type: ConditionTypes.ImagesPinned, status: "True", reason: "AllImagesPinned", message: "every image is pinned to a digest" }
-        : { type: ConditionTypes.ImagesPinned, status: "False", reason: pinFailures[0]?.kind === "blocked" ? pinFailures[0].reason : "RegistryError", message: clusterLines(pinFailures.map((o) => `${o.cluster}: ${o.kind === "blocked" ? o.message : ""}`)) }),
+    condition(mcm, pc, now, pinFailures.length === 0
+      ? { type: ConditionTypes.ImagesPinned, status: "True", reason: "AllImagesPinned", message: "every image is pinned to a digest" }
+      : { type: ConditionTypes.ImagesPinned, status: "False", reason: pinFailures[0]!.reason, message: summarize(pinFailures) }),
   );
   const notWritten = outcomes.filter((o): o is Exclude<ClusterOutcome, { kind: "work" }> => o.kind !== "work");
-  const firstBlocked = outcomes.find((o) => o.kind === "blocked");
   conditions.push(
-    condition(mcm, pc, now, input.invalidSpec !== undefined
-      ? { type: ConditionTypes.ManifestWorksWritten, status: "False", reason: "InvalidKernelMapping", message: input.invalidSpec }
-      : notWritten.length === 0
-        ? { type: ConditionTypes.ManifestWorksWritten, status: "True", reason: "AllWritten", message: `${outcomes.length} ManifestWork(s) up to date` }
-        : {
-            type: ConditionTypes.ManifestWorksWritten,
-            status: "False",
-            reason: firstBlocked?.kind === "blocked" ? firstBlocked.reason : "ClustersPending",
-            message: clusterLines(notWritten.map((o) => `${o.cluster}: ${o.message}`)),
-          }),
+    condition(mcm, pc, now, notWritten.length === 0
+      ? { type: ConditionTypes.ManifestWorksWritten, status: "True", reason: "AllWritten", message: `${outcomes.length} ManifestWork(s) up to date` }
+      : {
+          type: ConditionTypes.ManifestWorksWritten,
+          status: "False",
+          reason: blockedOnes[0]?.reason ?? "ClustersPending",
+          message: summarize(notWritten),
+        }),
   );
   const available = owned.filter((w) => isConditionTrue(w.status?.conditions, ManifestWorkConditions.Available)).length;
+  const notApplied = outcomes.flatMap((o) => {
+    const w = works.get(o.cluster);
+    const why = w === undefined ? undefined : applyFailure(w);
+    return why === undefined ? [] : [{ cluster: o.cluster, message: why }];
+  });
   conditions.push(
     condition(mcm, pc, now, numberDesired === 0
       ? { type: ConditionTypes.Available, status: "True", reason: "NoClusterSelected", message: "no ManagedCluster matches spec.selector" }
       : numberDegraded > 0
         ? { type: ConditionTypes.Available, status: "False", reason: "Degraded", message: `${numberDegraded} of ${numberDesired} ManifestWorks are degraded` }
-        : available === numberDesired && notWritten.length === 0
-          ? { type: ConditionTypes.Available, status: "True", reason: "AllAvailable", message: `available on all ${numberDesired} cluster(s)` }
-          : { type: ConditionTypes.Available, status: "False", reason: "Progressing", message: `available on ${available} of ${numberDesired} cluster(s)` }),
+        : notApplied.length > 0
+          ? { type: ConditionTypes.Available, status: "False", reason: "ManifestWorkNotApplied", message: `the work agent could not apply ${notApplied.length} of ${numberDesired} ManifestWork(s): ${summarize(notApplied)}` }
+          : available === numberDesired && notWritten.length === 0
+            ? { type: ConditionTypes.Available, status: "True", reason: "AllAvailable", message: `available on all ${numberDesired} cluster(s)` }
+            : { type: ConditionTypes.Available, status: "False", reason: "Progressing", message: `available on ${available} of ${numberDesired} cluster(s)` }),
   );
 
   const { listed, omitted } = fitDetail(clusters, input.detailBudgetBytes ?? CLUSTER_DETAIL_BUDGET_BYTES);
@@ -181,4 +213,19 @@ export function newestStatus(mcm: ManagedClusterModule, written: WrittenStatus |
   // Only for the same object (not one deleted and recreated under its name), and only for a while.
   const trusted = !caughtUp && written.uid === mcm.metadata.uid && nowMs - written.at <= WRITTEN_STATUS_TRUST_MS;
   return trusted ? { previous: written.status, keep: true } : { previous: mcm.status, keep: false };
+}
+
+/**
+ * The status of an MCM seen for the first time, written before its images are looked up and its
+ * works written (minutes on a big fleet): it says the hub is at work on it.
+ */
+export function progressingStatus(mcm: ManagedClusterModule, selected: number, now: string): ManagedClusterModuleStatus {
+  return {
+    numberDesired: selected,
+    numberApplied: 0,
+    numberDegraded: 0,
+    conditions: [
+      condition(mcm, undefined, now, { type: ConditionTypes.Available, status: "False", reason: "Progressing", message: `the hub is working on ${selected} selected cluster(s)` }),
+    ],
+  };
 }
