@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["shared/**/*.test.ts", "hub/**/*.test.ts", "spoke/**/*.test.ts", "scripts/**/*.test.ts"],
+          include: ["shared/**/*.test.ts", "hub/**/*.test.ts", "spoke/**/*.test.ts", "scripts/**/*.test.ts", "e2e/controlplane/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
@@ -17,6 +17,8 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["e2e/**/*.test.ts"],
+          // pure tests of the fixture's parts need no fleet: they run in "unit"
+          exclude: ["e2e/controlplane/**"],
           globalSetup: ["e2e/global-setup.ts"],
           setupFiles: ["e2e/support/on-failure.ts"],
           testTimeout: 180_000,

@@ -16,7 +16,7 @@ import { freePort } from "../../testing/ports.ts";
 // what you get without `tls`.
 
 const run = promisify(execFile);
-const REGISTRY_BINARY = process.env.KMM_TEST_REGISTRY_BINARY ?? "/usr/bin/docker-registry";
+export const REGISTRY_BINARY = process.env.KMM_TEST_REGISTRY_BINARY ?? "/usr/bin/docker-registry";
 
 export type RegistryAuthConfig =
   | { kind: "htpasswd"; users: Record<string, string> }
@@ -82,12 +82,12 @@ export async function startRegistry(opts: RegistryServerOptions = {}): Promise<R
   }
 }
 
-async function startRegistryOnce(opts: RegistryServerOptions): Promise<RegistryServer> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "kmm-registry-"));
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
-  const url = `${opts.tls ? "https" : "http"}://${host}`;
-
+/**
+ * Writes the registry's config (and htpasswd file) into `dir`, storage under `dir/data`; returns
+ * the config file for `docker-registry serve`. For callers that run the registry themselves (the
+ * local fleet keeps it in its process group).
+ */
+export async function writeRegistryConfig(dir: string, host: string, opts: RegistryServerOptions): Promise<string> {
   const httpSection: Record<string, unknown> = {
     addr: host,
     secret: "kmm-hub-test-secret",
@@ -122,6 +122,15 @@ async function startRegistryOnce(opts: RegistryServerOptions): Promise<RegistryS
   };
   const configFile = path.join(dir, "config.yml");
   await writeFile(configFile, stringify(config));
+  return configFile;
+}
+
+async function startRegistryOnce(opts: RegistryServerOptions): Promise<RegistryServer> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "kmm-registry-"));
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const url = `${opts.tls ? "https" : "http"}://${host}`;
+  const configFile = await writeRegistryConfig(dir, host, opts);
 
   const chunks: string[] = [];
   const child = spawn(REGISTRY_BINARY, ["serve", configFile], { stdio: ["ignore", "pipe", "pipe"] });
