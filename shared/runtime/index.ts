@@ -4,7 +4,8 @@ export { ConfigError, type Edition, type OperatorConfig, defaultResourceID, load
 export { Controller, type ControllerOptions, type Reconcile, type ReconcileResult, TerminalError, isTerminal } from "./controller.ts";
 export { DurationError, formatGoDuration, parseGoDuration } from "./duration.ts";
 export { exitAfterFlush, flushed } from "./exit.ts";
-export { Informer, type InformerOptions, type ObjectWithMeta, type ResourceRef, resourcePath } from "./informer.ts";
+export { ApiServerProbe, type ApiServerProbeOptions } from "./apiserver-probe.ts";
+export { DEFAULT_MAX_BACKOFF_MS, DEFAULT_UNREADY_AFTER_FAILING_MS, Informer, type InformerOptions, type ObjectWithMeta, type ResourceRef, resourcePath } from "./informer.ts";
 export { LeaderElectionConfigError, LeaderElector, type LeaderElectorOptions } from "./leader-election.ts";
 export { type Logger, REDACTED, controllerLogger, createLogger, redact } from "./logger.ts";
 export { LeaderElectionLostError, Manager, ManagerConfigError, type ManagerOptions } from "./manager.ts";

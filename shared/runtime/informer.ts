@@ -34,10 +34,21 @@ export interface InformerOptions<T extends ObjectWithMeta> {
   pageSize?: number;
   /** first restart delay after a failure; doubles up to maxBackoffMs */
   baseBackoffMs?: number;
+  /** restart delay cap (DEFAULT_MAX_BACKOFF_MS) */
   maxBackoffMs?: number;
-  /** readiness tolerates a failing watch this long (a synced cache stays usable) */
+  /** readiness tolerates a failing watch this long (DEFAULT_UNREADY_AFTER_FAILING_MS) */
   unreadyAfterFailingMs?: number;
 }
+
+/**
+ * Restart delay cap. client-go lets its reflector back off to ~30 s; against the hub's own API
+ * server, after an outage, that left changes unseen for up to 36 s. With 2 s (+20 % jitter) a
+ * returning API server is listed and watched again within ~2.5 s, and changes made after it
+ * returned are acted on within 5 s; a few informers relisting every 2 s during an outage is cheap.
+ */
+export const DEFAULT_MAX_BACKOFF_MS = 2000;
+/** Readiness turns red once the watch has been failing this long (a blip is not an outage). */
+export const DEFAULT_UNREADY_AFTER_FAILING_MS = 2000;
 
 export type UpdateHandler<T> = (obj: T, old: T | undefined) => void;
 export type ObjectHandler<T> = (obj: T) => void;
@@ -192,7 +203,7 @@ export class Informer<T extends ObjectWithMeta> {
   readinessCheck(): () => boolean {
     return () => {
       if (!this.synced) throw new Error(`cache of ${this.name} not synced${this.lastError ? `: ${this.lastError}` : ""}`);
-      const limit = this.opts.unreadyAfterFailingMs ?? 30_000;
+      const limit = this.opts.unreadyAfterFailingMs ?? DEFAULT_UNREADY_AFTER_FAILING_MS;
       if (this.failingSince !== undefined && Date.now() - this.failingSince > limit) {
         throw new Error(`watch of ${this.name} failing since ${new Date(this.failingSince).toISOString()}: ${this.lastError ?? "unknown error"}`);
       }
@@ -378,7 +389,7 @@ export class Informer<T extends ObjectWithMeta> {
     this.failingSince ??= Date.now();
     this.lastError = err instanceof Error ? err.message : String(err);
     const base = this.opts.baseBackoffMs ?? 500;
-    const max = this.opts.maxBackoffMs ?? 30_000;
+    const max = this.opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
     const delay = Math.min(max, base * 2 ** Math.min(this.failures - 1, 30)) * (1 + Math.random() * 0.2);
     this.log.warn({ err: this.lastError, retryInMs: Math.round(delay), failures: this.failures }, "list/watch failed, restarting");
     // What happened while we were failing is unknown: start over from a list.

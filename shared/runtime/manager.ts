@@ -13,6 +13,7 @@ import type { OperatorConfig } from "./config.ts";
 import type { Controller } from "./controller.ts";
 import { Informer, type InformerOptions, type ObjectWithMeta, resourcePath } from "./informer.ts";
 import { LeaderElector } from "./leader-election.ts";
+import { ApiServerProbe } from "./apiserver-probe.ts";
 import { type Logger, createLogger } from "./logger.ts";
 import { kubeMetricsAuthorizer, selfSignedCertificate } from "./metrics-auth.ts";
 import { CheckRegistry, type RunningServers, type ServeOptions, serve } from "./server.ts";
@@ -78,6 +79,7 @@ export class Manager {
   private stopping: Promise<void> | undefined;
   private lost: LeaderElectionLostError | undefined;
   private reviewClient: RawClient | undefined;
+  private probe: { probe: ApiServerProbe; raw: RawClient } | undefined;
 
   constructor(opts: ManagerOptions) {
     this.opts = opts;
@@ -153,6 +155,13 @@ export class Manager {
       { probe: this.servers.probe?.port, metrics: this.servers.metrics?.port, secure: cfg.metrics.secureServing },
       "serving probes and metrics",
     );
+    if (this.opts.connection) {
+      // Readiness follows the API server too, not only the informers' watches (see ApiServerProbe).
+      const raw = new RawClient(this.opts.connection);
+      this.probe = { probe: new ApiServerProbe({ raw, logger: this.logger }), raw };
+      this.checks.addReadyCheck("apiserver", this.probe.probe.readinessCheck());
+      this.probe.probe.start();
+    }
     for (const r of this.leaderless) r.start();
     for (const i of this.informers) i.start();
     await this.waitForCaches();
@@ -178,6 +187,8 @@ export class Manager {
       await Promise.all([...this.informers.map((i) => i.stop()), ...this.leaderless.map((r) => r.stop())]);
       await this.servers?.close();
       this.reviewClient?.close();
+      await this.probe?.probe.stop();
+      this.probe?.raw.close();
       this.logger.info("shut down");
       this.finish?.(this.lost);
     })();
