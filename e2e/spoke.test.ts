@@ -366,8 +366,8 @@ describe("spoke edition", () => {
     const name = "kmod-v";
     const ref = `${ns}.${name}`;
     const userLabel = `kmm.node.kubernetes.io/version-module.${ref}`;
-    const loaderLabel = `beta.kmm.node.kubernetes.io/version-module-loader.${ref}`;
-    const dpLabel = `beta.kmm.node.kubernetes.io/version-device-plugin.${ref}`;
+    const loaderLabel = `beta.kmm.node.kubernetes.io/version-worker-pod.${ref}`;
+    const dpLabel = `beta.kmm.node.kubernetes.io/version-schedule-pod.${ref}`;
     const [n1, n2] = [nodeNames[0]!, nodeNames[1]!];
     const setUserLabel = (node: string, v: string | null) => adminRaw.request("PATCH", `/api/v1/nodes/${node}`, { metadata: { labels: { [userLabel]: v } } }, "application/merge-patch+json");
     await setUserLabel(n1, "v1");

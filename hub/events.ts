@@ -4,7 +4,7 @@
 // is one Event per MCM with a message that names a few clusters and how many more — never one
 // Event per cluster, and never a new Event because the clusters named changed.
 import { createHash } from "node:crypto";
-import { eventCount, postEvent, updateEventSeries } from "../shared/kube/events.ts";
+import { eventCount, eventName, postEvent, updateEventSeries } from "../shared/kube/events.ts";
 import { isConflict, isNotFound, type RawClient } from "../shared/kube/raw.ts";
 import type { Logger } from "../shared/runtime/index.ts";
 import { HUB_API_VERSION, MANAGED_CLUSTER_MODULE_KIND } from "../shared/api/index.ts";
@@ -53,7 +53,7 @@ interface Series {
 /** The Event name of a series: stable, so a restarted hub continues the Event it finds. */
 export function seriesName(target: EventTarget, type: string, reason: string): string {
   const h = createHash("sha256").update(`${target.uid ?? target.name}\0${type}\0${reason}`).digest("hex").slice(0, 16);
-  return `${target.name.slice(0, 200)}.${h}`;
+  return eventName(target.name, h);
 }
 
 export class EventRecorder {

@@ -102,7 +102,7 @@ describe("module-loader DaemonSet", () => {
     });
     const d = moduleLoaderDaemonSet({ module: v, mapping: mappingFor(v, "6.1.0-18-amd64"), settings });
     expect(d.spec.template.spec.tolerations).toEqual([{ key: "dedicated", operator: "Equal", value: "gpu", effect: "NoSchedule" }]);
-    expect(d.spec.template.spec.nodeSelector["beta.kmm.node.kubernetes.io/version-module-loader.apps.kmod-a"]).toBe("v2");
+    expect(d.spec.template.spec.nodeSelector["beta.kmm.node.kubernetes.io/version-worker-pod.apps.kmod-a"]).toBe("v2");
     expect(d.metadata.name).not.toBe(moduleLoaderName({ namespace: "apps", name: "kmod-a" }, "6.1.0-18-amd64"));
   });
 

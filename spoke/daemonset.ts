@@ -21,6 +21,7 @@ import {
   VERSION_LABEL,
   devicePluginVersionLabel,
   kernelLabelValue,
+  labelValue,
   loaderVersionLabel,
   readyLabel,
   shortHash,
@@ -150,7 +151,7 @@ export function moduleLoaderDaemonSet({ module, mapping, settings }: ModuleLoade
   const nodeSelector: Record<string, string> = {
     ...module.spec.selector,
     [KERNEL_LABEL]: kernelLabelValue(kernel),
-    ...(version !== undefined ? { [loaderVersionLabel(m)]: version } : {}),
+    ...(version !== undefined ? { [loaderVersionLabel(m)]: labelValue(version) } : {}),
   };
   const imagePullPolicy = container.imagePullPolicy;
   const copied = firmwarePath !== undefined ? [dirName, firmwarePath] : [dirName];
@@ -295,7 +296,7 @@ export function devicePluginDaemonSet(module: Module, settings: SpokeSettings): 
     nodeSelector: {
       ...module.spec.selector,
       ...(module.spec.moduleLoader !== undefined ? { [readyLabel(m)]: "" } : {}),
-      ...(version !== undefined ? { [devicePluginVersionLabel(m)]: version } : {}),
+      ...(version !== undefined ? { [devicePluginVersionLabel(m)]: labelValue(version) } : {}),
     },
     serviceAccountName: serviceAccountFor(module, ROLE_DEVICE_PLUGIN, settings.operatorNamespace),
     ...(dp.automountServiceAccountToken !== undefined ? { automountServiceAccountToken: dp.automountServiceAccountToken } : {}),

@@ -7,6 +7,7 @@ import {
   loaderVersionLabel,
   moduleVersionLabel,
   readyLabel,
+  versionReadyLabel,
 } from "./labels.ts";
 
 describe("node labels", () => {
@@ -15,8 +16,9 @@ describe("node labels", () => {
     expect(readyLabel(m)).toBe("kmm.node.kubernetes.io/kmm-ops.my-kmod.ready");
     expect(devicePluginReadyLabel(m)).toBe("kmm.node.kubernetes.io/kmm-ops.my-kmod.device-plugin-ready");
     expect(moduleVersionLabel(m)).toBe("kmm.node.kubernetes.io/version-module.kmm-ops.my-kmod");
-    expect(loaderVersionLabel(m)).toBe("beta.kmm.node.kubernetes.io/version-module-loader.kmm-ops.my-kmod");
-    expect(devicePluginVersionLabel(m)).toBe("beta.kmm.node.kubernetes.io/version-device-plugin.kmm-ops.my-kmod");
+    expect(loaderVersionLabel(m)).toBe("beta.kmm.node.kubernetes.io/version-worker-pod.kmm-ops.my-kmod");
+    expect(versionReadyLabel(m)).toBe("kmm.node.kubernetes.io/kmm-ops.my-kmod.version.ready");
+    expect(devicePluginVersionLabel(m)).toBe("beta.kmm.node.kubernetes.io/version-schedule-pod.kmm-ops.my-kmod");
   });
 
   it("keep a real kernel version as the kernel label value", () => {

@@ -11,6 +11,8 @@ const ref = { namespace: "apps", name: "kmod-a" };
 const loaderLabels = (kernel: string) => ({ [MODULE_NAME_LABEL]: "kmod-a", [ROLE_LABEL]: "module-loader", [KERNEL_LABEL]: kernel });
 const dpLabels = { [MODULE_NAME_LABEL]: "kmod-a", [ROLE_LABEL]: "device-plugin" };
 const READY = "kmm.node.kubernetes.io/apps.kmod-a.ready";
+const VERSION_READY = "kmm.node.kubernetes.io/apps.kmod-a.version.ready";
+const LOADER_V = "beta.kmm.node.kubernetes.io/version-worker-pod.apps.kmod-a";
 
 function existing(name: string, labels: Record<string, string>, desired: number, available: number, hash?: string): DaemonSetRead {
   return {
@@ -155,15 +157,46 @@ describe("ordered upgrade", () => {
 
   it("keeps the previous version's DaemonSet while a node still runs it", () => {
     const v2 = module({ container: { version: "v2" } });
-    const nodes = [node("a", "6.1.0-18-amd64", { labels: { "kmm.node.kubernetes.io/version-module.apps.kmod-a": "v2", "beta.kmm.node.kubernetes.io/version-module-loader.apps.kmod-a": "v1" } })];
+    const nodes = [node("a", "6.1.0-18-amd64", { labels: { "kmm.node.kubernetes.io/version-module.apps.kmod-a": "v2", [LOADER_V]: "v1" } })];
     const oldLabels = { ...loaderLabels("6.1.0-18-amd64"), [VERSION_LABEL]: "v1" };
     const old = existing("kmod-a-ml-v1", oldLabels, 1, 1);
     const p = plan(v2, { nodes, pods: [pod("w-a", "a", oldLabels, true)], daemonSets: [old] }, settings, now);
     expect(p.remove).toEqual([]);
     // No device plugin: the old module is unloaded at once by moving its loader label away.
-    expect(p.nodeLabels.get("a")).toEqual({ [READY]: "", "beta.kmm.node.kubernetes.io/version-module-loader.apps.kmod-a": null });
-    expect(p.apply[0]?.spec.template.spec.nodeSelector["beta.kmm.node.kubernetes.io/version-module-loader.apps.kmod-a"]).toBe("v2");
+    expect(p.nodeLabels.get("a")).toEqual({ [READY]: "", [VERSION_READY]: "v1", [LOADER_V]: null });
+    expect(p.apply[0]?.spec.template.spec.nodeSelector[LOADER_V]).toBe("v2");
     const gone = plan(v2, { nodes, pods: [], daemonSets: [{ ...old, status: { desiredNumberScheduled: 0 } }] }, settings, now);
     expect(gone.remove).toEqual(["kmod-a-ml-v1"]);
   });
 });
+
+describe("ordered upgrade labels", () => {
+  it("reads a loader label of the earlier name as the current step and replaces it", () => {
+    const v2 = module({ container: { version: "v2" } });
+    const legacy = "beta.kmm.node.kubernetes.io/version-module-loader.apps.kmod-a";
+    const labels = { ...loaderLabels("6.1.0-18-amd64"), [VERSION_LABEL]: "v2" };
+    const nodes = [node("a", "6.1.0-18-amd64", { labels: { "kmm.node.kubernetes.io/version-module.apps.kmod-a": "v2", [legacy]: "v2" } })];
+    const p = plan(v2, { nodes, pods: [pod("w-a", "a", labels, true)], daemonSets: [] }, settings, now);
+    expect(p.nodeLabels.get("a")).toEqual({ [READY]: "", [VERSION_READY]: "v2", [LOADER_V]: "v2", [legacy]: null });
+  });
+
+  it("removes version.ready with the ready label, and never sets it for a Module without version", () => {
+    const v2 = module({ container: { version: "v2" } });
+    const nodes = [node("a", "6.1.0-18-amd64", { labels: { [READY]: "", [VERSION_READY]: "v2", [LOADER_V]: "v2", "kmm.node.kubernetes.io/version-module.apps.kmod-a": "v2" } })];
+    const p = plan(v2, { nodes, pods: [], daemonSets: [] }, settings, now);
+    expect(p.nodeLabels.get("a")).toEqual({ [READY]: null, [VERSION_READY]: null });
+    const plain = plan(module(), { nodes: [node("b", "6.1.0-18-amd64")], pods: [pod("w-b", "b", loaderLabels("6.1.0-18-amd64"), true)], daemonSets: [] }, settings, now);
+    expect(plain.nodeLabels.get("b")).toEqual({ [READY]: "" });
+  });
+});
+
+describe("status of a device-plugin-only Module", () => {
+  it("has no module-loader counters or conditions", () => {
+    const dpOnly = module({ spec: { moduleLoader: undefined, devicePlugin: { container: { image: "registry.example.com/dp@sha256:" + "a".repeat(64) } } } });
+    const p = plan(dpOnly, { nodes: [node("a", "6.1.0-18-amd64")], pods: [], daemonSets: [existing("kmod-a-dp", dpLabels, 1, 1)] }, settings, now);
+    expect(p.status.moduleLoader).toBeUndefined();
+    expect(p.status.conditions?.map((c) => c.type)).toEqual(["DevicePluginAvailable"]);
+    expect(p.status.conditions?.[0]).toMatchObject({ status: "True", reason: "AllPodsAvailable" });
+  });
+});
+

@@ -14,9 +14,12 @@ import {
   devicePluginReadyLabel,
   devicePluginVersionLabel,
   kernelLabelValue,
+  legacyDevicePluginVersionLabel,
+  legacyLoaderVersionLabel,
   loaderVersionLabel,
   moduleVersionLabel,
   readyLabel,
+  versionReadyLabel,
   type ModuleRef,
 } from "./labels.ts";
 import { podIsReady, type DaemonSet, type DaemonSetRead, type Node, type Pod, type Taint } from "./objects.ts";
@@ -183,27 +186,43 @@ export function plan(module: Module, observed: Observed, settings: SpokeSettings
   const nodeLabels = new Map<string, Record<string, string | null>>();
   const nodeEvents: NodeEvent[] = [];
   const ready = readyLabel(m);
+  const versionReady = versionReadyLabel(m);
   const dpReady = devicePluginReadyLabel(m);
-  const podOn = (node: string, role: string, readyOnly: boolean): boolean =>
-    pods.some((p) => p.spec?.nodeName === node && roleOf(p) === role && (!readyOnly || podIsReady(p)));
+  const loaderLabel = loaderVersionLabel(m);
+  const dpLabel = devicePluginVersionLabel(m);
+  const legacyLoaderLabel = legacyLoaderVersionLabel(m);
+  const legacyDpLabel = legacyDevicePluginVersionLabel(m);
+  const podsOn = (node: string, role: string, readyOnly: boolean): Pod[] =>
+    pods.filter((p) => p.spec?.nodeName === node && roleOf(p) === role && (!readyOnly || podIsReady(p)));
+  const podOn = (node: string, role: string, readyOnly: boolean): boolean => podsOn(node, role, readyOnly).length > 0;
   for (const n of observed.nodes) {
     const labels = n.metadata.labels ?? {};
     const want: Record<string, string | undefined> = {};
-    const loaderReady = podOn(n.metadata.name, ROLE_MODULE_LOADER, true);
+    const readyLoaders = podsOn(n.metadata.name, ROLE_MODULE_LOADER, true);
+    const loaderReady = readyLoaders.length > 0;
     want[ready] = loaderReady ? "" : undefined;
+    // Upstream's `<ns>.<name>.version.ready=<version>`: the version whose module is loaded here (the
+    // label of the ready loader pod), set and removed with the ready label; upgrade tooling reads it.
+    want[versionReady] = readyLoaders.map((p) => p.metadata.labels?.[VERSION_LABEL]).find((v) => v !== undefined);
     want[dpReady] = podOn(n.metadata.name, ROLE_DEVICE_PLUGIN, true) ? "" : undefined;
-    if (version !== undefined || labels[loaderVersionLabel(m)] !== undefined || labels[devicePluginVersionLabel(m)] !== undefined) {
+    // Labels written under the earlier names (see LEGACY_LOADER_VERSION_LABEL_PREFIX) count as the
+    // current step once, and are replaced by the current names.
+    const loaderNow = labels[loaderLabel] ?? labels[legacyLoaderLabel];
+    const dpNow = labels[dpLabel] ?? labels[legacyDpLabel];
+    if (labels[legacyLoaderLabel] !== undefined) want[legacyLoaderLabel] = undefined;
+    if (labels[legacyDpLabel] !== undefined) want[legacyDpLabel] = undefined;
+    if (version !== undefined || loaderNow !== undefined || dpNow !== undefined) {
       const step = versionStep({
         target: !deleting && version !== undefined && targetNames.has(n.metadata.name) ? labels[moduleVersionLabel(m)] : undefined,
-        loader: labels[loaderVersionLabel(m)],
-        devicePlugin: labels[devicePluginVersionLabel(m)],
+        loader: loaderNow,
+        devicePlugin: dpNow,
         hasDevicePlugin: dp !== undefined,
         loaderPodPresent: podOn(n.metadata.name, ROLE_MODULE_LOADER, false),
         loaderReady,
         devicePluginPodPresent: podOn(n.metadata.name, ROLE_DEVICE_PLUGIN, false),
       });
-      want[loaderVersionLabel(m)] = step.loader;
-      want[devicePluginVersionLabel(m)] = step.devicePlugin;
+      want[loaderLabel] = step.loader;
+      want[dpLabel] = step.devicePlugin;
     }
     const changes: Record<string, string | null> = {};
     for (const [k, v] of Object.entries(want)) {
@@ -221,22 +240,26 @@ export function plan(module: Module, observed: Observed, settings: SpokeSettings
   // Status.
   const loaderSets = daemonSets.filter((d) => roleOf(d) === ROLE_MODULE_LOADER);
   const dpSets = daemonSets.filter((d) => roleOf(d) === ROLE_DEVICE_PLUGIN);
-  const moduleLoader = daemonSetCounters(targets.length, loaderSets);
+  const moduleLoader = container !== undefined ? daemonSetCounters(targets.length, loaderSets) : undefined;
   const devicePlugin = module.spec.devicePlugin !== undefined ? daemonSetCounters(targets.length, dpSets) : undefined;
   const buildOrSignIgnored =
     container !== undefined &&
     (container.build !== undefined || container.sign !== undefined || container.kernelMappings.some((k) => k.build !== undefined || k.sign !== undefined));
-  const conds: DesiredCondition[] = [
-    unmapped.length === 0
-      ? { type: CONDITION_KERNELS_MAPPED, status: "True", reason: "AllKernelsMapped", message: `kernels ${kernels.join(", ") || "(none)"} have a kernel mapping` }
-      : {
-          type: CONDITION_KERNELS_MAPPED,
-          status: "False",
-          reason: "KernelsWithoutMapping",
-          message: unmapped.map((u) => `${u.kernel}: ${u.reason}`).join("; "),
-        },
-    loaderCondition(CONDITION_MODULE_LOADER_AVAILABLE, moduleLoader.desiredNumber ?? 0, moduleLoader.availableNumber ?? 0),
-  ];
+  // A Module without a module loader (a device plugin only) has no module-loader conditions.
+  const conds: DesiredCondition[] = [];
+  if (moduleLoader !== undefined) {
+    conds.push(
+      unmapped.length === 0
+        ? { type: CONDITION_KERNELS_MAPPED, status: "True", reason: "AllKernelsMapped", message: `kernels ${kernels.join(", ") || "(none)"} have a kernel mapping` }
+        : {
+            type: CONDITION_KERNELS_MAPPED,
+            status: "False",
+            reason: "KernelsWithoutMapping",
+            message: unmapped.map((u) => `${u.kernel}: ${u.reason}`).join("; "),
+          },
+      loaderCondition(CONDITION_MODULE_LOADER_AVAILABLE, moduleLoader.desiredNumber ?? 0, moduleLoader.availableNumber ?? 0),
+    );
+  }
   if (devicePlugin !== undefined) {
     conds.push(loaderCondition(CONDITION_DEVICE_PLUGIN_AVAILABLE, devicePlugin.desiredNumber ?? 0, devicePlugin.availableNumber ?? 0));
   }
@@ -249,7 +272,7 @@ export function plan(module: Module, observed: Observed, settings: SpokeSettings
     });
   }
   const status: ModuleStatus = {
-    moduleLoader,
+    ...(moduleLoader !== undefined ? { moduleLoader } : {}),
     ...(devicePlugin !== undefined ? { devicePlugin } : {}),
     conditions: mergeConditions(module.status?.conditions, conds, module.metadata.generation, now),
   };

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { metaTime } from "../api/conditions.ts";
+import { MAX_SUBDOMAIN_LENGTH, boundedName } from "./names.ts";
 import type { RawClient } from "./raw.ts";
 
 export interface InvolvedObject {
@@ -41,6 +42,14 @@ export interface EventInput {
   firstTimestamp?: Date;
 }
 
+/**
+ * `<involved name>.<suffix>`, within the 253 characters of a DNS subdomain whatever the length of the
+ * involved object's name (a Node's may take all 253): a longer name is cut and hashed (boundedName).
+ */
+export function eventName(involvedName: string, suffix: string): string {
+  return `${boundedName(involvedName, MAX_SUBDOMAIN_LENGTH - suffix.length - 1)}.${suffix}`;
+}
+
 /** POSTs one Event. Throws the API server's ApiError (409 when `name` exists already). */
 export async function postEvent(raw: RawClient, e: EventInput): Promise<void> {
   const namespace = e.involvedObject.namespace ?? "default";
@@ -48,7 +57,7 @@ export async function postEvent(raw: RawClient, e: EventInput): Promise<void> {
   await raw.request("POST", eventsPath(namespace), {
     apiVersion: "v1",
     kind: "Event",
-    metadata: { name: e.name ?? `${e.involvedObject.name}.${randomBytes(8).toString("hex")}`, namespace },
+    metadata: { name: e.name ?? eventName(e.involvedObject.name, randomBytes(8).toString("hex")), namespace },
     involvedObject: e.involvedObject,
     type: e.type,
     reason: e.reason,
