@@ -80,7 +80,7 @@ export class ImageBuildError extends Error {
 
 /** Files whose content goes into the images, as .dockerignore admits them (the key of the build record). */
 async function contextFiles(root: string): Promise<string[]> {
-  const out: string[] = ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "images/stage.ts", ".dockerignore", "node_modules/.package-lock.json"];
+  const out: string[] = ["package.json", "package-lock.json", "images/stage.ts", ".dockerignore", "node_modules/.package-lock.json"];
   for (const img of Object.values(IMAGES)) out.push(img.dockerfile);
   const walk = async (rel: string): Promise<void> => {
     for (const e of await readdir(path.join(root, rel), { withFileTypes: true })) {
@@ -111,7 +111,7 @@ export async function sourceRevision(root: string): Promise<{ revision: string; 
   try {
     const { stdout } = await run("git", ["-C", root, "rev-parse", "HEAD"]);
     revision = stdout.trim();
-    const { stdout: status } = await run("git", ["-C", root, "status", "--porcelain", "--", "package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "images/stage.ts", "shared", "hub", "spoke"]);
+    const { stdout: status } = await run("git", ["-C", root, "status", "--porcelain", "--", "package.json", "package-lock.json", "images/stage.ts", "shared", "hub", "spoke"]);
     const dirty = status.split("\n").some((l) => l.trim() !== "" && !/\.test\.ts$|\/testing\/|\/deploy\//.test(l));
     if (dirty) revision += "-dirty";
   } catch {
@@ -195,8 +195,8 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
           ...(opts.noCache ? ["--no-cache"] : []),
           "--build-arg", `BUILD_BASE=${base.images.base}`,
           "--build-arg", `BASE=${base.images[img.base]}`,
-          "--build-arg", `VERSION=${version}`,
-          "--build-arg", `REVISION=${revision}`,
+          "--label", `org.opencontainers.image.version=${version}`,
+          "--label", `org.opencontainers.image.revision=${revision}`,
           "-f", path.join(opts.root, img.dockerfile),
           "-t", local,
           opts.root,

@@ -1,13 +1,15 @@
-// Runs inside an image's build stage: copies one program's compiled files and exactly the npm
-// packages they load into an output folder, which the final stage copies whole. Tracing imports
-// (rather than `npm ci --omit=dev`) keeps unused production packages such as
-// @kubernetes/client-node (~66 MB, which the processes never load) out of the images.
+// Runs inside an image's build stage: compiles one program's TypeScript files to JavaScript in
+// dist/ (Node's own type stripping: the sources use erasable syntax only, as tsconfig.json
+// enforces) and copies exactly the npm packages they load, into an output folder that the final
+// stage copies whole. Only files reachable from the entry are compiled, and tracing imports
+// (rather than `npm ci --omit=dev`) keeps production packages the processes never load, such as
+// @kubernetes/client-node (~66 MB), out of the images.
 //
-//   node images/stage.ts --entry dist/hub/cli.js [--entry …] [--optional-entry …] --out /out
+//   node images/stage.ts --entry hub/cli.ts [--entry …] [--optional-entry …] --out /out
 //
 // Node built-ins only: it runs with the Node of the base image before anything is installed.
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { builtinModules } from "node:module";
+import { builtinModules, stripTypeScriptTypes } from "node:module";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
@@ -35,7 +37,18 @@ export function packageOf(specifier: string): string | undefined {
   return BUILTINS.has(name) ? undefined : name;
 }
 
-/** Compiled files reachable from the entries through relative imports, and the packages they name. */
+/** The JavaScript of a TypeScript module: types stripped, relative ".ts" imports renamed ".js" (as tsc's rewriteRelativeImportExtensions). */
+export function compile(source: string, file: string): string {
+  let js: string;
+  try {
+    js = stripTypeScriptTypes(source, { mode: "strip" });
+  } catch (err: unknown) {
+    throw new StageError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return js.replace(IMPORT_RE, (whole: string, spec: string) => (/^\.\.?\/.*\.ts$/.test(spec) ? whole.replace(spec, `${spec.slice(0, -3)}.js`) : whole));
+}
+
+/** Source files reachable from the entries through relative imports, and the packages they name. */
 export function traceFiles(root: string, entries: readonly string[]): { files: string[]; packages: string[] } {
   const files = new Set<string>();
   const packages = new Set<string>();
@@ -44,7 +57,7 @@ export function traceFiles(root: string, entries: readonly string[]): { files: s
     const file = todo.pop() as string;
     const rel = path.relative(root, file);
     if (files.has(rel)) continue;
-    if (!existsSync(file)) throw new StageError(`${rel} is imported but does not exist (did the TypeScript build run?)`);
+    if (!existsSync(file)) throw new StageError(`${rel} is imported but does not exist`);
     files.add(rel);
     for (const m of readFileSync(file, "utf8").matchAll(IMPORT_RE)) {
       const spec = m[1] as string;
@@ -121,8 +134,10 @@ function main(): void {
   const { files, packages } = traceFiles(root, entries);
   mkdirSync(out, { recursive: true });
   for (const f of files) {
-    mkdirSync(path.dirname(path.join(out, f)), { recursive: true });
-    cpSync(path.join(root, f), path.join(out, f));
+    const target = path.join(out, "dist", f.endsWith(".ts") ? `${f.slice(0, -3)}.js` : f);
+    mkdirSync(path.dirname(target), { recursive: true });
+    if (f.endsWith(".ts")) writeFileSync(target, compile(readFileSync(path.join(root, f), "utf8"), f));
+    else cpSync(path.join(root, f), target);
   }
   const lockFile = JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8")) as { packages: Record<string, LockPackage> };
   const closure = packageClosure(lockFile.packages, packages);
@@ -135,7 +150,7 @@ function main(): void {
   const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { name: string; version: string };
   writeFileSync(path.join(out, "package.json"), `${JSON.stringify({ name: pkg.name, version: pkg.version, private: true, type: "module" }, null, 2)}\n`);
   const count = (dir: string): number => readdirSync(dir, { withFileTypes: true }).reduce((n, d) => n + (d.isDirectory() ? count(path.join(dir, d.name)) : 1), 0);
-  console.log(`staged ${files.length} program files and ${closure.length} packages (${packages.join(", ")}): ${count(out)} files`);
+  console.log(`staged ${files.length} source files and ${closure.length} packages (${packages.join(", ")}): ${count(out)} files`);
 }
 
 if (import.meta.url === `file://${process.argv[1] ?? ""}`) {
