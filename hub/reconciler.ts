@@ -35,8 +35,13 @@ import { classifyWriteError } from "./write-errors.ts";
 import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
 
 export const CONTROLLER_NAME = "ManagedClusterModule";
-/** Retry delay for clusters blocked by a registry that failed (not for "image does not exist"). */
-const REGISTRY_RETRY_MS = 30_000;
+/**
+ * Retry delay for clusters blocked by a registry that failed (not for "image does not exist"): a
+ * returning registry is noticed within this (target: recovery ≤ 5 s, issue 14). A retry of an
+ * unchanged failure writes nothing (same status, Event series not updated), so it costs the
+ * planning and one registry ping per registry.
+ */
+const REGISTRY_RETRY_MS = 3_000;
 /** Retry delay after the API server refused a write (an admission policy or quota may change). */
 const REFUSED_RETRY_MS = 60_000;
 /** ManifestWork applies in flight per reconcile. */

@@ -1,0 +1,289 @@
+// The hub under bad input and refused writes, on the local fleet's real API server (issue 14 and
+// issue 13 kind 7): random bad clusters next to good ones, a ManifestWork an admission policy
+// refuses, a spoke namespace the work agent cannot apply into, a pull secret of the wrong type, a
+// registry that never answers. The promises are asserted (good clusters converge, every failure is
+// in status and in one aggregated Event per reason), not the timings: `npm run bench -- faults`
+// prints those.
+import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { join } from "node:path";
+import fc from "fast-check";
+import { ApiException } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { z } from "zod";
+import { createHub, type Hub } from "../hub/main.ts";
+import { KERNEL_VERSIONS_CLAIM } from "../hub/names.ts";
+import { ApiError, RawClient } from "../shared/kube/raw.ts";
+import { ManifestWork, type ManifestWorkObject } from "../shared/ocm/index.ts";
+import { RegistryClient, buildLayer, pushImage } from "../shared/registry/index.ts";
+import { startRegistry, type RegistryServer } from "../shared/registry/testing/registry-server.ts";
+import { createLogger, parseConfig } from "../shared/runtime/index.ts";
+import { connectionFrom } from "./controlplane/kube.ts";
+import { clientsFor, eventually } from "./support/clients.ts";
+import { applyManifests, readManifests } from "./support/manifests.ts";
+import { serviceAccountConnection } from "./support/service-account.ts";
+
+const fleet = inject("fleet");
+const hub = clientsFor(fleet.hub.kubeconfig);
+const hubAdmin = await connectionFrom(fleet.hub.kubeconfig);
+const hubRaw = new RawClient(hubAdmin);
+const suffix = randomBytes(3).toString("hex");
+const hubNamespace = "kmm-hub";
+const label = `kmm-e2e-faults-${suffix}`;
+const GOOD_KERNEL = "6.1.0-18-amd64";
+const tls = { insecure: true };
+
+let registry: RegistryServer;
+let registryClient: RegistryClient;
+let silent: Server;
+const silentSockets = new Set<Socket>();
+let theHub: Hub | undefined;
+let run: Promise<void> | undefined;
+const clusters: string[] = [];
+const mcms: string[] = [];
+const policy = `kmm-e2e-refuse-${suffix}`;
+
+const repo = () => `${registry.host}/kmm/faults-${suffix}`;
+
+/** A ManagedCluster with no agent behind it: the hub only reads its labels and claim. */
+async function fakeCluster(name: string, claim: string | undefined): Promise<void> {
+  clusters.push(name);
+  await hub.core.createNamespace({ body: { metadata: { name } } });
+  await hubRaw.request("POST", "/apis/cluster.open-cluster-management.io/v1/managedclusters", {
+    apiVersion: "cluster.open-cluster-management.io/v1",
+    kind: "ManagedCluster",
+    metadata: { name, labels: { [label]: "true" } },
+    spec: { hubAcceptsClient: false },
+  });
+  if (claim !== undefined) {
+    await hubRaw.request(
+      "PATCH",
+      `/apis/cluster.open-cluster-management.io/v1/managedclusters/${name}/status`,
+      { status: { clusterClaims: [{ name: KERNEL_VERSIONS_CLAIM, value: claim }] } },
+      "application/merge-patch+json",
+    );
+  }
+}
+
+function mcmBody(name: string, moduleSpec: Record<string, unknown>, selector: Record<string, string> = { [label]: "true" }, spokeNamespace = `kmm-${suffix}`) {
+  return { apiVersion: "hub.kmm.sigs.x-k8s.io/v1beta1", kind: "ManagedClusterModule", metadata: { name }, spec: { spokeNamespace, selector, moduleSpec } };
+}
+
+async function createMcm(body: ReturnType<typeof mcmBody>): Promise<void> {
+  mcms.push(body.metadata.name);
+  await hubRaw.request("POST", "/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules", body);
+}
+
+async function getWork(cluster: string, name: string): Promise<ManifestWorkObject | undefined> {
+  try {
+    return ManifestWork.parse((await hubRaw.request("GET", `/apis/work.open-cluster-management.io/v1/namespaces/${cluster}/manifestworks/${name}`)).body);
+  } catch (err: unknown) {
+    if (err instanceof ApiError && err.code === 404) return undefined;
+    throw err;
+  }
+}
+
+const statusSchema = z.looseObject({
+  status: z
+    .looseObject({
+      numberDesired: z.number().optional(),
+      conditions: z.array(z.looseObject({ type: z.string(), status: z.string(), reason: z.string(), message: z.string() })).optional(),
+      clusters: z
+        .array(z.looseObject({ cluster: z.string(), manifestWork: z.looseObject({ state: z.string(), message: z.string().optional() }).optional(), kernels: z.array(z.looseObject({ kernelVersion: z.string(), message: z.string().optional() })).optional() }))
+        .optional(),
+    })
+    .optional(),
+});
+type McmStatus = NonNullable<z.infer<typeof statusSchema>["status"]>;
+
+async function mcmStatus(name: string): Promise<McmStatus | undefined> {
+  return statusSchema.parse((await hubRaw.request("GET", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${name}`)).body).status;
+}
+
+const eventListSchema = z.object({ items: z.array(z.looseObject({ type: z.string(), reason: z.string(), message: z.string(), count: z.number().optional() })) });
+
+async function events(mcm: string): Promise<z.infer<typeof eventListSchema>["items"]> {
+  return eventListSchema.parse((await hubRaw.request("GET", `/api/v1/namespaces/default/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${mcm}`)}`)).body).items;
+}
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  registryClient = new RegistryClient();
+  // A registry that accepts connections and never answers.
+  silent = createServer((s) => {
+    silentSockets.add(s);
+    s.on("close", () => silentSockets.delete(s));
+  });
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  await hub.core.createNamespace({ body: { metadata: { name: hubNamespace } } }).catch((e: unknown) => {
+    if (!(e instanceof ApiException && e.code === 409)) throw e;
+  });
+  await applyManifests(hubRaw, await readManifests(new URL("../hub/deploy/rbac.yaml", import.meta.url)));
+
+  const config = parseConfig(['healthProbeBindAddress: "127.0.0.1:0"', 'metrics:', '  bindAddress: "0"', "leaderElection:", "  enabled: false", "digestRefreshInterval: 5s", "maxConcurrentReconciles: 2"].join("\n"), "hub", "e2e faults config");
+  const logger = createLogger({ name: "kmm-hub-faults", level: "info", destination: createWriteStream(join(fleet.hub.logDir, `kmm-hub-faults-${suffix}.log`)) });
+  const connection = await serviceAccountConnection({ core: hub.core, admin: hubAdmin, namespace: hubNamespace, serviceAccount: "kmm-hub" });
+  theHub = await createHub({ config, connection, namespace: hubNamespace, identity: `faults-${suffix}`, logger });
+  run = theHub.manager.run();
+});
+
+afterAll(async () => {
+  // A reconcile waiting on the silent registry ends once its connection does.
+  for (const s of silentSockets) s.destroy();
+  await theHub?.manager.stop();
+  await run?.catch(() => undefined);
+  for (const m of mcms) await hubRaw.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${m}`).catch(() => undefined);
+  await hubRaw.request("DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${policy}`).catch(() => undefined);
+  await hubRaw.request("DELETE", `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${policy}`).catch(() => undefined);
+  for (const c of clusters) {
+    await hubRaw.request("DELETE", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${c}`).catch(() => undefined);
+    await hub.core.deleteNamespace({ name: c }).catch(() => undefined);
+  }
+  await hub.core.deleteNamespacedSecret({ namespace: hubNamespace, name: `opaque-${suffix}` }).catch(() => undefined);
+  registryClient.close();
+  await new Promise<void>((resolve) => silent.close(() => { resolve(); }));
+  await registry.stop();
+});
+
+describe("the hub under bad input and refused writes", () => {
+  it("lets good clusters converge next to random bad ones, reports each bad one in status, and writes one Event per reason", async () => {
+    const digest = (await pushImage(registryClient, `${repo()}/${GOOD_KERNEL}:v1`, { layers: [buildLayer([{ path: `opt/lib/modules/${GOOD_KERNEL}/kmod.ko`, content: "k" }])] }, { tls })).digest;
+    // Bad claims: upper-case kernels (an invalid repository once substituted), junk, kernels no
+    // mapping serves, an empty claim, no claim at all.
+    const badClaims = fc.sample(
+      fc.oneof(
+        fc.constantFrom("6.1.0-18-AMD64", "6.1.0-18-amd64\n6.1.0-20-AMD64", "6.1.0 $$ bad", "6.1.0-18-amd64/../x"),
+        fc.stringMatching(/^6\.[A-Z]{2,6}[0-9]{0,3}$/),
+        fc.constantFrom("5.14.0-70.el9.x86_64", "", undefined),
+      ),
+      { numRuns: 12, seed: 14 },
+    );
+    const good = Array.from({ length: 6 }, (_, i) => `good-${suffix}-${i}`);
+    const bad = badClaims.map((_, i) => `bad-${suffix}-${i}`);
+    for (const [i, c] of bad.entries()) await fakeCluster(c, badClaims[i]);
+    for (const c of good) await fakeCluster(c, GOOD_KERNEL);
+    const name = `bad-input-${suffix}`;
+    await createMcm(
+      mcmBody(name, {
+        selector: { "kmm-e2e": "true" },
+        moduleLoader: { container: { modprobe: { moduleName: "kmod" }, registryTLS: tls, kernelMappings: [{ regexp: "^6\\.", containerImage: `${repo()}/\${KERNEL_FULL_VERSION}:v1` }] } },
+      }),
+    );
+    for (const c of good) {
+      const w = await eventually(`ManifestWork of ${c}`, () => getWork(c, name), 60_000);
+      expect(JSON.stringify(w.spec)).toContain(`${repo()}/${GOOD_KERNEL}@${digest}`);
+    }
+    const st = await eventually("status lists every cluster", async () => {
+      const s = await mcmStatus(name);
+      return s?.clusters?.length === good.length + bad.length ? s : undefined;
+    }, 60_000);
+    expect(st.numberDesired).toBe(good.length + bad.length);
+    for (const c of st.clusters ?? []) {
+      if (c.cluster.startsWith("good-")) continue;
+      // Every bad cluster says why it has no work.
+      expect(c.manifestWork?.state).toMatch(/Blocked|Pending/);
+      expect(c.manifestWork?.message ?? "").not.toBe("");
+    }
+    const upper = st.clusters?.find((c) => c.cluster === bad[badClaims.indexOf("6.1.0-18-AMD64")]);
+    if (upper) expect(upper.manifestWork?.message).toContain("6.1.0-18-AMD64");
+    for (const c of st.conditions ?? []) expect(c.message.length).toBeLessThanOrEqual(1024);
+    const evs = await eventually("an InvalidImageReference Event", async () => {
+      const e = await events(name);
+      return e.some((x) => x.reason === "InvalidImageReference") ? e : undefined;
+    }, 30_000);
+    // One Event per reason, however many clusters: the message names a few and counts the rest.
+    const reasons = evs.map((e) => e.reason);
+    expect(new Set(reasons).size).toBe(reasons.length);
+  });
+
+  it("reports a ManifestWork the API server refuses in that cluster's status and an Event with the server's message; the others are written", async () => {
+    const ok = `refuse-ok-${suffix}`;
+    const refused = `refuse-no-${suffix}`;
+    const sel = `${label}-refuse`;
+    for (const c of [ok, refused]) await fakeCluster(c, GOOD_KERNEL);
+    for (const c of [ok, refused]) await hubRaw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${c}`, { metadata: { labels: { [sel]: "true" } } }, "application/merge-patch+json");
+    await hubRaw.request("POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies", {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicy",
+      metadata: { name: policy },
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: { resourceRules: [{ apiGroups: ["work.open-cluster-management.io"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["manifestworks"] }] },
+        validations: [{ expression: `object.metadata.namespace != '${refused}'`, message: `e2e quota: no ManifestWork in ${refused}` }],
+      },
+    });
+    await hubRaw.request("POST", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings", {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name: policy },
+      spec: { policyName: policy, validationActions: ["Deny"] },
+    });
+    // The policy is in force once the API server refuses a dry run.
+    await eventually("the admission policy in force", async () => {
+      try {
+        await hubRaw.request("POST", `/apis/work.open-cluster-management.io/v1/namespaces/${refused}/manifestworks?dryRun=All`, { apiVersion: "work.open-cluster-management.io/v1", kind: "ManifestWork", metadata: { name: "probe" }, spec: { workload: { manifests: [] } } });
+        return false;
+      } catch (err: unknown) {
+        return err instanceof ApiError && err.code === 422;
+      }
+    }, 30_000);
+    const name = `refused-${suffix}`;
+    await createMcm(
+      mcmBody(name, {
+        selector: { "kmm-e2e": "true" },
+        moduleLoader: { container: { modprobe: { moduleName: "kmod" }, registryTLS: tls, kernelMappings: [{ regexp: "^6\\.", containerImage: `${repo()}/\${KERNEL_FULL_VERSION}:v1` }] } },
+      }, { [sel]: "true" }),
+    );
+    await eventually(`ManifestWork of ${ok}`, () => getWork(ok, name), 60_000);
+    const entry = await eventually("the refusal in the cluster's status", async () => {
+      const e = (await mcmStatus(name))?.clusters?.find((c) => c.cluster === refused);
+      return e?.manifestWork?.state === "Blocked" ? e : undefined;
+    }, 60_000);
+    expect(entry.manifestWork?.message).toContain(`e2e quota: no ManifestWork in ${refused}`);
+    expect(await getWork(refused, name)).toBeUndefined();
+    const ev = await eventually("a ManifestWorkRefused Event", async () => (await events(name)).find((e) => e.reason === "ManifestWorkRefused"), 30_000);
+    expect(ev.type).toBe("Warning");
+    expect(ev.message).toContain(`e2e quota: no ManifestWork in ${refused}`);
+  });
+
+  it("brings the work agent's own reason for not applying (no spoke namespace) into status and an Event", async () => {
+    const spoke = fleet.spokes[0]!;
+    const sel = `${label}-agent`;
+    await hubRaw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${spoke.name}`, { metadata: { labels: { [sel]: "true" } } }, "application/merge-patch+json");
+    const name = `no-ns-${suffix}`;
+    try {
+      // A device-plugin-only MCM needs no kernel claim; its spoke namespace does not exist.
+      await createMcm(mcmBody(name, { selector: { "kmm-e2e": "true" }, devicePlugin: { container: { image: `${repo()}/${GOOD_KERNEL}@sha256:${"0".repeat(64)}` } } }, { [sel]: "true" }, `absent-${suffix}`));
+      const entry = await eventually("the agent's message in the cluster's status", async () => {
+        const e = (await mcmStatus(name))?.clusters?.find((c) => c.cluster === spoke.name);
+        return e?.manifestWork?.message?.includes(`absent-${suffix}`) === true ? e : undefined;
+      }, 90_000);
+      expect(entry.manifestWork?.message).toMatch(/not found/);
+      const ev = await eventually("a ManifestWorkNotApplied Event", async () => (await events(name)).find((e) => e.reason === "ManifestWorkNotApplied"), 30_000);
+      expect(ev.message).toContain(`absent-${suffix}`);
+    } finally {
+      await hubRaw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${spoke.name}`, { metadata: { labels: { [sel]: null } } }, "application/merge-patch+json");
+    }
+  });
+
+  it("warns about a pull secret of the wrong type, and says Progressing while the first reconcile waits for a registry", async () => {
+    await hub.core.createNamespacedSecret({ namespace: hubNamespace, body: { metadata: { name: `opaque-${suffix}` }, type: "Opaque", data: { ".dockerconfigjson": Buffer.from("{}").toString("base64") } } });
+    const name = `slow-${suffix}`;
+    const slowHost = `127.0.0.1:${(silent.address() as { port: number }).port}`;
+    await createMcm(
+      mcmBody(name, {
+        selector: { "kmm-e2e": "true" },
+        imageRepoSecret: { name: `opaque-${suffix}` },
+        moduleLoader: { container: { modprobe: { moduleName: "kmod" }, registryTLS: tls, kernelMappings: [{ regexp: "^6\\.", containerImage: `${slowHost}/kmm/never:\${KERNEL_FULL_VERSION}` }] } },
+      }, { [label]: "true" }),
+    );
+    const st = await eventually("Progressing before any ManifestWork", async () => {
+      const s = await mcmStatus(name);
+      return s?.conditions?.find((c) => c.type === "Available" && c.reason === "Progressing") ? s : undefined;
+    }, 30_000);
+    expect(st.numberDesired).toBeGreaterThan(0);
+    const ev = await eventually("a PullSecretInvalid Event", async () => (await events(name)).find((e) => e.reason === "PullSecretInvalid"), 30_000);
+    expect(ev.message).toContain("is of type Opaque");
+  });
+});
