@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config";
 
-// Two projects: "unit" runs without a cluster (it may start local tools such as
-// the registry or modprobe); "e2e" shares one local fleet started in globalSetup.
+// Three projects: "unit" runs without a cluster (it may start local tools such as
+// the registry or modprobe); "e2e" shares one local fleet started in globalSetup; "images" builds
+// the container images once and runs them.
 export default defineConfig({
   test: {
     projects: [
@@ -23,6 +24,17 @@ export default defineConfig({
           setupFiles: ["e2e/support/on-failure.ts"],
           testTimeout: 180_000,
           hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          // Builds the four images once per run (images/build.ts caches them) and runs them for real.
+          name: "images",
+          include: ["images/**/*.test.ts"],
+          globalSetup: ["images/global-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
           fileParallelism: false,
         },
       },
