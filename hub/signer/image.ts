@@ -121,8 +121,12 @@ function removeUnder(tree: Map<string, TreeEntry>, prefix: string, keep: (e: Tre
   for (const [p, e] of tree) if (p.startsWith(prefix) && !keep(e)) tree.delete(p);
 }
 
-/** Applies one layer's tar to the tree as overlay filesystems do (whiteouts, opaque directories, replaced directories). */
-async function applyLayer(
+/**
+ * Applies one layer's tar to the tree as overlay filesystems do (whiteouts, opaque directories,
+ * replaced directories); `keepContent` stores a regular file's body and returns where. Throws
+ * UnsafeLayerError for names with ".." or a leading "/", and TarFormatError for a broken archive.
+ */
+export async function applyLayer(
   tree: Map<string, TreeEntry>,
   tar: Readable,
   layer: number,
