@@ -402,6 +402,11 @@ describe("spoke edition", () => {
       };
       return JSON.stringify(state) === JSON.stringify(want) ? true : `state ${JSON.stringify(state)}`;
     });
+    await until("version.ready labels name the loaded versions (upstream's label, field case 10)", async () => {
+      const labels = await nodeLabels();
+      const got = [n1, n2].map((n) => labels.get(n)?.[`kmm.node.kubernetes.io/${ref}.version.ready`]);
+      return isDeepStrictEqual(got, ["v2", "v1"]) ? true : `version.ready ${JSON.stringify(got)}`;
+    });
     // The ready label went away between the two versions: v1 was unloaded before v2 was loaded.
     await until("node 1 events: loaded v1, unloaded, loaded v2", async () => {
       const n1Events = await admin.core.listNamespacedEvent({ namespace: "default", fieldSelector: `involvedObject.name=${n1}` });
@@ -422,5 +427,84 @@ describe("spoke edition", () => {
     await until("versioned Module released", async () => ((await gone(readModule(name))) ? true : "still there"));
     const labels = await nodeLabels();
     expect([n1, n2].map((n) => [labels.get(n)?.[loaderLabel], labels.get(n)?.[dpLabel]])).toEqual([[undefined, undefined], [undefined, undefined]]);
+  });
+
+  it("serves a Module whose name + namespace take the 41 characters the CRD admits, with version (field case 01)", async () => {
+    const name = `gpu-driver-ordered-${"u".repeat(41 - ns.length - "gpu-driver-ordered-".length)}`;
+    expect(name.length + ns.length).toBe(41);
+    const ref = `${ns}.${name}`;
+    const node = nodeNames[0]!;
+    await adminRaw.request("PATCH", `/api/v1/nodes/${node}`, { metadata: { labels: { [`kmm.node.kubernetes.io/version-module.${ref}`]: "1.0" } } }, "application/merge-patch+json");
+    await adminRaw.apply(moduleManifest(name, { version: "1.0" }), "kmm-e2e");
+    await until("module loaded with its version labels on the node", async () => {
+      const labels = (await nodeLabels()).get(node) ?? {};
+      const got = [labels[`beta.kmm.node.kubernetes.io/version-worker-pod.${ref}`], labels[`kmm.node.kubernetes.io/${ref}.ready`], labels[`kmm.node.kubernetes.io/${ref}.version.ready`]];
+      return isDeepStrictEqual(got, ["1.0", "", "1.0"]) ? true : `labels ${JSON.stringify(got)}`;
+    });
+    const m = await readModule(name);
+    expect(m.status?.conditions?.find((c) => c.type === "WriteRefused")).toBeUndefined();
+    await admin.custom.deleteNamespacedCustomObject({ group: "kmm.sigs.x-k8s.io", version: "v1beta1", namespace: ns, plural: "modules", name });
+    await until("Module released", async () => ((await gone(readModule(name))) ? true : "still there"));
+    await adminRaw.request("PATCH", `/api/v1/nodes/${node}`, { metadata: { labels: { [`kmm.node.kubernetes.io/version-module.${ref}`]: null } } }, "application/merge-patch+json");
+  });
+
+  it("reports a DaemonSet the API server refuses in the Module's status and an Event, and writes the rest", async () => {
+    const name = "kmod-refused";
+    const policy = `e2e-refuse-${suffix}`;
+    const message = `e2e policy ${suffix}: module-loader DaemonSets of ${name} are not allowed`;
+    const moduleLabel = "object.metadata.labels['kmm.node.kubernetes.io/module.name']";
+    // A real refusal of the real API server: a ValidatingAdmissionPolicy bound to this namespace.
+    const validatingPolicy = {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicy",
+      metadata: { name: policy },
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: { resourceRules: [{ apiGroups: ["apps"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["daemonsets"] }] },
+        validations: [
+          {
+            expression: `!has(object.metadata.labels) || !('kmm.node.kubernetes.io/module.name' in object.metadata.labels) || ${moduleLabel} != '${name}' || object.metadata.labels['kmm.node.kubernetes.io/role'] != 'module-loader'`,
+            message,
+          },
+        ],
+      },
+    };
+    await adminRaw.apply(validatingPolicy, "kmm-e2e");
+    const binding = {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name: policy },
+      spec: { policyName: policy, validationActions: ["Deny"], matchResources: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } } } },
+    };
+    await adminRaw.apply(binding, "kmm-e2e");
+    try {
+      // The policy is enforced once the API server's policy informer has it: wait for a refusal.
+      await until("policy enforced", async () => {
+        const probe = { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "probe", namespace: ns, labels: { [MODULE_NAME_LABEL]: name, "kmm.node.kubernetes.io/role": "module-loader" } }, spec: { selector: { matchLabels: { a: "b" } }, template: { metadata: { labels: { a: "b" } }, spec: { containers: [{ name: "c", image: "x:1" }] } } } };
+        return adminRaw.request("POST", `/apis/apps/v1/namespaces/${ns}/daemonsets?dryRun=All`, probe).then(() => "not refused yet", () => true as const);
+      });
+      await adminRaw.apply(moduleManifest(name, { devicePlugin: true }), "kmm-e2e");
+      await until("WriteRefused condition with the server's message", async () => {
+        const c = (await readModule(name)).status?.conditions?.find((x) => x.type === "WriteRefused");
+        return c?.status === "True" && c.message.includes(message) && c.message.includes(`DaemonSet ${ns}/${name}-ml-`) ? true : `condition ${JSON.stringify(c)}`;
+      });
+      const m = await readModule(name);
+      // The rest went on: status counters and the device plugin DaemonSet were written.
+      expect(m.status?.moduleLoader).toBeDefined();
+      expect((await daemonSets(name, "device-plugin")).length).toBe(1);
+      expect(await daemonSets(name, "module-loader")).toEqual([]);
+      const events = await admin.core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name},reason=WriteRefused` });
+      expect(events.items.some((e) => e.type === "Warning" && e.message?.includes(message) === true)).toBe(true);
+    } finally {
+      await adminRaw.delete({ apiVersion: binding.apiVersion, kind: binding.kind, metadata: { name: policy } }).catch(() => undefined);
+      await adminRaw.delete({ apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingAdmissionPolicy", metadata: { name: policy } }).catch(() => undefined);
+    }
+    await until("retried: the DaemonSets are written and the condition is gone once the policy is", async () => {
+      const c = (await readModule(name)).status?.conditions?.find((x) => x.type === "WriteRefused");
+      const sets = await daemonSets(name, "module-loader");
+      return c === undefined && sets.length > 0 ? true : `condition ${JSON.stringify(c)}, ${sets.length} module-loader DaemonSets`;
+    }, 120_000);
+    await admin.custom.deleteNamespacedCustomObject({ group: "kmm.sigs.x-k8s.io", version: "v1beta1", namespace: ns, plural: "modules", name });
+    await until("Module released", async () => ((await gone(readModule(name))) ? true : "still there"), 90_000);
   });
 });

@@ -8,6 +8,8 @@ export const CONDITION_KERNELS_MAPPED = "KernelsMapped";
 export const CONDITION_MODULE_LOADER_AVAILABLE = "ModuleLoaderAvailable";
 export const CONDITION_DEVICE_PLUGIN_AVAILABLE = "DevicePluginAvailable";
 export const CONDITION_BUILD_SIGN_IGNORED = "BuildAndSignIgnored";
+/** Present (True) while the API server refuses some of the Module's writes; its message has the server's words. */
+export const CONDITION_WRITE_REFUSED = "WriteRefused";
 
 export interface DesiredCondition {
   type: string;

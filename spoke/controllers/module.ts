@@ -1,8 +1,11 @@
 // The Module reconciler of the spoke edition: reads the informer caches, asks plan() for the desired
-// state, and applies the difference. Every write is skipped when nothing changed.
+// state, and applies the difference. Every write is skipped when nothing changed. A write the API
+// server refuses (a DaemonSet, a node label, the status) does not stop the others: it is reported in
+// the Module's status (condition WriteRefused) and as a Warning Event with the server's message, and
+// the reconcile is retried with backoff once everything else is written.
 import type { Module } from "../../shared/api/module.ts";
 import { MODULE_API_VERSION, MODULE_KIND, MODULE_PLURAL } from "../../shared/api/module.ts";
-import { isNotFound, type RawClient } from "../../shared/kube/raw.ts";
+import { ApiError, isNotFound, type RawClient } from "../../shared/kube/raw.ts";
 import type { Reconcile } from "../../shared/runtime/controller.ts";
 import type { Informer } from "../../shared/runtime/informer.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
@@ -11,7 +14,7 @@ import { MODULE_FINALIZER, MODULE_NAME_LABEL } from "../labels.ts";
 import type { DaemonSetRead, Node, Pod } from "../objects.ts";
 import { plan } from "../plan.ts";
 import type { SpokeSettings } from "../settings.ts";
-import { CONDITION_BUILD_SIGN_IGNORED, CONDITION_KERNELS_MAPPED, statusUnchanged } from "../status.ts";
+import { CONDITION_BUILD_SIGN_IGNORED, CONDITION_KERNELS_MAPPED, CONDITION_WRITE_REFUSED, mergeConditions, statusUnchanged } from "../status.ts";
 import { FIELD_MANAGER, patchNodeLabels, type Recorder } from "./kube.ts";
 
 /** While deleting, how often to look again for pods that are still unloading. */
@@ -26,6 +29,34 @@ export interface ModuleReconcilerDeps {
   recorder: Recorder;
   settings: SpokeSettings;
   logger: Logger;
+}
+
+/** A write the API server answered with a refusal (invalid, forbidden, too large…), not a transient failure. */
+export function isRefusal(err: unknown): err is ApiError {
+  return err instanceof ApiError && err.code >= 400 && err.code < 500 && ![401, 404, 408, 409, 429].includes(err.code);
+}
+
+/** What one reconcile could not write: refusals for the user, and the first other failure to retry on. */
+class Writes {
+  readonly refused: { what: string; message: string }[] = [];
+  failure: Error | undefined = undefined;
+
+  /** Runs one write; a refusal or failure is remembered and the reconcile goes on. Returns whether it was written. */
+  async attempt(what: string, write: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await write();
+      return true;
+    } catch (err) {
+      if (isRefusal(err)) this.refused.push({ what, message: err.message });
+      else this.failure ??= err instanceof Error ? err : new Error(`${what}: write failed`, { cause: err });
+      return false;
+    }
+  }
+}
+
+/** A reconcile that wrote what it could; some writes were refused (reported in status and Events) or failed. */
+export class WritesRefusedError extends Error {
+  override readonly name = "WritesRefusedError";
 }
 
 export function moduleKey(namespace: string, name: string): string {
@@ -58,8 +89,9 @@ export function moduleReconciler(deps: ModuleReconcilerDeps): Reconcile {
     const involved = { apiVersion: MODULE_API_VERSION, kind: MODULE_KIND, name: m.name, namespace: m.namespace, ...(module.metadata.uid !== undefined ? { uid: module.metadata.uid } : {}) };
     const deleting = module.metadata.deletionTimestamp !== undefined;
     const finalizers = module.metadata.finalizers ?? [];
+    const writes = new Writes();
     if (!deleting && !finalizers.includes(MODULE_FINALIZER)) {
-      await setFinalizers(deps.raw, module, [...finalizers, MODULE_FINALIZER]);
+      await writes.attempt(`finalizer of Module ${key}`, () => setFinalizers(deps.raw, module, [...finalizers, MODULE_FINALIZER]));
     }
     if (deleting && !finalizers.includes(MODULE_FINALIZER)) return undefined;
 
@@ -71,27 +103,47 @@ export function moduleReconciler(deps: ModuleReconcilerDeps): Reconcile {
     };
     const p = plan(module, observed, deps.settings, new Date());
 
-    for (const ds of p.apply) await deps.raw.apply(ds, FIELD_MANAGER);
+    for (const ds of p.apply) await writes.attempt(`DaemonSet ${m.namespace}/${ds.metadata.name ?? ""}`, () => deps.raw.apply(ds, FIELD_MANAGER));
     for (const dsName of p.remove) {
-      try {
-        await deps.raw.delete({ apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: dsName, namespace: m.namespace } });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      await writes.attempt(`deleting DaemonSet ${m.namespace}/${dsName}`, async () => {
+        try {
+          await deps.raw.delete({ apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: dsName, namespace: m.namespace } });
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      });
     }
+    const labelled = new Set<string>();
     for (const [node, labels] of p.nodeLabels) {
-      try {
-        await patchNodeLabels(deps.raw, node, labels);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      const ok = await writes.attempt(`labels of Node ${node}`, async () => {
+        try {
+          await patchNodeLabels(deps.raw, node, labels);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      });
+      if (ok) labelled.add(node);
     }
-    for (const ev of p.nodeEvents) {
+    // A Node event says what its labels now say: none for labels that were not written.
+    for (const ev of p.nodeEvents.filter((e) => labelled.has(e.node))) {
       const uid = deps.nodes.get(undefined, ev.node)?.metadata.uid;
-      await deps.recorder.event({ apiVersion: "v1", kind: "Node", name: ev.node, ...(uid !== undefined ? { uid } : {}) }, "Normal", ev.reason, ev.message);
+      await record(deps, { apiVersion: "v1", kind: "Node", name: ev.node, ...(uid !== undefined ? { uid } : {}) }, "Normal", ev.reason, ev.message);
     }
 
+    const before = module.status?.conditions ?? [];
+    const refusedBefore = before.find((c) => c.type === CONDITION_WRITE_REFUSED);
+    const refusedMessage = writes.refused.map((r) => `${r.what}: ${r.message}`).join("; ");
+    if (writes.refused.length > 0 && refusedMessage !== refusedBefore?.message) {
+      for (const r of writes.refused) await record(deps, involved, "Warning", "WriteRefused", `${r.what} was refused by the API server: ${r.message}`);
+    }
+    const finish = (): undefined => {
+      if (writes.refused.length > 0) throw new WritesRefusedError(`Module ${key}: ${refusedMessage}`);
+      if (writes.failure !== undefined) throw writes.failure;
+      return undefined;
+    };
+
     if (deleting) {
+      finish();
       if (p.released && p.nodeLabels.size === 0) {
         await setFinalizers(deps.raw, module, finalizers.filter((f) => f !== MODULE_FINALIZER));
         deps.logger.info({ module: key }, "module unloaded everywhere; finalizer removed");
@@ -100,26 +152,48 @@ export function moduleReconciler(deps: ModuleReconcilerDeps): Reconcile {
       return { requeueAfter: DELETION_POLL_MS };
     }
 
-    const before = module.status?.conditions ?? [];
     const mapped = p.status.conditions?.find((c) => c.type === CONDITION_KERNELS_MAPPED);
     const mappedBefore = before.find((c) => c.type === CONDITION_KERNELS_MAPPED);
     if (p.unmapped.length > 0 && mapped !== undefined && mapped.message !== mappedBefore?.message) {
-      await deps.recorder.event(involved, "Warning", "KernelMappingNotFound", `no usable kernel mapping: ${mapped.message}`);
+      await record(deps, involved, "Warning", "KernelMappingNotFound", `no usable kernel mapping: ${mapped.message}`);
     }
     if (p.buildOrSignIgnored && !before.some((c) => c.type === CONDITION_BUILD_SIGN_IGNORED)) {
-      await deps.recorder.event(
+      await record(
+        deps,
         involved,
         "Warning",
         "BuildAndSignIgnored",
         "build and sign are not run on this cluster (managed mode): the kmod images must already exist in the registry",
       );
     }
-    if (!statusUnchanged(module.status, p.status)) {
-      const body = { apiVersion: MODULE_API_VERSION, kind: MODULE_KIND, metadata: { name: m.name, namespace: m.namespace }, status: p.status };
-      await deps.raw.applyStatus(body, FIELD_MANAGER);
+    const status =
+      writes.refused.length === 0
+        ? p.status
+        : {
+            ...p.status,
+            conditions: [
+              ...(p.status.conditions ?? []),
+              ...mergeConditions(before, [{ type: CONDITION_WRITE_REFUSED, status: "True", reason: "APIServerRefused", message: refusedMessage }], module.metadata.generation, new Date()),
+            ],
+          };
+    if (!statusUnchanged(module.status, status)) {
+      const body = { apiVersion: MODULE_API_VERSION, kind: MODULE_KIND, metadata: { name: m.name, namespace: m.namespace }, status };
+      const written = await writes.attempt(`status of Module ${key}`, () => deps.raw.applyStatus(body, FIELD_MANAGER));
+      const statusRefusal = writes.refused.find((r) => r.what.startsWith("status of"));
+      // The status cannot carry its own refusal: the Event is where the user sees it.
+      if (!written && statusRefusal !== undefined) await record(deps, involved, "Warning", "WriteRefused", `${statusRefusal.what} was refused by the API server: ${statusRefusal.message}`);
     }
-    return undefined;
+    return finish();
   };
+}
+
+/** Records an Event; an Event the API server does not take is logged, never a reason to stop. */
+async function record(deps: ModuleReconcilerDeps, obj: Parameters<ModuleReconcilerDeps["recorder"]["event"]>[0], type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
+  try {
+    await deps.recorder.event(obj, type, reason, message);
+  } catch (err) {
+    deps.logger.warn({ err: err instanceof Error ? err.message : String(err), reason, object: obj.name }, "could not record an Event");
+  }
 }
 
 /** Node changes that can change a Module's desired state (not heartbeats). */
