@@ -55,7 +55,8 @@ export function kanikoImage(relatedImageBuild: string, tag: string | undefined):
   return `${cut === -1 ? relatedImageBuild : relatedImageBuild.slice(0, slash + 1 + cut)}:${tag}`;
 }
 
-function tlsArgs(tls: RegistryTLS | undefined, insecure: string, skip: string): string[] {
+/** kaniko-style TLS flags for a registryTLS: `insecure` → the first flag, `insecureSkipTLSVerify` → the second. */
+export function tlsArgs(tls: RegistryTLS | undefined, insecure: string, skip: string): string[] {
   return [...(tls?.insecure === true ? [insecure] : []), ...(tls?.insecureSkipTLSVerify === true ? [skip] : [])];
 }
 

@@ -11,7 +11,7 @@ import type { RegistryTLS } from "../../shared/api/module.ts";
 import type { Container, Volume, VolumeMount } from "../../shared/k8s/core.generated.ts";
 import type { ResolvedKernelMapping } from "../../shared/kernel-mapping/kernel-mapping.ts";
 import { parseReference, pinnedReference } from "../../shared/registry/reference.ts";
-import { TERMINATION_LOG } from "./build-job.ts";
+import { TERMINATION_LOG, tlsArgs } from "./build-job.ts";
 import { assembleJob, registrySecretVolume, REGISTRY_CONFIG_VOLUME, type Job } from "./job.ts";
 import { unsignedImageName } from "./names.ts";
 
@@ -45,10 +45,6 @@ export interface SignJobResult {
   unsignedImage: string;
   /** What it pushes: the mapping's containerImage. */
   destination: string;
-}
-
-function tlsArgs(tls: RegistryTLS | undefined, insecure: string, skip: string): string[] {
-  return [...(tls?.insecure === true ? [insecure] : []), ...(tls?.insecureSkipTLSVerify === true ? [skip] : [])];
 }
 
 /**

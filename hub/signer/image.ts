@@ -11,13 +11,10 @@ import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import type { CallOptions, RegistryClient } from "../../shared/registry/client.ts";
 import { ImageNotFoundError, RegistryError } from "../../shared/registry/errors.ts";
-import { decompressorFor, safeComponents } from "../../shared/registry/extract.ts";
+import { decompressorFor, OPAQUE_WHITEOUT, safeComponents, WHITEOUT_PREFIX } from "../../shared/registry/extract.ts";
 import { formatReference, parseReference, repositoryName, type ImageReference } from "../../shared/registry/reference.ts";
 import { type Descriptor, type ImageManifest } from "../../shared/registry/schemas.ts";
 import { readTar, type TarHeader } from "../../shared/registry/tar.ts";
-
-const WHITEOUT_PREFIX = ".wh.";
-const OPAQUE_WHITEOUT = ".wh..wh..opq";
 
 export interface TreeEntry {
   /** Path inside the image, without a leading slash ("opt/lib/modules/…/x.ko"). */

@@ -11,8 +11,9 @@ import { readTar } from "./tar.ts";
 // outside the target, and nothing is written through a symlink. OCI whiteouts
 // (".wh.<name>", ".wh..wh..opq") delete what lower layers put there.
 
-const WHITEOUT_PREFIX = ".wh.";
-const OPAQUE_WHITEOUT = ".wh..wh..opq";
+/** OCI whiteout names: ".wh.<name>" hides <name> of lower layers, ".wh..wh..opq" all of its directory. */
+export const WHITEOUT_PREFIX = ".wh.";
+export const OPAQUE_WHITEOUT = ".wh..wh..opq";
 
 export interface ExtractResult {
   files: number;
