@@ -1,0 +1,70 @@
+// Benchmark: the four images — cold build (empty buildah storage and base cache: mmdebstrap, every
+// layer, push), warm build with nothing changed, warm rebuild after a one-line TypeScript change,
+// and per image its uncompressed and compressed size and the layers the images share.
+// Targets (issue 10): worker ≤ 180 MB uncompressed, the four ≤ 400 MB of distinct layers, warm
+// rebuild after a one-line change ≤ 30 s. Builds a copy of the sources, so the work tree is not touched.
+// Run: node bench/images.ts
+import { execFile } from "node:child_process";
+import { appendFile, cp, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { buildah } from "../images/buildah.ts";
+import { IMAGE_NAMES, ROOT, buildImages, sourceRevision, type BuildResult } from "../images/build.ts";
+import { formatSizes, mb, measureImages } from "../images/sizes.ts";
+import { startRegistry } from "../shared/registry/testing/registry-server.ts";
+
+const run = promisify(execFile);
+const EDITED = "shared/runtime/logger.ts";
+const MB = 1_000_000;
+
+async function copySources(dest: string): Promise<void> {
+  for (const f of ["package.json", "package-lock.json", ".dockerignore"]) await cp(path.join(ROOT, f), path.join(dest, f));
+  for (const d of ["images", "shared", "hub", "spoke"]) await cp(path.join(ROOT, d), path.join(dest, d), { recursive: true });
+  // Hard links: node_modules is large and only read.
+  await run("cp", ["-al", path.join(ROOT, "node_modules"), path.join(dest, "node_modules")]);
+}
+
+async function main(): Promise<void> {
+  const registry = await startRegistry();
+  const work = await mkdtemp(path.join(tmpdir(), "kmm-bench-images-"));
+  const root = path.join(work, "src");
+  const cacheDir = path.join(work, "cache");
+  await mkdir(root);
+  let last: BuildResult | undefined;
+  try {
+    await copySources(root);
+    const { revision } = await sourceRevision(ROOT);
+    const build = async (label: string): Promise<{ result: BuildResult; seconds: number }> => {
+      const started = performance.now();
+      const result = await buildImages({ root, cacheDir, registry: `${registry.host}/bench`, tlsVerify: false, push: true, revision: revision.replace(/-dirty$/, "") });
+      last = result;
+      const seconds = (performance.now() - started) / 1000;
+      console.log(`${label.padEnd(48)} ${seconds.toFixed(1).padStart(6)} s${result.built ? "" : "  (build record: buildah not run)"}`);
+      return { result, seconds };
+    };
+    console.log(`sources of ${revision}, copied to ${root}\n`);
+    const { result: cold } = await build("cold build + push (mmdebstrap, all layers)");
+    await build("warm, nothing changed");
+    await appendFile(path.join(root, EDITED), "export const BENCH_EDIT = 1;\n");
+    const { seconds: warm } = await build(`warm, one line added to ${EDITED}`);
+
+    const refs = Object.fromEntries(IMAGE_NAMES.map((n) => [n, cold.images[n].ref]));
+    const sizes = await measureImages(refs, { insecure: true });
+    console.log(`\n${formatSizes(sizes)}\n`);
+    const worker = sizes.images.find((i) => i.name === "worker");
+    const check = (ok: boolean, what: string) => console.log(`${ok ? "ok  " : "MISS"} ${what}`);
+    check((worker?.uncompressed ?? Infinity) <= 180 * MB, `worker ${mb(worker?.uncompressed ?? 0)} uncompressed ≤ 180 MB`);
+    check(sizes.distinct.uncompressed <= 400 * MB, `distinct layers of the four ${mb(sizes.distinct.uncompressed)} ≤ 400 MB`);
+    check(warm <= 30, `warm rebuild after a one-line change ${warm.toFixed(1)} s ≤ 30 s`);
+  } finally {
+    if (last !== undefined) await buildah(last.storage, ["rmi", "--all", "--force"]).catch(() => "");
+    await rm(work, { recursive: true, force: true });
+    await registry.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exit(1);
+});
