@@ -47,6 +47,8 @@ export const buildOptionsSchema = z.object({
   refreshBase: z.boolean().default(false),
   /** Ignore build records and buildah's layer cache: a from-scratch build. */
   noCache: z.boolean().default(false),
+  /** The commit the labels name (org.opencontainers.image.revision); from git when absent. */
+  revision: z.string().regex(/^[0-9a-f]{7,64}(-dirty)?$|^unknown$/, "revision must be a git commit id").optional(),
   log: z.custom<(line: string) => void>((v) => typeof v === "function").optional(),
 });
 export type BuildOptions = z.input<typeof buildOptionsSchema>;
@@ -168,7 +170,9 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
   const storage = projectStorage(opts.cacheDir);
   return withLock(opts.cacheDir, async () => {
     const base = await ensureBaseImages({ root: opts.root, cacheDir: path.join(opts.cacheDir, "base"), storage, refresh: opts.refreshBase, log });
-    const { revision, version } = await sourceRevision(opts.root);
+    const source = await sourceRevision(opts.root);
+    const { version } = source;
+    const revision = opts.revision ?? source.revision;
     const tag = `${version}-${revision.slice(0, 12)}${revision.endsWith("-dirty") ? "-dirty" : ""}`;
     const key = await inputKey(opts.root, { base: base.key, revision, version, dockerfiles: Object.values(IMAGES).map((i) => readFileSync(path.join(opts.root, i.dockerfile), "utf8")) });
     const recordFile = path.join(opts.cacheDir, "records", `${key}.json`);
