@@ -92,6 +92,7 @@ export function buildJob(input: BuildJobInput): BuildJobResult {
   const { mcm, mapping } = input;
   const build = mapping.build;
   if (build === undefined) throw new BuildInputError(`kernel mapping ${mapping.mappingIndex} has no build section`);
+  if (input.relatedImageBuild === "") throw new BuildInputError("RELATED_IMAGE_BUILD is not set: the hub needs the kaniko image to build with");
   const mcmName = mcm.metadata.name ?? "";
   const ctx = moduleContext(mcm);
   const destination = mapping.sign ? unsignedImageName(mapping.containerImage, mcmName, mcm.spec.spokeNamespace) : mapping.containerImage;

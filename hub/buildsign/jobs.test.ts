@@ -192,6 +192,7 @@ describe("buildJob", () => {
     const noBuild = mcm({ kernelMappings: [{ regexp: "^.+$", containerImage: "r.io/k:1" }] });
     expect(() => buildJob(buildInput(noBuild))).toThrow(BuildInputError);
     expect(() => buildJob(buildInput(buildOnly({ secrets: [{ name: "nope" }] })))).toThrow(/no resourceVersion known for Secret kmm-hub\/nope/);
+    expect(() => buildJob(buildInput(buildOnly(), { relatedImageBuild: "" }))).toThrow(/RELATED_IMAGE_BUILD is not set/);
   });
 });
 
@@ -312,6 +313,7 @@ describe("signJob", () => {
     expect(() => signJob(signInput(m, { mapping: outside }))).toThrow(/must be under modprobe\.dirName \/opt/);
     expect(() => signJob(signInput(signOnly({ unsignedImage: undefined })))).toThrow(/set sign\.unsignedImage/);
     expect(() => signJob(signInput(signOnly(), { secretVersions: { cert: "1", pull: "1" } }))).toThrow(SignInputError);
+    expect(() => signJob(signInput(signOnly(), { relatedImageSign: "" }))).toThrow(/RELATED_IMAGE_SIGN is not set/);
   });
 });
 

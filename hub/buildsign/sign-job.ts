@@ -57,6 +57,7 @@ export function signJob(input: SignJobInput): SignJobResult {
   const sign = mapping.sign;
   const kernel = mapping.kernel.full;
   if (sign === undefined) throw new SignInputError(`kernel mapping ${mapping.mappingIndex} has no sign section`);
+  if (input.relatedImageSign === "") throw new SignInputError("RELATED_IMAGE_SIGN is not set: the hub needs the signer image to sign with");
   const mcmName = mcm.metadata.name ?? "";
   let unsignedImage: string;
   let pullTLS: RegistryTLS | undefined;

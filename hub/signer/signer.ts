@@ -211,10 +211,14 @@ export async function signImage(opts: SignImageOptions): Promise<SignImageResult
       const scratch = path.join(work, `sign-${i}.ko`);
       await writeFile(scratch, stripSignature(content), { mode: 0o600 });
       await signModule(opts.signFile, opts.keyFile, opts.certFile, scratch);
+      const signedContent = await readFile(scratch);
+      if (!isSignedWith(signedContent, publicKey)) {
+        throw new SignerError(`sign-file left /${writePath} without a signature that verifies with ${opts.certFile}`);
+      }
       const { header } = entry;
       entries.push({
         path: writePath,
-        content: await readFile(scratch),
+        content: signedContent,
         mode: header.mode & 0o7777,
         uid: header.uid,
         gid: header.gid,
