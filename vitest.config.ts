@@ -9,6 +9,8 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          // A private TMPDIR per run; the run fails when a test leaves something in it.
+          globalSetup: ["shared/testing/temp-hygiene.ts"],
           include: ["shared/**/*.test.ts", "hub/**/*.test.ts", "spoke/**/*.test.ts", "scripts/**/*.test.ts", "e2e/controlplane/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
@@ -20,7 +22,8 @@ export default defineConfig({
           include: ["e2e/**/*.test.ts"],
           // pure tests of the fixture's parts need no fleet: they run in "unit"
           exclude: ["e2e/controlplane/**"],
-          globalSetup: ["e2e/global-setup.ts"],
+          // temp-hygiene first: its check runs last, once the fleet has stopped.
+          globalSetup: ["shared/testing/temp-hygiene.ts", "e2e/global-setup.ts"],
           setupFiles: ["e2e/support/on-failure.ts"],
           testTimeout: 180_000,
           hookTimeout: 300_000,

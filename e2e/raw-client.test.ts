@@ -2,7 +2,7 @@
 // discovery, typed errors, streaming watches (events, the server's own end, abort, failing handlers),
 // and a rotated token file picked up after a 401.
 import { randomBytes } from "node:crypto";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -102,6 +102,7 @@ describe("RawClient on a real API server", () => {
       expect(res.status).toBe(200);
     } finally {
       client.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

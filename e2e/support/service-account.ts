@@ -1,6 +1,7 @@
 // Run controllers in-process with the credentials their pod would have: a bound ServiceAccount
 // token in a file, loaded through our own kubeconfig loader (which re-reads rotated token files),
 // so a suite proves that the RBAC a component ships is enough.
+import { rmSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,7 +23,16 @@ export interface ServiceAccountConnectionOptions {
   expirationSeconds?: number;
 }
 
-/** A connection authenticated as `namespace/serviceAccount` (TokenRequest, as the kubelet does for a pod). */
+// Token folders stay while the connection may re-read them, and go when the test process ends.
+const tokenDirs = new Set<string>();
+process.once("exit", () => {
+  for (const dir of tokenDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * A connection authenticated as `namespace/serviceAccount` (TokenRequest, as the kubelet does for a
+ * pod). Its token folder is removed when the test process exits.
+ */
 export async function serviceAccountConnection(opts: ServiceAccountConnectionOptions): Promise<KubeConnection> {
   const { core, admin, namespace, serviceAccount } = opts;
   const tr = await core.createNamespacedServiceAccountToken({
@@ -34,6 +44,7 @@ export async function serviceAccountConnection(opts: ServiceAccountConnectionOpt
   if (token === undefined) throw new ServiceAccountTokenError(`TokenRequest for ServiceAccount ${namespace}/${serviceAccount} returned no token`);
   if (admin.ca === undefined) throw new ServiceAccountTokenError(`the admin kubeconfig of ${admin.server} has no CA; the ServiceAccount kubeconfig needs one`);
   const dir = await mkdtemp(join(tmpdir(), `${serviceAccount}-sa-`));
+  tokenDirs.add(dir);
   await writeFile(join(dir, "token"), token, { mode: 0o600 });
   await writeFile(join(dir, "ca.crt"), admin.ca);
   const kubeconfig = {

@@ -81,6 +81,8 @@ export interface BuiltModules {
 
 let building: Promise<BuiltModules> | undefined;
 
+const CACHE_DIR = path.join(import.meta.dirname, "..", "..", ".cache", "test-kmods");
+
 // Built once per machine and kernel: the cache directory is named after the
 // sources and the kernel, and filled by an atomic rename so test files running
 // in parallel never see half a build.
@@ -88,7 +90,10 @@ export function buildTestModules(): Promise<BuiltModules> {
   building ??= (async () => {
     const { kernelVersion, buildDir } = await findHeaders();
     const hash = createHash("sha256").update(JSON.stringify([SOURCES, kernelVersion])).digest("hex").slice(0, 12);
-    const dir = path.join(tmpdir(), `kmm-ci-kmods-${hash}`);
+    // A cache of the project (git-ignored .cache), not of the system temp folder: test runs leave
+    // nothing there, and the modules are still built once per machine.
+    await mkdir(CACHE_DIR, { recursive: true });
+    const dir = path.join(CACHE_DIR, `kmm-ci-kmods-${hash}`);
     const isDone = () =>
       stat(path.join(dir, "kmm_ci_c.ko")).then(
         () => true,
@@ -133,7 +138,8 @@ async function build(buildDir: string, dir: string): Promise<void> {
       const e = err as { stderr?: string; message: string };
       throw new Error(`building the test kernel modules against ${buildDir} failed: ${e.stderr ?? e.message}`);
     }
-    const out = await mkdtemp(path.join(tmpdir(), "kmm-ci-kmods-out-"));
+    // Beside the cache entry, so that the rename below stays on one file system.
+    const out = await mkdtemp(path.join(path.dirname(dir), "kmm-ci-kmods-out-"));
     for (const m of TEST_MODULES) await cp(path.join(work, `${m}.ko`), path.join(out, `${m}.ko`));
     await rename(out, dir).catch(async () => {
       // Another test file finished the same build first.
