@@ -103,7 +103,7 @@ export class NodeAgent {
     this.informer.onDelete((p) => this.gone(p));
     this.informer.start();
     await this.informer.waitForSync();
-    log.info({ node: node.name, kernelVersion: node.kernelVersion }, "node agent ready");
+    log.info({ kernelVersion: node.kernelVersion }, "node agent ready");
   }
 
   /** Stops watching and every pod's containers (no status writes: the fleet is going away). */

@@ -3,7 +3,7 @@
 // liveness probes; termination messages; the status written back after every change; and on
 // deletion SIGTERM, the grace period, SIGKILL.
 import { createConnection } from "node:net";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
@@ -156,7 +156,10 @@ export class PodRunner {
         await this.backOff(rec, failures++, code === undefined);
       }
     }
-    await Promise.all(this.pod.spec.containers.map((spec, i) => this.runMain(spec, this.main[i]!, policy)));
+    // Settled, not all: when the pod stops, every container's loop has ended before the runner is done.
+    const results = await Promise.allSettled(this.pod.spec.containers.map((spec, i) => this.runMain(spec, this.main[i]!, policy)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   private async runMain(spec: PodContainer, rec: ContainerRecord, policy: "Always" | "OnFailure" | "Never"): Promise<void> {
@@ -271,7 +274,9 @@ export class PodRunner {
     this.runs.set(rec, attemptNo + 1);
     const name = this.podmanName(spec.name, attemptNo);
     const terminationFile = join(this.dir, "containers", `${spec.name}-${attemptNo}-termination-log`);
-    await writeFile(terminationFile, "", { mode: 0o666 });
+    // Writable by whatever user the container runs as (the kubelet's mode too); chmod: the umask applies to writeFile.
+    await writeFile(terminationFile, "");
+    await chmod(terminationFile, 0o666);
     const expanded = expandCommand(spec, (s) => expand(s, env));
     let args: string[];
     try {

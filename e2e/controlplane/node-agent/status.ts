@@ -31,8 +31,9 @@ export interface ContainerRecord {
 export interface PodCondition {
   type: string;
   status: "True" | "False";
-  reason?: string;
-  message?: string;
+  /** null, not absent: the status is a strategic merge patch, where an absent field keeps its old value */
+  reason: string | null;
+  message: string | null;
   lastTransitionTime: string;
   lastProbeTime: null;
 }
@@ -87,8 +88,8 @@ function condition(prev: PodCondition[], now: string, type: string, ok: boolean,
   return {
     type,
     status,
-    ...(reason !== undefined ? { reason } : {}),
-    ...(message !== undefined ? { message } : {}),
+    reason: reason ?? null,
+    message: message ?? null,
     lastTransitionTime: old !== undefined && old.status === status ? old.lastTransitionTime : now,
     lastProbeTime: null,
   };
