@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { exitAfterFlush } from "../shared/runtime/exit.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const filter = process.argv[2] ?? "";
@@ -12,7 +13,7 @@ const scripts = readdirSync(here)
   .sort();
 if (scripts.length === 0) {
   console.error(`no benchmark matches '${filter}'`);
-  process.exit(2);
+  await exitAfterFlush(2);
 }
 let failed = 0;
 for (const s of scripts) {
@@ -23,4 +24,4 @@ for (const s of scripts) {
     console.error(`${s} failed (exit ${String(r.status)})`);
   }
 }
-process.exit(failed > 0 ? 1 : 0);
+await exitAfterFlush(failed > 0 ? 1 : 0);

@@ -2,6 +2,7 @@
 // editions, applies a ManagedClusterModule, and shows what reached each spoke. It keeps running until
 // Ctrl-C so you can look around with kubectl; --exit stops after the summary.
 import { parseArgs } from "node:util";
+import { exitAfterFlush } from "../shared/runtime/exit.ts";
 import { startFleet } from "./controlplane/fleet.ts";
 import { DEMO_MCM, DEMO_SPOKE_NAMESPACE, runDemo } from "./demo/run-demo.ts";
 
@@ -12,7 +13,7 @@ let demo: Awaited<ReturnType<typeof runDemo>> | undefined;
 const shutdown = async (code: number): Promise<never> => {
   await demo?.stop();
   await fleet.stop();
-  process.exit(code);
+  return exitAfterFlush(code);
 };
 process.once("SIGINT", () => void shutdown(0));
 process.once("SIGTERM", () => void shutdown(0));

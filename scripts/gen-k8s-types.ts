@@ -244,7 +244,8 @@ function main(): void {
     const current = existsSync(OUTPUT) ? readFileSync(OUTPUT, "utf8") : "";
     if (current !== generated) {
       console.error(`${path.relative(process.cwd(), OUTPUT)} is out of date: run npm run gen:k8s-types`);
-      process.exit(1);
+      process.exitCode = 1;
+      return;
     }
     console.log(`${path.relative(process.cwd(), OUTPUT)} is up to date`);
     return;
