@@ -32,7 +32,7 @@ export type Flavour = keyof typeof FLAVOURS;
 /** Runtime libraries of the Node binary (`ldd node_modules/node/bin/node`). */
 export const BASE_PACKAGES = ["libc6", "libgcc-s1", "libstdc++6"];
 /** Bump when the recipe below changes in a way the key does not see. */
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
 
 /** Files that do not belong in an image: documentation (license files stay), package tooling state. */
 const STRIP = ["dev", "proc", "sys", "run", "tmp", "var", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian", "usr/share/bug", "etc/ld.so.cache"];
@@ -250,5 +250,10 @@ export async function ensureBaseImages(opts: { root: string; cacheDir: string; s
   return { key, images, nodeVersion };
 }
 
-/** Flags of every `buildah bud` here: no network namespace or bridge, fixed timestamps, nothing pulled. */
-export const BUD_FLAGS = ["--isolation", "chroot", "--network", "host", "--timestamp", "0", "--identity-label=false", "--pull=never", "--layers", "--format", "oci", "--quiet"];
+/**
+ * Flags of every `buildah bud` here: no network namespace or bridge, nothing pulled, and for
+ * reproducible digests fixed timestamps, no identity label and no history (its comments name the
+ * storage's own intermediate image IDs). buildah's layer cache does not see these flags: change
+ * them together with BUILD_FORMAT in images/build.ts.
+ */
+export const BUD_FLAGS = ["--isolation", "chroot", "--network", "host", "--timestamp", "0", "--identity-label=false", "--omit-history", "--pull=never", "--layers", "--format", "oci", "--quiet"];

@@ -29,6 +29,8 @@ export const IMAGES = {
   signer: { dockerfile: "hub/signer/Dockerfile", name: "kmm-hub-signer", base: "signer" },
 } as const satisfies Record<string, { dockerfile: string; name: string; base: Flavour }>;
 export type ImageName = keyof typeof IMAGES;
+/** Bump when BUD_FLAGS or the labels change: buildah's layer cache and the build records do not see them. */
+const BUILD_FORMAT = 2;
 export const IMAGE_NAMES = Object.keys(IMAGES) as ImageName[];
 
 export const buildOptionsSchema = z.object({
@@ -174,7 +176,7 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
     const { version } = source;
     const revision = opts.revision ?? source.revision;
     const tag = `${version}-${revision.slice(0, 12)}${revision.endsWith("-dirty") ? "-dirty" : ""}`;
-    const key = await inputKey(opts.root, { base: base.key, revision, version, dockerfiles: Object.values(IMAGES).map((i) => readFileSync(path.join(opts.root, i.dockerfile), "utf8")) });
+    const key = await inputKey(opts.root, { BUILD_FORMAT, base: base.key, revision, version, dockerfiles: Object.values(IMAGES).map((i) => readFileSync(path.join(opts.root, i.dockerfile), "utf8")) });
     const recordFile = path.join(opts.cacheDir, "records", `${key}.json`);
     let record = existsSync(recordFile) && !opts.noCache ? recordSchema.safeParse(JSON.parse(await readFile(recordFile, "utf8"))).data : undefined;
     // A record whose local images were removed from the storage is stale.
@@ -193,9 +195,12 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
         const local = `localhost/kmm-hub/${img.name}:${tag}`;
         const started = Date.now();
         log(`building ${img.name} (${img.dockerfile})`);
+        // buildah would annotate the digest of the base as this storage holds it (not reproducible).
+        const baseDigest = await localDigest(storage, base.images[img.base]);
         await buildah(storage, [
           "bud",
           ...BUD_FLAGS,
+          "--annotation", `org.opencontainers.image.base.digest=${baseDigest}`,
           ...(opts.noCache ? ["--no-cache"] : []),
           "--build-arg", `BUILD_BASE=${base.images.base}`,
           "--build-arg", `BASE=${base.images[img.base]}`,

@@ -5,7 +5,9 @@
 // (rather than `npm ci --omit=dev`) keeps production packages the processes never load, such as
 // @kubernetes/client-node (~66 MB), out of the images.
 //
-//   node images/stage.ts --entry hub/cli.ts [--entry …] [--optional-entry …] --out /out
+//   node images/stage.ts --program hub=hub/cli.ts [--program …] [--optional-program …] --out /out
+// stages each program into /out/<name>; the four Dockerfiles run the same command for all four
+// programs, so buildah runs it once and the other three builds take it from its layer cache.
 //
 // Node built-ins only: it runs with the Node of the base image before anything is installed.
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
@@ -121,16 +123,8 @@ function keep(src: string): boolean {
   return true;
 }
 
-function main(): void {
-  const { values } = parseArgs({
-    options: { entry: { type: "string", multiple: true }, "optional-entry": { type: "string", multiple: true }, out: { type: "string" }, root: { type: "string", default: "." } },
-    strict: true,
-  });
-  if (values.out === undefined) throw new StageError("usage: node images/stage.ts --entry FILE [--entry FILE …] [--optional-entry FILE …] --out DIR");
-  const root = path.resolve(values.root);
-  const out = path.resolve(values.out);
-  // An optional entry (a program still being written) is staged when it was compiled.
-  const entries = [...(values.entry ?? []), ...(values["optional-entry"] ?? []).filter((e) => existsSync(path.join(root, e)))];
+/** Stages one program (its entries) into `out`: dist/ with the compiled files, node_modules/, package.json. */
+function stageProgram(root: string, entries: readonly string[], out: string, lock: Record<string, LockPackage>): string {
   const { files, packages } = traceFiles(root, entries);
   mkdirSync(out, { recursive: true });
   for (const f of files) {
@@ -139,8 +133,7 @@ function main(): void {
     if (f.endsWith(".ts")) writeFileSync(target, compile(readFileSync(path.join(root, f), "utf8"), f));
     else cpSync(path.join(root, f), target);
   }
-  const lockFile = JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8")) as { packages: Record<string, LockPackage> };
-  const closure = packageClosure(lockFile.packages, packages);
+  const closure = packageClosure(lock, packages);
   for (const p of closure) {
     const src = path.join(root, p);
     if (!statSync(src, { throwIfNoEntry: false })?.isDirectory()) throw new StageError(`${p} is in package-lock.json but not in node_modules (run npm ci)`);
@@ -150,7 +143,30 @@ function main(): void {
   const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { name: string; version: string };
   writeFileSync(path.join(out, "package.json"), `${JSON.stringify({ name: pkg.name, version: pkg.version, private: true, type: "module" }, null, 2)}\n`);
   const count = (dir: string): number => readdirSync(dir, { withFileTypes: true }).reduce((n, d) => n + (d.isDirectory() ? count(path.join(dir, d.name)) : 1), 0);
-  console.log(`staged ${files.length} source files and ${closure.length} packages (${packages.join(", ")}): ${count(out)} files`);
+  return `${files.length} source files and ${closure.length} packages (${packages.join(", ")}): ${count(out)} files`;
+}
+
+const USAGE = "usage: node images/stage.ts --program NAME=ENTRY [--program …] [--optional-program NAME=ENTRY …] --out DIR";
+
+function main(): void {
+  const { values } = parseArgs({
+    options: { program: { type: "string", multiple: true }, "optional-program": { type: "string", multiple: true }, out: { type: "string" }, root: { type: "string", default: "." } },
+    strict: true,
+  });
+  if (values.out === undefined) throw new StageError(USAGE);
+  const root = path.resolve(values.root);
+  const out = path.resolve(values.out);
+  const lock = (JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8")) as { packages: Record<string, LockPackage> }).packages;
+  const programs = [...(values.program ?? []).map((p) => [p, false] as const), ...(values["optional-program"] ?? []).map((p) => [p, true] as const)];
+  for (const [spec, optional] of programs) {
+    const m = /^([a-z][a-z0-9-]*)=(.+)$/.exec(spec);
+    if (m === null) throw new StageError(`--program ${spec}: expected NAME=ENTRY\n${USAGE}`);
+    const [, name, entry] = m as unknown as [string, string, string];
+    const dir = path.join(out, name);
+    // An optional program (one still being written) is staged as an empty app when its entry is missing.
+    const entries = optional && !existsSync(path.join(root, entry)) ? [] : [entry];
+    console.log(`${name}: ${stageProgram(root, entries, dir, lock)}`);
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1] ?? ""}`) {
