@@ -200,3 +200,35 @@ describe("status of a device-plugin-only Module", () => {
   });
 });
 
+
+// Kind 5 of issue 13 on the spoke: any kernel string a node reports is served or refused with the reason in status.
+describe("kernel strings of any shape", () => {
+  const kernels = ["6.1", "3.14-1-amd64", "6.1.0 custom@build#2", "not-a-kernel"];
+  const nodes = kernels.map((k, i) => node(`n${i}`, k));
+
+  it("get a module-loader DaemonSet when the mapping needs no part they lack", () => {
+    const m = module({ container: { kernelMappings: [{ regexp: "^.+$", containerImage: "registry.example.com/kmod-a:${KERNEL_FULL_VERSION}" }] } });
+    const p = plan(m, { nodes, pods: [], daemonSets: [] }, settings, now);
+    expect(p.unmapped).toEqual([]);
+    expect(p.apply.map((d) => d.spec.template.spec.initContainers?.[0]?.image).sort()).toEqual(
+      ["registry.example.com/kmod-a:3.14-1-amd64", "registry.example.com/kmod-a:6.1", "registry.example.com/kmod-a:6.1.0_custom_build_2", "registry.example.com/kmod-a:not-a-kernel"].sort(),
+    );
+  });
+
+  it("are refused, with the reason in the KernelsMapped condition, when the template needs a part they lack", () => {
+    const m = module({
+      container: {
+        kernelMappings: [
+          { literal: "3.14-1-amd64", containerImage: "registry.example.com/kmod-a:legacy" },
+          { regexp: "^.+$", containerImage: "registry.example.com/kmod-a:${KERNEL_XYZ}" },
+        ],
+      },
+    });
+    const p = plan(m, { nodes, pods: [], daemonSets: [] }, settings, now);
+    expect(p.unmapped.map((u) => u.kernel).sort()).toEqual(["6.1", "not-a-kernel"]);
+    expect(p.apply.map((d) => d.spec.template.spec.initContainers?.[0]?.image).sort()).toEqual(["registry.example.com/kmod-a:6.1.0", "registry.example.com/kmod-a:legacy"]);
+    const c = p.status.conditions?.find((x) => x.type === "KernelsMapped");
+    expect(c?.status).toBe("False");
+    expect(c?.message).toContain("6.1: kernel mapping 1 matches, but its containerImage 'registry.example.com/kmod-a:${KERNEL_XYZ}' uses ${KERNEL_XYZ}, which needs a MAJOR.MINOR.PATCH prefix");
+  });
+});

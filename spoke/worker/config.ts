@@ -40,11 +40,16 @@ const absolutePathSchema = z
   .refine((p) => !p.split("/").includes(".."), "must not contain '..'")
   .refine((p) => !p.includes("\0"), "must not contain NUL");
 
-// Kernel release strings such as 6.1.0-56-amd64 or 5.14.0-284.el9.x86_64.
+// Kernel release strings such as 6.1.0-56-amd64 or 5.14.0-284.el9.x86_64, but any string `uname -r`
+// prints must do (the kernel takes what it was built with): only what would break the
+// lib/modules/<kernel> path or modprobe's command line is refused.
 export const kernelVersionSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._+~-]*$/, "must be a kernel release such as 6.1.0-56-amd64")
-  .max(255);
+  .min(1)
+  .max(255)
+  .refine((k) => !/[/\0\n]/.test(k), "must not contain '/', NUL or a newline")
+  .refine((k) => k !== "." && k !== "..", "must not be '.' or '..'")
+  .refine((k) => !k.startsWith("-"), "must not start with '-'");
 
 const modprobeArgsSchema = z.object({
   load: z.array(modprobeOptionSchema).default([]),
