@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MAX_NAME_AND_NAMESPACE_LENGTH, managedClusterModuleSchema } from "../shared/api/index.ts";
 import { isDnsLabel, isDnsSubdomain, isLabelValue, isQualifiedName } from "../shared/kube/names.ts";
+import { jobName, kernelLabelValue as buildKernelLabelValue } from "./buildsign/names.ts";
 import { clusterOutcome, manifestWorkProblem, planKernels, type PinMap } from "./manifestwork.ts";
 import { MAX_MANIFESTWORK_BYTES } from "./names.ts";
 import { DIGEST_A } from "./testdata.ts";
@@ -74,6 +75,20 @@ describe("ManifestWorks of every admitted MCM (property)", () => {
         },
       ),
       { numRuns: 150 },
+    );
+  });
+});
+
+describe("build and sign Job names and labels (property)", () => {
+  it("are DNS labels of at most 63 characters (the Job controller copies the name into a pod label) for any image and kernel", () => {
+    const repo = fc.array(fc.string({ unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz0123456789-_."), minLength: 1, maxLength: 80 }).filter((p) => /^[a-z0-9]/.test(p) && /[a-z0-9]$/.test(p) && !/[-_.]{2}/.test(p)), { minLength: 1, maxLength: 3 });
+    fc.assert(
+      fc.property(repo, fc.string({ minLength: 1, maxLength: 64 }), fc.constantFrom<"build" | "sign">("build", "sign"), (parts, kernel, type) => {
+        const name = jobName(type, `registry.example.com/${parts.join("/")}:v1`, kernel);
+        expect(isDnsLabel(name), name).toBe(true);
+        expect(isLabelValue(buildKernelLabelValue(kernel))).toBe(true);
+      }),
+      { numRuns: 200 },
     );
   });
 });
