@@ -56,6 +56,9 @@ export function toStructural(node: JSONValue, where = "$"): JSONObject {
   if (node["x-kubernetes-int-or-string"] === true) {
     if (typeof node.description === "string") out.description = node.description;
     out["x-kubernetes-int-or-string"] = true;
+    // A bound on the string form keeps CEL rules over the value within the cost budget.
+    if (typeof node.maxLength === "number") out.maxLength = node.maxLength;
+    if (Array.isArray(node["x-kubernetes-validations"])) out["x-kubernetes-validations"] = node["x-kubernetes-validations"];
     return out;
   }
   if ("anyOf" in node) throw new SchemaConversionError(`${where}: anyOf is only supported for int-or-string`);

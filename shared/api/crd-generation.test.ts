@@ -102,6 +102,7 @@ describe("CRD generation", () => {
     expect(Object.keys(volume.properties as Schema)).toContain("configMap");
     expect(at(["spec", "devicePlugin", "container", "resources", "limits"]).additionalProperties).toEqual({
       "x-kubernetes-int-or-string": true,
+      maxLength: 64,
     });
     expect(at(["spec", "devicePlugin", "container", "livenessProbe", "httpGet", "port"])["x-kubernetes-int-or-string"]).toBe(
       true,
@@ -162,5 +163,33 @@ describe("toStructural", () => {
       required: ["n", "l"],
       "x-kubernetes-validations": [{ rule: "self.n > 0", message: "n must be positive" }],
     });
+  });
+});
+
+describe("Kubernetes' validation of the types a Module copies into pods (issue 13, kind 2)", () => {
+  const rulesAt = (file: string, p: string[]): string[] => {
+    const schema = (version(crd(file)).schema as { openAPIV3Schema: Schema }).openAPIV3Schema;
+    const node = p.reduce<Schema>(
+      (n, k) => (k === "[]" ? (n.items as Schema) : ((n.properties as Record<string, Schema>)[k] as Schema)),
+      schema,
+    );
+    return ((node["x-kubernetes-validations"] ?? []) as { rule: string }[]).map((r) => r.rule);
+  };
+
+  it.each([
+    [["tolerations", "[]"], "self.key.matches"],
+    [["selector"], "self.all(k, self[k].matches"],
+    [["devicePlugin", "container", "env", "[]"], "self.name.matches"],
+    [["devicePlugin", "container", "resources"], "isQuantity"],
+    [["devicePlugin", "container", "volumeMounts", "[]"], "mountPropagation"],
+    [["devicePlugin", "container", "livenessProbe"], "has(self.exec)"],
+    [["devicePlugin", "volumes", "[]"], "hostPath.path.matches"],
+    [["devicePlugin"], "kubelet-device-plugins"],
+    [["moduleLoader", "serviceAccountName"], "self.matches"],
+  ])("Module and MCM: %j has a rule using %s", (p, needle) => {
+    const module = rulesAt("kmm.sigs.x-k8s.io_modules.yaml", ["spec", ...p]);
+    const mcm = rulesAt("hub.kmm.sigs.x-k8s.io_managedclustermodules.yaml", ["spec", "moduleSpec", ...p]);
+    expect(module.some((r) => r.includes(needle))).toBe(true);
+    expect(mcm).toEqual(module);
   });
 });

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { int32, objectMetaSchema } from "../k8s/core.generated.ts";
 import { conditionsSchema } from "./conditions.ts";
 import { MAX_NAME_AND_NAMESPACE_LENGTH, daemonSetStatusSchema, moduleSpecSchema, nameLengthMessage } from "./module.ts";
+import { kubernetesName } from "./pod-fields.ts";
 import { withRules } from "./rules.ts";
 
 export const HUB_GROUP = "hub.kmm.sigs.x-k8s.io";
@@ -21,15 +22,17 @@ export const managedClusterModuleSpecSchema = z
     moduleSpec: moduleSpecSchema.meta({
       description: "The Module spec deployed to the selected clusters (build and sign run on the hub).",
     }),
-    spokeNamespace: z
-      .string()
+    spokeNamespace: kubernetesName(
+      "dns1123Label",
+      "Namespace of the spoke clusters in which the Module is created (a namespace name: a lowercase RFC 1123 label).",
+    )
       .min(1)
+      .max(MAX_NAMESPACE_LENGTH),
+    jobNamespace: kubernetesName(
+      "dns1123Label",
+      "Hub namespace for build and sign Jobs; the operator's namespace when unset.",
+    )
       .max(MAX_NAMESPACE_LENGTH)
-      .meta({ description: "Namespace of the spoke clusters in which the Module is created." }),
-    jobNamespace: z
-      .string()
-      .max(MAX_NAMESPACE_LENGTH)
-      .meta({ description: "Hub namespace for build and sign Jobs; the operator's namespace when unset." })
       .optional(),
     selector: z
       .record(z.string(), z.string())

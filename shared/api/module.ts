@@ -3,16 +3,23 @@
 // these schemas (scripts/gen-crds.ts); the admission rules live beside the fields they guard.
 import { z } from "zod";
 import {
-  envVarSchema,
   int32,
   localObjectReferenceSchema,
   objectMetaSchema,
-  probeSchema,
-  resourceRequirementsSchema,
-  tolerationSchema,
-  volumeMountSchema,
-  volumeSchema,
 } from "../k8s/core.generated.ts";
+import {
+  devicePluginPodRules,
+  envSchema,
+  kubernetesName,
+  labelValue,
+  nodeSelectorSchema,
+  tolerationsSchema,
+  validatedProbeSchema,
+  validatedResourceRequirementsSchema,
+  volumeMountsSchema,
+  volumesSchema,
+} from "./pod-fields.ts";
+import { compileRE2, RE2SyntaxError } from "../kernel-mapping/regexp.ts";
 import { conditionsSchema } from "./conditions.ts";
 import { celIsSet, isSet, withRules, type AdmissionRule } from "./rules.ts";
 
@@ -35,6 +42,8 @@ export const MAX_KERNEL_VERSION_LENGTH = 256;
 export const MAX_REGEXP_LENGTH = 1024;
 export const MAX_MODULE_NAME_LENGTH = 64;
 export const MAX_LOADING_ORDER = 32;
+export const MAX_FILES_TO_SIGN = 64;
+export const MAX_FILE_PATH_LENGTH = 1024;
 
 const DIGEST_PATTERN = "@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}$";
 const TAG_PATTERN = "^[^@]*:[^/:@]+$";
@@ -43,6 +52,9 @@ const tagRegExp = new RegExp(TAG_PATTERN);
 
 export const IMAGE_TAG_MESSAGE =
   "image must carry a tag or a digest, e.g. registry.example.com/org/kmod:${KERNEL_FULL_VERSION} or registry.example.com/org/kmod@sha256:<digest>";
+
+/** Kubernetes' rule for a pod's container image (validateContainerOnlyForPod). */
+export const IMAGE_WHITESPACE_MESSAGE = "must not have leading or trailing whitespace";
 
 /** True when an image reference names a tag or a digest (a registry port is not a tag). */
 export function hasTagOrDigest(image: string): boolean {
@@ -58,9 +70,11 @@ function imageReference(description: string) {
       description,
       "x-kubernetes-validations": [
         { rule: `self == '' || self.matches('${DIGEST_PATTERN}') || self.matches('${TAG_PATTERN}')`, message: IMAGE_TAG_MESSAGE },
+        { rule: "self == self.trim()", message: IMAGE_WHITESPACE_MESSAGE },
       ],
     })
-    .refine((image) => image === "" || hasTagOrDigest(image), { message: IMAGE_TAG_MESSAGE });
+    .refine((image) => image === "" || hasTagOrDigest(image), { message: IMAGE_TAG_MESSAGE })
+    .refine((image) => image === image.trim(), { message: IMAGE_WHITESPACE_MESSAGE });
 }
 
 const stringList = (description: string) => z.array(z.string()).meta({ description });
@@ -109,10 +123,7 @@ export const buildSchema = z
       .meta({ description: "Secrets mounted into the build under /run/secrets/<name>." })
       .optional(),
     kanikoParams: kanikoParamsSchema.optional(),
-    selector: z
-      .record(z.string(), z.string())
-      .meta({ description: "Node labels the build Job must run on." })
-      .optional(),
+    selector: nodeSelectorSchema("Node labels the build Job must run on.").optional(),
   })
   .meta({ description: "In-cluster build of the kmod image." });
 export type Build = z.infer<typeof buildSchema>;
@@ -131,7 +142,11 @@ export const signSchema = withRules(
         .optional(),
       keySecret: localObjectReferenceSchema.meta({ description: "Secret with the private signing key (key 'key')." }),
       certSecret: localObjectReferenceSchema.meta({ description: "Secret with the public certificate (key 'cert')." }),
-      filesToSign: stringList("Paths or Bash globs, inside the image, of the kernel modules to sign.").optional(),
+      filesToSign: z
+        .array(z.string().max(MAX_FILE_PATH_LENGTH))
+        .max(MAX_FILES_TO_SIGN)
+        .meta({ description: "Paths or Bash globs, inside the image, of the kernel modules to sign; each under modprobe.dirName." })
+        .optional(),
     })
     .meta({ description: "In-cluster signing of the kmods for Secure Boot." }),
   [
@@ -216,6 +231,7 @@ export const modprobeSpecSchema = withRules(
       parameters: stringList("Module parameters (key=value) appended to the modprobe command.").optional(),
       dirName: z
         .string()
+        .max(MAX_FILE_PATH_LENGTH)
         .default("/opt")
         .meta({ description: "Root directory of the modules in the image (modprobe -d)." }),
       args: modprobeArgsSchema
@@ -240,6 +256,25 @@ export const modprobeSpecSchema = withRules(
   modprobeRules,
 );
 export type ModprobeSpec = z.infer<typeof modprobeSpecSchema>;
+
+export const REGEXP_SYNTAX_MESSAGE = "regexp must be a valid RE2 regular expression (Go's regexp syntax, as upstream KMM)";
+export const IN_TREE_BOTH_MESSAGE =
+  "set inTreeModulesToRemove or the deprecated inTreeModuleToRemove, not both";
+export const IN_TREE_MIXED_MESSAGE =
+  "kernel mappings and their container must use the same in-tree field: inTreeModulesToRemove in both, or the deprecated inTreeModuleToRemove in both";
+export const FILES_UNDER_DIR_NAME_MESSAGE =
+  "every filesToSign entry must lie under modprobe.dirName (default /opt), e.g. /opt/lib/modules/${KERNEL_FULL_VERSION}/my_kmod.ko";
+
+/** RE2's complaint about a pattern, as upstream's webhook would raise it; undefined when it compiles. */
+export function regexpProblem(pattern: string): string | undefined {
+  try {
+    compileRE2(pattern);
+    return undefined;
+  } catch (e) {
+    if (e instanceof RE2SyntaxError) return e.message;
+    throw e;
+  }
+}
 
 export const LITERAL_AND_REGEXP_MESSAGE =
   "literal and regexp are mutually exclusive: set only one of them in each kernel mapping";
@@ -284,6 +319,19 @@ export const kernelMappingSchema = withRules(
       reason: "FieldValueRequired",
       check: (km) => isSet(km.literal) || isSet(km.regexp),
     },
+    {
+      // A pattern that is not RE2 makes matches() fail, and the API server refuses the object with
+      // RE2's own error (Go's regexp, as upstream's webhook compiles it). `a || !a` keeps the error.
+      rule: `!${celIsSet("self.regexp")} || ('x'.matches(self.regexp) || !'x'.matches(self.regexp))`,
+      message: REGEXP_SYNTAX_MESSAGE,
+      fieldPath: ".regexp",
+    },
+    {
+      rule: `!(has(self.inTreeModulesToRemove) && ${celIsSet("self.inTreeModuleToRemove")})`,
+      message: IN_TREE_BOTH_MESSAGE,
+      fieldPath: ".inTreeModuleToRemove",
+      reason: "FieldValueForbidden",
+    },
   ],
 );
 export type KernelMapping = z.infer<typeof kernelMappingSchema>;
@@ -292,6 +340,18 @@ export const CONTAINER_IMAGE_MESSAGE =
   "every kernel mapping needs a containerImage unless moduleLoader.container.containerImage is set";
 export const VERSION_IMMUTABLE_MESSAGE =
   "version cannot be added to or removed from an existing Module: change its value to run an ordered upgrade, or delete and recreate the Module";
+
+// dirName has a CRD default, so the API server always sees it; the guard keeps the rule total.
+const CEL_DIR_NAME = "(has(self.modprobe.dirName) ? self.modprobe.dirName : '/opt')";
+
+/** Upstream's webhook: signed files must lie under dirName (the prefix is dirName plus '/'). */
+function filesOutsideDirName(c: { modprobe: { dirName?: string | undefined } }, sign: Sign | undefined): string[] {
+  const prefix = `${c.modprobe.dirName ?? "/opt"}/`;
+  return (sign?.filesToSign ?? []).filter((f) => !f.startsWith(prefix));
+}
+function filesOutsideDirNameMessage(c: { modprobe: { dirName?: string | undefined } }, sign: Sign | undefined, where = ""): string {
+  return `filesToSign entry "${filesOutsideDirName(c, sign)[0] ?? ""}"${where} is not under modprobe.dirName "${c.modprobe.dirName ?? "/opt"}"`;
+}
 
 export const moduleLoaderContainerSpecSchema = withRules(
   z
@@ -312,10 +372,9 @@ export const moduleLoaderContainerSpecSchema = withRules(
         .string()
         .meta({ description: "Deprecated: use inTreeModulesToRemove." })
         .optional(),
-      version: z
-        .string()
-        .meta({ description: "Version of the kmod, for ordered upgrades driven by node labels." })
-        .optional(),
+      version: labelValue(
+        "Version of the kmod, for ordered upgrades driven by node labels: a label value, since nodes are selected by it.",
+      ).optional(),
     })
     .meta({ description: "The container that loads the module with modprobe." }),
   [
@@ -327,6 +386,30 @@ export const moduleLoaderContainerSpecSchema = withRules(
       check: (c) => isSet(c.containerImage) || c.kernelMappings.every((km) => isSet(km.containerImage)),
     },
     {
+      rule: `!(has(self.inTreeModulesToRemove) && ${celIsSet("self.inTreeModuleToRemove")})`,
+      message: IN_TREE_BOTH_MESSAGE,
+      fieldPath: ".inTreeModuleToRemove",
+      reason: "FieldValueForbidden",
+    },
+    {
+      rule: `self.kernelMappings.all(km, !(has(km.inTreeModulesToRemove) && ${celIsSet("self.inTreeModuleToRemove")}) && !(${celIsSet("km.inTreeModuleToRemove")} && has(self.inTreeModulesToRemove)))`,
+      message: IN_TREE_MIXED_MESSAGE,
+      fieldPath: ".kernelMappings",
+      reason: "FieldValueForbidden",
+    },
+    {
+      rule: `!has(self.sign) || !has(self.sign.filesToSign) || self.sign.filesToSign.all(f, f.startsWith(${CEL_DIR_NAME} + '/'))`,
+      message: FILES_UNDER_DIR_NAME_MESSAGE,
+      messageExpression: `'filesToSign entry "' + self.sign.filesToSign.filter(f, !f.startsWith(${CEL_DIR_NAME} + '/'))[0] + '" is not under modprobe.dirName "' + ${CEL_DIR_NAME} + '"'`,
+      fieldPath: ".sign.filesToSign",
+    },
+    {
+      rule: `self.kernelMappings.all(km, !has(km.sign) || !has(km.sign.filesToSign) || km.sign.filesToSign.all(f, f.startsWith(${CEL_DIR_NAME} + '/')))`,
+      message: FILES_UNDER_DIR_NAME_MESSAGE,
+      messageExpression: `'filesToSign entry "' + self.kernelMappings.filter(km, has(km.sign) && has(km.sign.filesToSign) && km.sign.filesToSign.exists(f, !f.startsWith(${CEL_DIR_NAME} + '/')))[0].sign.filesToSign.filter(f, !f.startsWith(${CEL_DIR_NAME} + '/'))[0] + '" of a kernel mapping is not under modprobe.dirName "' + ${CEL_DIR_NAME} + '"'`,
+      fieldPath: ".kernelMappings",
+    },
+    {
       rule: `${celIsSet("self.version")} == ${celIsSet("oldSelf.version")}`,
       message: VERSION_IMMUTABLE_MESSAGE,
       fieldPath: ".version",
@@ -335,6 +418,51 @@ export const moduleLoaderContainerSpecSchema = withRules(
   ],
 );
 export type ModuleLoaderContainerSpec = z.infer<typeof moduleLoaderContainerSpecSchema>;
+
+/** A rule a spec breaks: the field (API server notation, relative to the spec) and the message. */
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+/**
+ * Upstream KMM's webhook rules that the CRD enforces with CEL but zod deliberately does not:
+ * regexp validity (RE2), inTreeModuleToRemove vs inTreeModulesToRemove, filesToSign under dirName.
+ * zod leaves them out so that objects stored before the CRD carried them still parse and reach the
+ * controllers, which must then refuse them visibly (status condition + Event) instead of acting on
+ * them. Returns [] for a spec upstream would admit. Fields are relative to the Module spec
+ * (`moduleLoader.container.kernelMappings[2].regexp`); prefix `spec.` or `spec.moduleSpec.`.
+ */
+export function upstreamRuleProblems(spec: ModuleSpec): FieldProblem[] {
+  const c = spec.moduleLoader?.container;
+  if (c === undefined) return [];
+  const at = "moduleLoader.container";
+  const problems: FieldProblem[] = [];
+  if (c.inTreeModulesToRemove !== undefined && isSet(c.inTreeModuleToRemove)) {
+    problems.push({ field: `${at}.inTreeModuleToRemove`, message: IN_TREE_BOTH_MESSAGE });
+  }
+  const outside = filesOutsideDirName(c, c.sign);
+  if (outside.length > 0) problems.push({ field: `${at}.sign.filesToSign`, message: filesOutsideDirNameMessage(c, c.sign) });
+  c.kernelMappings.forEach((km, i) => {
+    const kmAt = `${at}.kernelMappings[${i}]`;
+    const re = isSet(km.regexp) ? regexpProblem(km.regexp) : undefined;
+    // The API server reports a runtime CEL error at the mapping, not at its regexp field.
+    if (re !== undefined) problems.push({ field: kmAt, message: `${REGEXP_SYNTAX_MESSAGE}: ${re}` });
+    if (km.inTreeModulesToRemove !== undefined && isSet(km.inTreeModuleToRemove)) {
+      problems.push({ field: `${kmAt}.inTreeModuleToRemove`, message: IN_TREE_BOTH_MESSAGE });
+    }
+    if (
+      (km.inTreeModulesToRemove !== undefined && isSet(c.inTreeModuleToRemove)) ||
+      (isSet(km.inTreeModuleToRemove) && c.inTreeModulesToRemove !== undefined)
+    ) {
+      problems.push({ field: `${at}.kernelMappings`, message: IN_TREE_MIXED_MESSAGE });
+    }
+    if (filesOutsideDirName(c, km.sign).length > 0) {
+      problems.push({ field: `${at}.kernelMappings`, message: filesOutsideDirNameMessage(c, km.sign, " of a kernel mapping") });
+    }
+  });
+  return problems;
+}
 
 /** Version may change, but not appear or disappear, on an existing Module (the CEL transition rule). */
 export function versionTransitionAllowed(
@@ -347,52 +475,46 @@ export function versionTransitionAllowed(
 
 export const moduleLoaderSpecSchema = z.object({
   container: moduleLoaderContainerSpecSchema,
-  serviceAccountName: z
-    .string()
-    .meta({ description: "ServiceAccount of the module loader pods." })
-    .optional(),
+  serviceAccountName: kubernetesName(
+    "dns1123Subdomain",
+    "ServiceAccount of the module loader pods.",
+  ).optional(),
 });
 export type ModuleLoaderSpec = z.infer<typeof moduleLoaderSpecSchema>;
 
 export const devicePluginContainerSpecSchema = z.object({
-  image: imageReference("Device plugin image."),
+  image: imageReference("Device plugin image.").min(1),
   command: stringList("Entrypoint; the image's ENTRYPOINT when unset.").optional(),
   args: stringList("Arguments to the entrypoint; the image's CMD when unset.").optional(),
-  env: z
-    .array(envVarSchema)
-    .meta({ description: "Environment variables of the container." })
-    .optional(),
+  env: envSchema.meta({ description: "Environment variables of the container." }).optional(),
   imagePullPolicy: imagePullPolicySchema.optional(),
-  resources: resourceRequirementsSchema.meta({ description: "Compute resources of the container." }).optional(),
-  volumeMounts: z
-    .array(volumeMountSchema)
-    .meta({ description: "Volume mounts added to the default ones." })
-    .optional(),
-  startupProbe: probeSchema.meta({ description: "Startup probe of the container." }).optional(),
-  livenessProbe: probeSchema.meta({ description: "Liveness probe of the container." }).optional(),
+  resources: validatedResourceRequirementsSchema.meta({ description: "Compute resources of the container." }).optional(),
+  volumeMounts: volumeMountsSchema.meta({ description: "Volume mounts added to the default ones." }).optional(),
+  startupProbe: validatedProbeSchema.meta({ description: "Startup probe of the container." }).optional(),
+  livenessProbe: validatedProbeSchema.meta({ description: "Liveness probe of the container." }).optional(),
 });
 export type DevicePluginContainerSpec = z.infer<typeof devicePluginContainerSpecSchema>;
 
-export const devicePluginSpecSchema = z
+export const devicePluginSpecSchema = withRules(
+  z
   .object({
     container: devicePluginContainerSpecSchema,
     initContainer: devicePluginContainerSpecSchema
       .meta({ description: "Init container of the device plugin pod." })
       .optional(),
-    volumes: z
-      .array(volumeSchema)
-      .meta({ description: "Volumes of the device plugin pod." })
-      .optional(),
-    serviceAccountName: z
-      .string()
-      .meta({ description: "ServiceAccount of the device plugin pods." })
-      .optional(),
+    volumes: volumesSchema.meta({ description: "Volumes of the device plugin pod." }).optional(),
+    serviceAccountName: kubernetesName(
+      "dns1123Subdomain",
+      "ServiceAccount of the device plugin pods.",
+    ).optional(),
     automountServiceAccountToken: z
       .boolean()
       .meta({ description: "Set false to keep the ServiceAccount token out of the device plugin pod." })
       .optional(),
   })
-  .meta({ description: "Device plugin DaemonSet run on nodes where the module is loaded." });
+  .meta({ description: "Device plugin DaemonSet run on nodes where the module is loaded." }),
+  devicePluginPodRules,
+);
 export type DevicePluginSpec = z.infer<typeof devicePluginSpecSchema>;
 
 export const moduleSpecSchema = z
@@ -404,11 +526,8 @@ export const moduleSpecSchema = z
     imageRepoSecret: localObjectReferenceSchema
       .meta({ description: "Pull secret for the module loader and device plugin images, and push secret for builds." })
       .optional(),
-    selector: z
-      .record(z.string(), z.string())
-      .meta({ description: "Labels of the nodes the module is loaded on." }),
-    tolerations: z
-      .array(tolerationSchema)
+    selector: nodeSelectorSchema("Labels of the nodes the module is loaded on."),
+    tolerations: tolerationsSchema
       .meta({ description: "Tolerations of the module loader and device plugin pods." })
       .optional(),
     imageRebuildTriggerGeneration: z

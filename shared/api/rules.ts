@@ -7,6 +7,13 @@ export interface AdmissionRule<T> {
   /** CEL expression over `self` (and `oldSelf` for transition rules). */
   rule: string;
   message: string;
+  /**
+   * CEL expression building the message from the value (e.g. to name the offending value, as
+   * Kubernetes does); `message` is the API server's fallback when it fails.
+   */
+  messageExpression?: string;
+  /** The same message in TypeScript, for zod; `message` when absent. */
+  messageFor?: (value: T) => string;
   /** Path of the offending field relative to the object, for both CEL and zod. */
   fieldPath?: string;
   // FieldValueDuplicate is left out on purpose: the API server drops the message for it.
@@ -18,6 +25,7 @@ export interface AdmissionRule<T> {
 export interface CelValidation {
   rule: string;
   message: string;
+  messageExpression?: string;
   fieldPath?: string;
   reason?: string;
 }
@@ -26,6 +34,7 @@ export function celValidations<T>(rules: readonly AdmissionRule<T>[]): CelValida
   return rules.map((r) => ({
     rule: r.rule,
     message: r.message,
+    ...(r.messageExpression === undefined ? {} : { messageExpression: r.messageExpression }),
     ...(r.fieldPath === undefined ? {} : { fieldPath: r.fieldPath }),
     ...(r.reason === undefined ? {} : { reason: r.reason }),
   }));
@@ -40,11 +49,11 @@ function issuePath(fieldPath: string | undefined): (string | number)[] {
 }
 
 /** Attaches the rules to an object schema: as CEL for the CRD and as a refinement for zod. */
-export function withRules<S extends z.ZodObject>(schema: S, rules: readonly AdmissionRule<z.output<S>>[]): S {
+export function withRules<S extends z.ZodType>(schema: S, rules: readonly AdmissionRule<z.output<S>>[]): S {
   return schema.meta({ "x-kubernetes-validations": celValidations(rules) }).superRefine((value, ctx) => {
     for (const r of rules) {
       if (r.check !== undefined && !r.check(value)) {
-        ctx.addIssue({ code: "custom", message: r.message, path: issuePath(r.fieldPath) });
+        ctx.addIssue({ code: "custom", message: r.messageFor?.(value) ?? r.message, path: issuePath(r.fieldPath) });
       }
     }
   });
