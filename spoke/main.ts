@@ -52,7 +52,7 @@ export function createSpoke(opts: SpokeOptions): Spoke {
   });
 
   const labeler = manager.addController(
-    new Controller({ name: "node-kernel-label", reconcile: nodeKernelLabelReconciler(nodes, raw), logger: manager.logger, registry: manager.registry, maxConcurrentReconciles: workers }),
+    new Controller({ name: "node-kernel-label", reconcile: nodeKernelLabelReconciler(nodes, raw, recorder), logger: manager.logger, registry: manager.registry, maxConcurrentReconciles: workers }),
   );
   const moduleController = manager.addController(
     new Controller({

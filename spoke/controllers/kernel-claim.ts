@@ -7,7 +7,7 @@ import { CLUSTERCLAIM_API_VERSION, clusterClaim, type ClusterClaimObject } from 
 import { KERNEL_CLAIM_NAME, kernelClaim } from "../claim.ts";
 import type { Node } from "../objects.ts";
 import { nodeKernel } from "../plan.ts";
-import { FIELD_MANAGER, type Recorder } from "./kube.ts";
+import { FIELD_MANAGER, reportRefusal, type Recorder } from "./kube.ts";
 
 export const CLAIM_KEY = "kernel-claim";
 
@@ -19,6 +19,7 @@ export function kernelClaimReconciler(deps: {
   logger: Logger;
 }): Reconcile {
   let reportedOverflow = "";
+  const refused = new Map<string, string>();
   return async () => {
     const kernels = deps.nodes.list().map(nodeKernel).filter((k): k is string => k !== undefined);
     const claim = kernelClaim(kernels);
@@ -44,7 +45,11 @@ export function kernelClaimReconciler(deps: {
       return undefined;
     }
     if (current?.spec?.value === claim.value) return undefined;
-    await deps.raw.apply(clusterClaim(KERNEL_CLAIM_NAME, claim.value, { "app.kubernetes.io/managed-by": FIELD_MANAGER }), FIELD_MANAGER);
+    // A refused claim (an admission policy, RBAC) is a Warning Event on the claim and a retry.
+    const involved = { apiVersion: CLUSTERCLAIM_API_VERSION, kind: "ClusterClaim", name: KERNEL_CLAIM_NAME };
+    await reportRefusal(deps.recorder, involved, `ClusterClaim ${KERNEL_CLAIM_NAME}`, refused, () =>
+      deps.raw.apply(clusterClaim(KERNEL_CLAIM_NAME, claim.value, { "app.kubernetes.io/managed-by": FIELD_MANAGER }), FIELD_MANAGER),
+    );
     return undefined;
   };
 }

@@ -5,7 +5,7 @@
 // the reconcile is retried with backoff once everything else is written.
 import type { Module } from "../../shared/api/module.ts";
 import { MODULE_API_VERSION, MODULE_KIND, MODULE_PLURAL } from "../../shared/api/module.ts";
-import { ApiError, isNotFound, type RawClient } from "../../shared/kube/raw.ts";
+import { isNotFound, type RawClient } from "../../shared/kube/raw.ts";
 import type { Reconcile } from "../../shared/runtime/controller.ts";
 import type { Informer } from "../../shared/runtime/informer.ts";
 import type { Logger } from "../../shared/runtime/logger.ts";
@@ -15,7 +15,7 @@ import type { DaemonSetRead, Node, Pod } from "../objects.ts";
 import { plan } from "../plan.ts";
 import type { SpokeSettings } from "../settings.ts";
 import { CONDITION_BUILD_SIGN_IGNORED, CONDITION_KERNELS_MAPPED, CONDITION_WRITE_REFUSED, mergeConditions, statusUnchanged } from "../status.ts";
-import { FIELD_MANAGER, patchNodeLabels, type Recorder } from "./kube.ts";
+import { FIELD_MANAGER, isRefusal, patchNodeLabels, type Recorder } from "./kube.ts";
 
 /** While deleting, how often to look again for pods that are still unloading. */
 export const DELETION_POLL_MS = 2000;
@@ -29,11 +29,6 @@ export interface ModuleReconcilerDeps {
   recorder: Recorder;
   settings: SpokeSettings;
   logger: Logger;
-}
-
-/** A write the API server answered with a refusal (invalid, forbidden, too large…), not a transient failure. */
-export function isRefusal(err: unknown): err is ApiError {
-  return err instanceof ApiError && err.code >= 400 && err.code < 500 && ![401, 404, 408, 409, 429].includes(err.code);
 }
 
 /** What one reconcile could not write: refusals for the user, and the first other failure to retry on. */

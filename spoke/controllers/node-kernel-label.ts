@@ -5,9 +5,11 @@ import type { Reconcile } from "../../shared/runtime/controller.ts";
 import { KERNEL_LABEL, kernelLabelValue } from "../labels.ts";
 import type { Node } from "../objects.ts";
 import { nodeKernel } from "../plan.ts";
-import { patchNodeLabels } from "./kube.ts";
+import { patchNodeLabels, reportRefusal, type Recorder } from "./kube.ts";
 
-export function nodeKernelLabelReconciler(nodes: Informer<Node>, raw: RawClient): Reconcile {
+/** A refused label write becomes a Warning Event on the Node (with the server's message) and a retry. */
+export function nodeKernelLabelReconciler(nodes: Informer<Node>, raw: RawClient, recorder: Recorder): Reconcile {
+  const reported = new Map<string, string>();
   return async (name) => {
     const node = nodes.get(undefined, name);
     if (node === undefined) return undefined;
@@ -15,7 +17,8 @@ export function nodeKernelLabelReconciler(nodes: Informer<Node>, raw: RawClient)
     const want = kernel === undefined ? undefined : kernelLabelValue(kernel);
     const have = node.metadata.labels?.[KERNEL_LABEL];
     if (want === have) return undefined;
-    await patchNodeLabels(raw, name, { [KERNEL_LABEL]: want ?? null });
+    const involved = { apiVersion: "v1", kind: "Node", name, ...(node.metadata.uid !== undefined ? { uid: node.metadata.uid } : {}) };
+    await reportRefusal(recorder, involved, `label ${KERNEL_LABEL} of Node ${name}`, reported, () => patchNodeLabels(raw, name, { [KERNEL_LABEL]: want ?? null }));
     return undefined;
   };
 }
