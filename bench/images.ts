@@ -4,37 +4,26 @@
 // Targets (issue 10): worker ≤ 180 MB uncompressed, the four ≤ 400 MB of distinct layers, warm
 // rebuild after a one-line change ≤ 30 s. Builds a copy of the sources, so the work tree is not touched.
 // Run: node bench/images.ts
-import { execFile } from "node:child_process";
-import { appendFile, cp, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { appendFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { buildah } from "../images/buildah.ts";
-import { IMAGE_NAMES, ROOT, buildImages, sourceRevision, type BuildResult } from "../images/build.ts";
+import { IMAGE_NAMES, buildImages, snapshotSources, sourceRevision, type BuildResult } from "../images/build.ts";
 import { formatSizes, mb, measureImages } from "../images/sizes.ts";
 import { startRegistry } from "../shared/registry/testing/registry-server.ts";
 
-const run = promisify(execFile);
 const EDITED = "shared/runtime/logger.ts";
 const MB = 1_000_000;
-
-async function copySources(dest: string): Promise<void> {
-  for (const f of ["package.json", "package-lock.json", ".dockerignore"]) await cp(path.join(ROOT, f), path.join(dest, f));
-  for (const d of ["images", "shared", "hub", "spoke"]) await cp(path.join(ROOT, d), path.join(dest, d), { recursive: true });
-  // Hard links: node_modules is large and only read.
-  await run("cp", ["-al", path.join(ROOT, "node_modules"), path.join(dest, "node_modules")]);
-}
 
 async function main(): Promise<void> {
   const registry = await startRegistry();
   const work = await mkdtemp(path.join(tmpdir(), "kmm-bench-images-"));
   const root = path.join(work, "src");
   const cacheDir = path.join(work, "cache");
-  await mkdir(root);
   let last: BuildResult | undefined;
   try {
-    await copySources(root);
-    const { revision } = await sourceRevision(ROOT);
+    await snapshotSources(root);
+    const { revision } = await sourceRevision();
     const build = async (label: string): Promise<{ result: BuildResult; seconds: number }> => {
       const started = performance.now();
       const result = await buildImages({ root, cacheDir, registry: `${registry.host}/bench`, tlsVerify: false, push: true, revision: revision.replace(/-dirty$/, "") });

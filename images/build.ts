@@ -108,8 +108,20 @@ async function inputKey(root: string, extra: unknown): Promise<string> {
   return h.digest("hex").slice(0, 24);
 }
 
+/**
+ * Copies the build context of the images (sources, lock file, .dockerignore, node_modules as hard
+ * links) into `dest`, times kept, so a build sees one consistent state of a work tree that others
+ * keep editing, and a second build can use the very same sources. Returns `dest`.
+ */
+export async function snapshotSources(dest: string, root = ROOT): Promise<string> {
+  await mkdir(dest, { recursive: true });
+  await run("cp", ["-a", ...["package.json", "package-lock.json", ".dockerignore", "images", "shared", "hub", "spoke"].map((f) => path.join(root, f)), dest]);
+  await run("cp", ["-al", path.join(root, "node_modules"), path.join(dest, "node_modules")]);
+  return dest;
+}
+
 /** Commit and version for the labels: `<sha>` or `<sha>-dirty` when sources differ from it. */
-export async function sourceRevision(root: string): Promise<{ revision: string; version: string }> {
+export async function sourceRevision(root = ROOT): Promise<{ revision: string; version: string }> {
   const pkg = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")));
   let revision = "unknown";
   try {
@@ -189,8 +201,8 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
     }
     const built = record === undefined;
     if (record === undefined) {
-      record = { local: {}, pushed: {} };
-      for (const name of IMAGE_NAMES) {
+      const fresh: z.infer<typeof recordSchema> = { local: {}, pushed: {} };
+      const buildOne = async (name: ImageName): Promise<void> => {
         const img = IMAGES[name];
         const local = `localhost/kmm-hub/${img.name}:${tag}`;
         const started = Date.now();
@@ -210,9 +222,15 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
           "-t", local,
           opts.root,
         ]);
-        record.local[name] = { local, digest: await localDigest(storage, local) };
+        fresh.local[name] = { local, digest: await localDigest(storage, local) };
         log(`built ${local} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      }
+      };
+      // The first build makes the shared build stage; the other three take it from the cache and
+      // run side by side (buildah locks the storage itself).
+      const [first, ...rest] = IMAGE_NAMES;
+      await buildOne(first as ImageName);
+      await Promise.all(rest.map(buildOne));
+      record = fresh;
     }
     const target = `${opts.registry}|${opts.tlsVerify}`;
     const images = {} as BuiltImages;
@@ -225,12 +243,12 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
       const pushedHere = (record.pushed[target] ??= {});
       const dir = path.join(opts.cacheDir, "records");
       await mkdir(dir, { recursive: true });
-      for (const name of IMAGE_NAMES) {
+      const pushOne = async (name: ImageName): Promise<void> => {
         const img = images[name];
         const known = pushedHere[name];
         if (known !== undefined && (await registryHas(img.tagged, known, opts.tlsVerify))) {
           images[name] = { ...img, ref: `${img.tagged.slice(0, img.tagged.lastIndexOf(":"))}@${known}`, digest: known };
-          continue;
+          return;
         }
         const digestFile = path.join(dir, `${key}.${name}.digest`);
         log(`pushing ${img.tagged}`);
@@ -239,7 +257,8 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
         await rm(digestFile, { force: true });
         pushedHere[name] = digest;
         images[name] = { ...img, ref: `${img.tagged.slice(0, img.tagged.lastIndexOf(":"))}@${digest}`, digest };
-      }
+      };
+      await Promise.all(IMAGE_NAMES.map(pushOne));
     }
     await mkdir(path.dirname(recordFile), { recursive: true });
     await writeFile(recordFile, JSON.stringify(record, null, 2));

@@ -15,7 +15,7 @@ import { IMAGE_NAMES, ROOT, type ImageName } from "./build.ts";
 import { pullAndUnpack, runInImage, type Unpacked } from "./testing/run-image.ts";
 
 const run = promisify(execFile);
-const { built, revision } = inject("images");
+const { built, revision, sources } = inject("images");
 const NODE = "/usr/local/bin/node";
 const unpacked = {} as Record<ImageName, Unpacked>;
 let scratch: string;
@@ -29,10 +29,10 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-/** The same command on this machine, from the sources, with the environment cleared too. */
+/** The same command on this machine, from the sources the images were built from, with the environment cleared too. */
 async function outside(args: string[]): Promise<{ code: number; stdout: string }> {
   try {
-    const { stdout } = await run(process.execPath, args, { cwd: ROOT, env: {}, maxBuffer: 16 << 20 });
+    const { stdout } = await run(process.execPath, args, { cwd: sources, env: {}, maxBuffer: 16 << 20 });
     return { code: 0, stdout };
   } catch (err) {
     const e = err as { code?: number; stdout?: string };
