@@ -1,0 +1,83 @@
+// Property checks of the admitted range: what Kubernetes and upstream KMM admit, the schemas admit.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { isQualifiedName, isValidLabelValue } from "./k8s-validation.ts";
+import { moduleSchema } from "./module.ts";
+import { ALLOWED_HOST_PATH_PREFIXES, isAllowedHostPath } from "./pod-fields.ts";
+import { moduleObject, validSpec } from "./testdata/cases.ts";
+
+/** Go's path/filepath.Clean on a slash path (lexical: repeated slashes, `.` and `..` elements). */
+function goClean(p: string): string {
+  const rooted = p.startsWith("/");
+  const out: string[] = [];
+  for (const part of p.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      if (out.length > 0 && out[out.length - 1] !== "..") out.pop();
+      else if (!rooted) out.push("..");
+      continue;
+    }
+    out.push(part);
+  }
+  const joined = out.join("/");
+  return rooted ? `/${joined}` : joined === "" ? "." : joined;
+}
+
+/** Upstream KMM's webhook rule for a Module's hostPath volumes. */
+function upstreamAllows(p: string): boolean {
+  const c = goClean(p);
+  return ALLOWED_HOST_PATH_PREFIXES.some((prefix) => c === prefix || c.startsWith(`${prefix}/`));
+}
+
+const segment = fc.constantFrom("dev", "sys", "var", "opt", "run", "etc", "usr", "variable", "devices", ".", "", "lib", "nvidia");
+const hostPath = fc.array(segment, { minLength: 0, maxLength: 5 }).map((parts) => `/${parts.join("/")}`);
+
+const alnum = fc.constantFrom(..."abcxyzABC019".split(""));
+const labelChars = fc.constantFrom(..."abcXYZ09-_.".split(""));
+const labelName = fc
+  .tuple(alnum, fc.array(labelChars, { maxLength: 20 }), alnum)
+  .map(([a, mid, b]) => `${a}${mid.join("")}${b}`);
+const dnsPrefix = fc.constantFrom("example.com", "nvidia.com", "feature.node.kubernetes.io", "a-b.c");
+const qualifiedName = fc.tuple(fc.option(dnsPrefix, { nil: undefined }), labelName).map(([p, n]) => (p === undefined ? n : `${p}/${n}`));
+const labelValue = fc.option(labelName, { nil: "" }).map((v) => v ?? "");
+
+const toleration = fc.oneof(
+  fc.record({ key: qualifiedName, operator: fc.constantFrom("Equal", ""), value: labelValue, effect: fc.constantFrom("", "NoSchedule", "PreferNoSchedule") }),
+  fc.record({ key: qualifiedName, operator: fc.constant("Exists"), effect: fc.constantFrom("", "NoSchedule", "PreferNoSchedule") }),
+  fc.record({ operator: fc.constant("Exists") }),
+  fc.record({ key: qualifiedName, operator: fc.constant("Exists"), effect: fc.constant("NoExecute"), tolerationSeconds: fc.integer({ min: 0, max: 3600 }) }),
+);
+
+describe("admitted range (property checks)", () => {
+  it("hostPath: the CRD's rule equals upstream's filepath.Clean + prefix rule for every path without '..'", () => {
+    fc.assert(
+      fc.property(hostPath, (p) => {
+        expect(isAllowedHostPath(p)).toBe(upstreamAllows(p));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("tolerations Kubernetes admits are admitted", () => {
+    fc.assert(
+      fc.property(fc.array(toleration, { maxLength: 5 }), (tolerations) => {
+        const result = moduleSchema.safeParse(moduleObject("m", "default", { ...validSpec(), tolerations }));
+        expect(result.error?.issues ?? []).toEqual([]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("node selectors of valid label keys and values are admitted, and every refusal is one Kubernetes makes", () => {
+    const key = fc.oneof(qualifiedName, fc.string({ maxLength: 12 }));
+    const value = fc.oneof(labelValue, fc.string({ maxLength: 12 }));
+    fc.assert(
+      fc.property(fc.dictionary(key, value, { maxKeys: 5 }), (selector) => {
+        const kubernetesValid = Object.entries(selector).every(([k, v]) => isQualifiedName(k).length === 0 && isValidLabelValue(v).length === 0);
+        const result = moduleSchema.safeParse(moduleObject("m", "default", { ...validSpec(), selector }));
+        expect(result.success).toBe(kubernetesValid);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
