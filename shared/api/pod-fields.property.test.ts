@@ -39,7 +39,7 @@ const labelName = fc
   .map(([a, mid, b]) => `${a}${mid.join("")}${b}`);
 const dnsPrefix = fc.constantFrom("example.com", "nvidia.com", "feature.node.kubernetes.io", "a-b.c");
 const qualifiedName = fc.tuple(fc.option(dnsPrefix, { nil: undefined }), labelName).map(([p, n]) => (p === undefined ? n : `${p}/${n}`));
-const labelValue = fc.option(labelName, { nil: "" }).map((v) => v ?? "");
+const labelValue = fc.option(labelName, { nil: "" });
 
 const toleration = fc.oneof(
   fc.record({ key: qualifiedName, operator: fc.constantFrom("Equal", ""), value: labelValue, effect: fc.constantFrom("", "NoSchedule", "PreferNoSchedule") }),
