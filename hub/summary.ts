@@ -12,7 +12,7 @@ export const MAX_PROBLEMS = 3;
 /** Clusters named per problem at most. */
 export const MAX_NAMES = 3;
 /** Characters of one problem's text at most. */
-export const MAX_PROBLEM_CHARS = 240;
+export const MAX_PROBLEM_CHARS = 400;
 /** Characters of the whole summary at most (an Event message may have 1 KiB). */
 export const MAX_SUMMARY_CHARS = 1000;
 
@@ -43,8 +43,16 @@ export function groupProblems(items: readonly ClusterProblem[]): { message: stri
  */
 export function summarize(items: readonly ClusterProblem[]): string {
   const groups = groupProblems(items);
-  const parts = groups.slice(0, MAX_PROBLEMS).map((g) => `${cut(g.message, MAX_PROBLEM_CHARS)} (${names(g.clusters)})`);
-  const rest = groups.slice(MAX_PROBLEMS);
+  const parts: string[] = [];
+  let used = 0;
+  // Room is kept for the closing "n more problem(s) …".
+  for (const g of groups.slice(0, MAX_PROBLEMS)) {
+    const part = `${cut(g.message, MAX_PROBLEM_CHARS)} (${names(g.clusters)})`;
+    if (parts.length > 0 && used + part.length + 2 > MAX_SUMMARY_CHARS - 80) break;
+    parts.push(part);
+    used += part.length + 2;
+  }
+  const rest = groups.slice(parts.length);
   if (rest.length > 0) {
     const clusters = new Set(rest.flatMap((g) => g.clusters));
     parts.push(`${rest.length} more problem(s) on ${clusters.size} cluster(s), see status.clusters`);
