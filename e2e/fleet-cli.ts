@@ -1,4 +1,4 @@
-// npm run fleet -- up [--spokes N] | down | status
+// npm run fleet -- up [--spokes N] [--real-nodes] | down | status
 // A local fleet for trying things by hand: `kubectl --kubeconfig <path>` against any cluster.
 import { readFile, rm, symlink, readlink } from "node:fs/promises";
 import { join } from "node:path";
@@ -12,8 +12,10 @@ import type { FleetInfo } from "./fleet-types.ts";
 
 const current = join(cacheDir, "fleets", "current");
 
-const clusterSchema = z.object({ name: z.string(), kubeconfig: z.string(), server: z.string(), logDir: z.string(), users: z.record(z.string(), z.string()) });
-const fleetSchema = z.object({ dir: z.string(), hub: clusterSchema, spokes: z.array(clusterSchema) });
+const realNodeSchema = z.object({ name: z.string(), kernelVersion: z.string(), hostRoot: z.string(), storage: z.object({ root: z.string(), runroot: z.string() }) });
+const clusterSchema = z.object({ name: z.string(), kubeconfig: z.string(), server: z.string(), logDir: z.string(), users: z.record(z.string(), z.string()), realNode: realNodeSchema.optional() });
+const registrySchema = z.object({ host: z.string(), caFile: z.string(), certDir: z.string(), username: z.string(), password: z.string() });
+const fleetSchema = z.object({ dir: z.string(), hub: clusterSchema, spokes: z.array(clusterSchema), registry: registrySchema.optional() });
 
 async function currentFleet(): Promise<FleetInfo | undefined> {
   try {
@@ -24,12 +26,12 @@ async function currentFleet(): Promise<FleetInfo | undefined> {
   }
 }
 
-async function up(spokes: number): Promise<void> {
+async function up(spokes: number, realNodes: boolean): Promise<void> {
   if (await currentFleet()) {
     console.error("a fleet is already up (npm run fleet -- status); take it down first");
     process.exit(1);
   }
-  const fleet = await startFleet({ spokes, persistent: true, log: (m) => console.log(m) });
+  const fleet = await startFleet({ spokes, realNodes, persistent: true, log: (m) => console.log(m) });
   await rm(current, { force: true });
   await symlink(fleet.info.dir, current);
   printFleet(fleet.info);
@@ -38,7 +40,11 @@ async function up(spokes: number): Promise<void> {
 }
 
 function printFleet(f: FleetInfo): void {
-  for (const c of [f.hub, ...f.spokes]) console.log(`${c.name.padEnd(8)} ${c.server}  kubectl --kubeconfig ${c.kubeconfig}`);
+  for (const c of [f.hub, ...f.spokes]) {
+    console.log(`${c.name.padEnd(8)} ${c.server}  kubectl --kubeconfig ${c.kubeconfig}`);
+    if (c.realNode) console.log(`         real node ${c.realNode.name} (kernel ${c.realNode.kernelVersion}, host root ${c.realNode.hostRoot})`);
+  }
+  if (f.registry) console.log(`registry: ${f.registry.host} (user ${f.registry.username}, CA ${f.registry.caFile})`);
   console.log(`logs: ${f.hub.logDir}`);
 }
 
@@ -74,7 +80,7 @@ async function status(): Promise<void> {
   }
 }
 
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { spokes: { type: "string", default: "2" } } });
+const { positionals, values } = parseArgs({ allowPositionals: true, options: { spokes: { type: "string", default: "2" }, "real-nodes": { type: "boolean", default: false } } });
 const spokes = z.coerce.number().int().min(0).max(10).safeParse(values.spokes);
 if (!spokes.success) {
   console.error("--spokes must be a whole number from 0 to 10");
@@ -82,7 +88,7 @@ if (!spokes.success) {
 }
 switch (positionals[0]) {
   case "up":
-    await up(spokes.data);
+    await up(spokes.data, values["real-nodes"]);
     break;
   case "down":
     await down();
@@ -91,6 +97,6 @@ switch (positionals[0]) {
     await status();
     break;
   default:
-    console.error("usage: npm run fleet -- up [--spokes N] | down | status");
+    console.error("usage: npm run fleet -- up [--spokes N] [--real-nodes] | down | status");
     process.exit(2);
 }

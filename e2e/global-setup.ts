@@ -1,4 +1,4 @@
-// Starts one local fleet (hub + 2 spokes) for the e2e project and stops it afterwards.
+// Starts one local fleet (hub + 2 spokes, each with a real node) for the e2e project and stops it afterwards.
 // KMM_E2E_FLEET=<fleet.json> reuses a fleet started with `npm run fleet -- up` instead.
 import { readFile } from "node:fs/promises";
 import type { TestProject } from "vitest/node";
@@ -11,7 +11,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide("fleet", JSON.parse(await readFile(reuse, "utf8")) as FleetInfo);
     return () => Promise.resolve();
   }
-  const fleet = await startFleet({ spokes: 2, log: (m) => console.log(`[fleet] ${m}`) });
+  const fleet = await startFleet({ spokes: 2, realNodes: true, log: (m) => console.log(`[fleet] ${m}`) });
   console.log(`[fleet] component logs: ${fleet.info.hub.logDir}`);
   project.provide("fleet", fleet.info);
   return () => fleet.stop();

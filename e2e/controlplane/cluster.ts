@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { ClusterInfo } from "../fleet-types.ts";
 import { kwokStageFiles, type ControlPlaneManifest } from "./binaries.ts";
 import { httpsGet } from "./kube.ts";
+import { REAL_NODE_LABEL } from "./node-agent/node.ts";
 import { createPki, writeKubeconfig, type ClusterPki } from "./pki.ts";
 import { freePort, waitFor, type ProcessGroup } from "./procs.ts";
 
@@ -135,14 +136,16 @@ export async function startCluster(opts: StartClusterOptions): Promise<LocalClus
     "--v=1",
   ]);
 
-  // kwok plays every kubelet of the cluster; it acts with admin rights as a node agent would.
+  // kwok plays the kubelet of every node but the real one (node-agent/), which it must leave alone;
+  // it acts with admin rights as a node agent would.
   const kwokConfig = join(dir, "kwok.yaml");
   const stages = await Promise.all(kwokStageFiles(manifest).map((f) => readFile(f, "utf8")));
   await writeFile(kwokConfig, stages.map((s) => s.trim()).join("\n---\n") + "\n");
   group.start(log("kwok"), manifest.bin.kwok, [
     `--kubeconfig=${kubeconfigs.admin!}`,
     `--config=${kwokConfig}`,
-    "--manage-all-nodes=true",
+    "--manage-all-nodes=false",
+    `--manage-nodes-with-label-selector=!${REAL_NODE_LABEL}`,
     "--cidr=10.244.0.0/16",
     "--node-ip=10.1.0.1",
     `--server-address=127.0.0.1:${await freePort()}`,

@@ -1,8 +1,8 @@
 // Child processes of a fleet: each logs to its own file, runs in its own process group,
 // and is stopped by stopAll(), by the exit of the Node process, or — when the test runner
 // is killed outright — by a watchdog that outlives it and reaps what it left behind.
-import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { appendFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { freePort } from "../../shared/testing/ports.ts";
@@ -54,6 +54,8 @@ export function tailOf(file: string, lines = 30): string {
 export class ProcessGroup {
   private readonly procs: ManagedProcess[] = [];
   private readonly pidFile: string;
+  private readonly cleanupFile: string;
+  private readonly tmpDir: string;
   private stopping = false;
   private watchdog?: ChildProcess;
 
@@ -67,6 +69,9 @@ export class ProcessGroup {
     this.dir = dir;
     this.persistent = persistent;
     this.pidFile = join(dir, "pids");
+    this.cleanupFile = cleanupFileOf(dir);
+    this.tmpDir = join(dir, "tmp");
+    mkdirSync(this.tmpDir, { recursive: true });
     writeFileSync(this.pidFile, "");
     if (!persistent) {
       live.add(this);
@@ -82,7 +87,8 @@ export class ProcessGroup {
       pids=$(cat '${this.pidFile}' 2>/dev/null)
       for p in $pids; do kill -TERM -- -$p 2>/dev/null; done
       sleep 3
-      for p in $pids; do kill -KILL -- -$p 2>/dev/null; done`;
+      for p in $pids; do kill -KILL -- -$p 2>/dev/null; done
+      [ -f '${this.cleanupFile}' ] && bash '${this.cleanupFile}' >/dev/null 2>&1`;
     this.watchdog = spawn("bash", ["-c", script], { detached: true, stdio: "ignore" });
     this.watchdog.unref();
   }
@@ -93,7 +99,8 @@ export class ProcessGroup {
     const child = spawn(cmd, args, {
       detached: true,
       stdio: ["ignore", fd, fd],
-      env: { ...process.env, ...env },
+      // Temporary files (OCM agents' self-signed serving certificates …) stay in the fleet's folder.
+      env: { ...process.env, TMPDIR: this.tmpDir, ...env },
     });
     closeSync(fd);
     if (child.pid === undefined) throw new Error(`could not start ${name} (${cmd})`);
@@ -124,6 +131,7 @@ export class ProcessGroup {
     await Promise.race([Promise.all(procs.map((p) => p.exited)), sleep(graceMs)]);
     for (const p of procs) signalGroup(p.pid, "SIGKILL");
     await Promise.race([Promise.all(procs.map((p) => p.exited)), sleep(2000)]);
+    await runCleanup(this.dir);
     this.watchdog?.kill("SIGKILL");
     live.delete(this);
   }
@@ -131,7 +139,17 @@ export class ProcessGroup {
   killNow(): void {
     this.stopping = true;
     for (const p of this.procs) signalGroup(p.pid, "SIGKILL");
+    // This process is exiting: the clean-up runs on its own.
+    if (existsSync(this.cleanupFile)) spawn("bash", [this.cleanupFile], { detached: true, stdio: "ignore" }).unref();
     this.watchdog?.kill("SIGKILL");
+  }
+
+  /**
+   * A shell command to run once the group's processes are gone — in stopAll, in the watchdog, and
+   * in `fleet down` — for what outlives a killed process (containers held by conmon, for instance).
+   */
+  addCleanup(command: string): void {
+    appendFileSync(this.cleanupFile, `${command}\n`);
   }
 
   get processes(): readonly ManagedProcess[] {
@@ -167,7 +185,21 @@ export async function killRecorded(dir: string): Promise<number> {
   }
   await sleep(3000);
   for (const pid of pids) signalGroup(pid, "SIGKILL");
+  await runCleanup(dir);
   return n;
+}
+
+function cleanupFileOf(dir: string): string {
+  return join(dir, "cleanup.sh");
+}
+
+/** Runs the clean-up commands recorded with addCleanup (none: nothing to do). */
+async function runCleanup(dir: string): Promise<void> {
+  const file = cleanupFileOf(dir);
+  if (!existsSync(file)) return;
+  await new Promise<void>((resolve) => {
+    execFile("bash", [file], { timeout: 120_000 }, () => resolve());
+  });
 }
 
 export function sleep(ms: number): Promise<void> {
