@@ -1,4 +1,4 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 // Three projects: "unit" runs without a cluster (it may start local tools such as
 // the registry or modprobe); "e2e" shares one local fleet started in globalSetup; "images" builds
@@ -11,7 +11,7 @@ export default defineConfig({
           name: "unit",
           // A private TMPDIR per run; the run fails when a test leaves something in it.
           globalSetup: ["shared/testing/temp-hygiene.ts"],
-          include: ["shared/**/*.test.ts", "hub/**/*.test.ts", "spoke/**/*.test.ts", "scripts/**/*.test.ts", "e2e/controlplane/**/*.test.ts"],
+          include: ["shared/**/*.test.ts", "hub/**/*.test.ts", "spoke/**/*.test.ts", "scripts/**/*.test.ts", "e2e/controlplane/**/*.test.ts", "e2e/kind/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
@@ -20,8 +20,8 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["e2e/**/*.test.ts"],
-          // pure tests of the fixture's parts need no fleet: they run in "unit"
-          exclude: ["e2e/controlplane/**"],
+          // pure tests of the fixture's parts, and e2e/kind's checks of scripts and configs, need no fleet: they run in "unit"
+          exclude: [...configDefaults.exclude, "e2e/controlplane/**", "e2e/kind/**"],
           // temp-hygiene first: its check runs last, once the fleet has stopped.
           globalSetup: ["shared/testing/temp-hygiene.ts", "e2e/global-setup.ts"],
           setupFiles: ["e2e/support/on-failure.ts"],

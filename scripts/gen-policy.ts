@@ -9,6 +9,7 @@
 //   node scripts/gen-policy.ts            write both files under policies/
 //   node scripts/gen-policy.ts --check    exit 1 when a file differs from what would be written
 //   --image IMG --worker-image IMG           the spoke and worker images (defaults below)
+//   --out FILE                               write only the Placement flavour, to FILE
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -128,13 +129,13 @@ export function spokeObjects(image = DEFAULT_SPOKE_IMAGE, workerImage = DEFAULT_
 
 const PLACEMENT_NAME = "all-managed-clusters";
 
-/** What selects the clusters, and the binding from it to the Policy. */
-function placementObjects(flavour: PolicyFlavour): unknown[] {
+/** What selects the clusters (all, or those with `clusterLabels`), and the binding from it to the Policy. */
+function placementObjects(flavour: PolicyFlavour, clusterLabels?: Record<string, string>): unknown[] {
   const binding = (kind: "Placement" | "PlacementRule") =>
     placementBinding({ name: "install-kmm-spoke", namespace: POLICY_NAMESPACE, placement: { kind, name: PLACEMENT_NAME }, policies: ["install-kmm-spoke"] });
   if (flavour === "placementrule") {
     // Every managed cluster that is available, as upstream's example; narrow clusterSelector to target fewer.
-    return [placementRule({ name: PLACEMENT_NAME, namespace: POLICY_NAMESPACE }), binding("PlacementRule")];
+    return [placementRule({ name: PLACEMENT_NAME, namespace: POLICY_NAMESPACE, ...(clusterLabels ? { matchLabels: clusterLabels } : {}) }), binding("PlacementRule")];
   }
   return [
     // Placements only see clusters of sets bound to their namespace: bind the global set.
@@ -145,12 +146,16 @@ function placementObjects(flavour: PolicyFlavour): unknown[] {
       spec: { clusterSet: "global" },
     },
     // Every managed cluster, as upstream's example; add predicates to target fewer.
-    placement({ name: PLACEMENT_NAME, namespace: POLICY_NAMESPACE, clusterSets: ["global"] }),
+    placement({ name: PLACEMENT_NAME, namespace: POLICY_NAMESPACE, clusterSets: ["global"], ...(clusterLabels ? { matchLabels: clusterLabels } : {}) }),
     binding("Placement"),
   ];
 }
 
-export function renderPolicy(image = DEFAULT_SPOKE_IMAGE, workerImage = DEFAULT_WORKER_IMAGE, flavour: PolicyFlavour = "placement"): string {
+/**
+ * The policy file: Namespace, Policy and what binds it to clusters. `clusterLabels` narrows the
+ * selection to ManagedClusters with those labels (the generated files select every cluster).
+ */
+export function renderPolicy(image = DEFAULT_SPOKE_IMAGE, workerImage = DEFAULT_WORKER_IMAGE, flavour: PolicyFlavour = "placement", clusterLabels?: Record<string, string>): string {
   const config = configurationPolicy({
     name: "install-kmm-spoke",
     severity: "high",
@@ -159,18 +164,24 @@ export function renderPolicy(image = DEFAULT_SPOKE_IMAGE, workerImage = DEFAULT_
   const docs: unknown[] = [
     { apiVersion: "v1", kind: "Namespace", metadata: { name: POLICY_NAMESPACE } },
     policy({ name: "install-kmm-spoke", namespace: POLICY_NAMESPACE, remediationAction: "enforce", templates: [config] }),
-    ...placementObjects(flavour),
+    ...placementObjects(flavour, clusterLabels),
   ];
   return HEADER + docs.map((d) => stringify(d, { lineWidth: 0 })).join("---\n");
 }
 
 function main(): void {
   const { values } = parseArgs({
-    options: { check: { type: "boolean", default: false }, image: { type: "string" }, "worker-image": { type: "string" } },
+    options: { check: { type: "boolean", default: false }, image: { type: "string" }, "worker-image": { type: "string" }, out: { type: "string" } },
     strict: true,
   });
   const image = z.string().regex(/^\S+$/, "--image must be an image reference").optional().parse(values.image);
   const worker = z.string().regex(/^\S+$/, "--worker-image must be an image reference").optional().parse(values["worker-image"]);
+  if (values.out !== undefined) {
+    // One Policy (Placement flavour) for a deployment of one's own images, e.g. e2e/kind/up.sh.
+    writeFileSync(values.out, renderPolicy(image, worker));
+    console.log(`wrote ${values.out}`);
+    return;
+  }
   for (const [flavour, file] of Object.entries(POLICY_FILES) as [PolicyFlavour, string][]) {
     const text = renderPolicy(image, worker, flavour);
     if (values.check) {
