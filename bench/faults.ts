@@ -178,7 +178,7 @@ async function main(): Promise<void> {
     const d1 = await digestOf(K1);
     let d2 = await digestOf(K2);
     // Good clusters: K1, or K1 and K2. Bad ones: kernels that make invalid references, junk, none.
-    const badClaims = ["6.1.0-18-AMD64", "6.1.0 $$", "", "6.1.0-18-amd64/../x", "6.X", "6.1.0-20-AMD64\n6.1.0-18-amd64"];
+    const badClaims = ["6.1.0-18-AMD64", "6.1.0 $$", " ", "6.1.0-18-amd64/../x", "6.X", "6.1.0-20-AMD64\n6.1.0-18-amd64"];
     const clusters = [
       ...Array.from({ length: GOOD }, (_, i) => ({ name: `good-${String(i).padStart(4, "0")}`, claim: i % 2 === 1 ? `${K1}\n${K2}` : K1 })),
       ...Array.from({ length: BAD }, (_, i) => ({ name: `bad-${String(i).padStart(4, "0")}`, claim: badClaims[i % badClaims.length] })),
