@@ -4,8 +4,9 @@ import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { exitAfterFlush } from "../shared/runtime/exit.ts";
+import { exitAfterFlush, guardOutput } from "../shared/runtime/exit.ts";
 
+guardOutput("bench");
 const here = dirname(fileURLToPath(import.meta.url));
 const filter = process.argv[2] ?? "";
 const scripts = readdirSync(here)

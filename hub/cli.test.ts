@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
@@ -138,6 +138,18 @@ describe("kmm-hub render", () => {
     const io = capture();
     expect(await main(["run", "--config", join(dir, "bad-config.yaml"), "--namespace", "kmm-hub"], io)).toBe(1);
     expect(io.stderr).toContain("digestRefreshInterval");
+  });
+
+  it("as a program: `render | head -c 100` ends quietly, `render > /dev/full` says so in one line (issue 13 kind 8)", async () => {
+    const many = Array.from({ length: 300 }, (_, i) => stringify(cluster(`spoke-${i}`, { "wants-kmod": "true" }, "6.1.0-18-amd64"))).join("---\n");
+    await writeFile(join(dir, "many.yaml"), many);
+    const render = `"${process.execPath}" hub/cli.ts render --mcm "${join(dir, "mcm.yaml")}" --cluster "${join(dir, "many.yaml")}" --digests "${join(dir, "digests.yaml")}"`;
+    const cwd = join(import.meta.dirname, "..");
+    const piped = await run("bash", ["-c", `set -o pipefail; ${render} 2>"${join(dir, "pipe.err")}" | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`], { cwd });
+    expect(["0", "141"]).toContain(piped.stdout.trim());
+    expect(await readFile(join(dir, "pipe.err"), "utf8")).toBe("");
+    const full = await run("bash", ["-c", `${render} >/dev/full; echo "rc=$?" >&2`], { cwd });
+    expect(full.stderr).toBe("kmm-hub: cannot write output: no space left on device\nrc=1\n");
   });
 
   it("works as a program (the npm bin entry)", async () => {

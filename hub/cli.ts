@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { ConfigError, exitAfterFlush } from "../shared/runtime/index.ts";
+import { ConfigError, exitAfterFlush, guardOutput } from "../shared/runtime/index.ts";
 import { HubStartError, runHub } from "./main.ts";
 import { RenderInputError, parseClusters, parseDigests, parseMcm, render, toJson, toYaml } from "./render.ts";
 
@@ -103,6 +103,8 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // `render | head` ends quietly, `render > /dev/full` says so in one line (no stack trace).
+  guardOutput("kmm-hub");
   // Exit only once stdout and stderr are flushed: `render | cat` must get every ManifestWork.
   main(process.argv.slice(2)).then(
     (code) => exitAfterFlush(code),

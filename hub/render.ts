@@ -1,6 +1,6 @@
 // `kmm-hub render`: the ManifestWorks the hub would write for an MCM and some ManagedClusters,
 // computed offline with the reconciler's own builders. Inputs are validated like API objects.
-import { Document, isScalar, parse, parseAllDocuments, visit, Scalar } from "yaml";
+import { parseAllDocuments } from "yaml";
 import { z } from "zod";
 import { managedClusterModuleSchema, type ManagedClusterModule } from "../shared/api/index.ts";
 import { KernelMappingError } from "../shared/kernel-mapping/index.ts";
@@ -8,6 +8,8 @@ import { formatIssues, managedClusterSchema, type ManagedClusterObject, type Man
 import { validateDigest } from "../shared/registry/reference.ts";
 import type { ClusterOutcome, Pin } from "./manifestwork.ts";
 import { outcomes, planClusters, planImages } from "./plan.ts";
+
+export { doubleQuoted, plainIsSafe, toYaml } from "./yaml-out.ts";
 
 export class RenderInputError extends Error {
   override readonly name = "RenderInputError";
@@ -96,40 +98,6 @@ export function render(mcm: ManagedClusterModule, clusters: readonly ManagedClus
     }
   }
   return { works, notRendered, skippedKernels };
-}
-
-// Whether a plain (unquoted) scalar would read back as something other than this very string under
-// YAML 1.1 (kubectl and sigs.k8s.io/yaml: on, no, y, 0755, 1:20, dates…) or YAML 1.2 (0o17, null…).
-function plainIsAmbiguous(value: string): boolean {
-  // As a key, `<<` is YAML 1.1's merge key.
-  if (value === "<<") return true;
-  for (const version of ["1.1", "1.2"] as const) {
-    try {
-      if (parse(value, { version }) !== value) return true;
-    } catch {
-      return true;
-    }
-  }
-  return false;
-}
-
-/**
- * YAML documents (separated by `---`) that every Kubernetes tool reads back to the same values: any
- * string, key or value, that a YAML 1.1 or 1.2 reader would take for a boolean, number, date or null
- * when unquoted is double-quoted.
- */
-export function toYaml(objects: readonly unknown[]): string {
-  return objects
-    .map((o) => {
-      const doc = new Document(o);
-      visit(doc, {
-        Scalar(_key, node: Scalar) {
-          if (isScalar(node) && typeof node.value === "string" && plainIsAmbiguous(node.value)) node.type = Scalar.QUOTE_DOUBLE;
-        },
-      });
-      return doc.toString();
-    })
-    .join("---\n");
 }
 
 /** One `v1` List holding the objects, as `kubectl get -o json` prints several objects. */

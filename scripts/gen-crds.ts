@@ -7,6 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
+import { guardOutput } from "../shared/runtime/exit.ts";
 import { z } from "zod";
 import {
   HUB_GROUP,
@@ -305,4 +306,7 @@ async function main(): Promise<void> {
   console.log(`wrote ${[...files.keys()].map((f) => path.join(shown, f)).join(", ")}`);
 }
 
-if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  guardOutput("gen-crds");
+  await main();
+}

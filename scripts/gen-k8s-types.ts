@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { guardOutput } from "../shared/runtime/exit.ts";
 
 export const KUBERNETES_VERSION = "v1.34.4";
 
@@ -254,4 +255,7 @@ function main(): void {
   console.log(`wrote ${path.relative(process.cwd(), OUTPUT)}`);
 }
 
-if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  guardOutput("gen-k8s-types");
+  main();
+}

@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
+import { exitAfterFlush, guardOutput } from "../shared/runtime/exit.ts";
 import { IMAGE_NAMES, buildImages } from "../images/build.ts";
 import { writeManifests } from "../images/manifests.ts";
 
@@ -50,11 +51,12 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  guardOutput("images");
   main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) => exitAfterFlush(code),
     (err: unknown) => {
       console.error(err instanceof Error ? err.message : String(err));
-      process.exit(1);
+      return exitAfterFlush(1);
     },
   );
 }

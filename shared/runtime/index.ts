@@ -3,7 +3,7 @@ export { type Clock, FakeClock, realClock } from "./clock.ts";
 export { ConfigError, type Edition, type OperatorConfig, defaultResourceID, loadConfig, parseConfig } from "./config.ts";
 export { Controller, type ControllerOptions, type Reconcile, type ReconcileResult, TerminalError, isTerminal } from "./controller.ts";
 export { DurationError, formatGoDuration, parseGoDuration } from "./duration.ts";
-export { exitAfterFlush, flushed } from "./exit.ts";
+export { exitAfterFlush, flushed, guardOutput, systemMessage } from "./exit.ts";
 export { ApiServerProbe, type ApiServerProbeOptions } from "./apiserver-probe.ts";
 export { DEFAULT_MAX_BACKOFF_MS, DEFAULT_UNREADY_AFTER_FAILING_MS, Informer, type InformerOptions, type ObjectWithMeta, type ResourceRef, resourcePath } from "./informer.ts";
 export { LeaderElectionConfigError, LeaderElector, type LeaderElectorOptions } from "./leader-election.ts";
