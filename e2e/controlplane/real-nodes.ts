@@ -1,9 +1,11 @@
 // The fleet's real nodes and the registry they pull from: per cluster one node agent process
 // (node-agent/) running pods as podman containers, and one docker-registry with TLS and htpasswd
 // auth, both in the fleet's process group; a clean-up removes what outlives a killed agent.
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { copyFile, mkdir, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { z } from "zod";
 import { findHeaders, KernelHeadersMissingError } from "../../spoke/worker/test-kmods.ts";
 import { createTestPki } from "../../shared/registry/testing/pki.ts";
@@ -15,6 +17,19 @@ import type { LocalCluster } from "./cluster.ts";
 import { connectionFrom, httpsGet } from "./kube.ts";
 import { globalFlags, removeAllCommand } from "./node-agent/podman.ts";
 import { freePort, waitFor, type ProcessGroup } from "./procs.ts";
+
+const run = promisify(execFile);
+
+/** Fails with the fix when podman or runc is missing (instead of a node that never turns Ready). */
+async function requireTools(): Promise<void> {
+  for (const tool of ["podman", "runc"]) {
+    try {
+      await run(tool, ["--version"]);
+    } catch {
+      throw new Error(`real nodes need Debian's ${tool}: apt-get install podman runc busybox-static (listed in .ci/apt-packages.txt)`);
+    }
+  }
+}
 
 /** Kernel the real nodes report when the fleet is not told one: that of Debian's installed headers. */
 export async function defaultRealNodeKernel(): Promise<string> {
@@ -104,6 +119,7 @@ export async function startRealNodes(o: {
   options: RealNodesOptions;
   abort?: Promise<never>;
 }): Promise<{ registry: FleetRegistry; nodes: Map<string, RealNodeInfo> }> {
+  await requireTools();
   const registry = await startFleetRegistry(join(o.dir, "registry"), o.group, o.abort);
   const kernelVersion = o.options.kernelVersion ?? (await defaultRealNodeKernel());
   const nodes = await Promise.all(
