@@ -60,7 +60,13 @@ const workListSchema = z.object({
   items: z.array(z.looseObject({ metadata: z.looseObject({ name: z.string(), namespace: z.string(), resourceVersion: z.string() }), spec: z.unknown() })),
 });
 const statusSchema = z.looseObject({
-  status: z.looseObject({ numberDesired: z.number().optional(), conditions: z.array(z.looseObject({ type: z.string(), status: z.string(), reason: z.string() })).optional() }).optional(),
+  status: z
+    .looseObject({
+      numberDesired: z.number().optional(),
+      conditions: z.array(z.looseObject({ type: z.string(), status: z.string(), reason: z.string() })).optional(),
+      clusters: z.array(z.looseObject({ cluster: z.string(), manifestWork: z.looseObject({ state: z.string(), message: z.string().optional() }).optional() })).optional(),
+    })
+    .optional(),
 });
 const eventsSchema = z.object({ items: z.array(z.looseObject({ reason: z.string(), count: z.number().optional(), involvedObject: z.looseObject({ name: z.string().optional() }) })) });
 const leaseSchema = z.looseObject({ spec: z.looseObject({ holderIdentity: z.string().optional() }) });
@@ -221,15 +227,19 @@ async function main(): Promise<void> {
     supervise = true;
     ref.current = startHub("c", true);
     await until("status says the registry is unreachable", async () => {
-      for (const m of MCMS) if ((await status(m))?.conditions?.find((c) => c.type === "ImagesPinned")?.reason !== "RegistryUnreachable") return false;
+      for (const m of MCMS) if ((await status(m))?.clusters?.some((c) => c.cluster.startsWith("good-") && c.manifestWork?.message?.includes("registry unreachable") === true) !== true) return false;
       return true;
     }, 120);
     await sleep(10_000);
     const changed = (await works()).filter((w) => before.get(`${w.metadata.namespace}/${w.metadata.name}`) !== w.metadata.resourceVersion).length + [...before.keys()].length - (await works()).length;
     await regProxy.restore();
     const tBack = performance.now();
-    await until("ImagesPinned again", async () => {
-      for (const m of MCMS) if ((await status(m))?.conditions?.find((c) => c.type === "ImagesPinned")?.status !== "True") return false;
+    // The bad clusters keep ImagesPinned False by design: recovery is every good cluster unblocked.
+    await until("every good cluster unblocked", async () => {
+      for (const m of MCMS) {
+        const s = await status(m);
+        if (s?.clusters?.some((c) => c.cluster.startsWith("good-") && c.manifestWork?.state === "Blocked") !== false) return false;
+      }
       return true;
     }, 120, 100);
     const recovery = since(tBack);
