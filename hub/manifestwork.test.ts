@@ -5,6 +5,7 @@ import { clusterKernels, selectClusters, selectorMatches } from "./clusters.ts";
 import {
   MODULE_STATUS_FEEDBACK,
   clusterOutcome,
+  goJsonByteLength,
   imagesToPin,
   manifestWorkProblem,
   pinnedImage,
@@ -230,6 +231,20 @@ describe("the ManifestWork for a cluster", () => {
     const manyKernels = Array.from({ length: 129 }, (_, i) => `6.1.${i}-18-amd64`);
     const many = clusterOutcome(small, "spoke1", planKernels(small, manyKernels), new Map());
     expect(many.kind === "blocked" && many.reason).toBe("TooManyKernels");
+  });
+
+  it("measures the size as Go's encoding/json writes it: & < > and U+2028/U+2029 escaped to 6 bytes (issue 13 kind 4)", () => {
+    expect(goJsonByteLength("a&<>\u2028\u2029é")).toBe(Buffer.byteLength('"a\\u0026\\u003c\\u003e\\u2028\\u2029é"'));
+    // A device-plugin-only MCM whose env value is 105 KB as UTF-8 but 630 KB as the API server encodes it.
+    const dp = testMcm({
+      moduleSpec: {
+        selector: {},
+        devicePlugin: { container: { image: `registry.example.com/kmm/dp@${DIGEST_A}`, env: [{ name: "X", value: "&<>".repeat(35000) }] } },
+      },
+    });
+    const o = clusterOutcome(dp, "spoke1", planKernels(dp, ["6.1.0"]), new Map());
+    expect(o.kind === "blocked" && o.reason).toBe("ManifestWorkTooLarge");
+    expect(o.kind === "blocked" && o.message).toMatch(/take 63\d{4} bytes/);
   });
 
   it("leaves clusters without a usable claim pending across a whole MCM", () => {

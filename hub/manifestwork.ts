@@ -191,12 +191,24 @@ export function desiredManifestWork(mcm: ManagedClusterModule, cluster: string, 
 }
 
 /**
+ * Bytes of `value` encoded as JSON the way Go's encoding/json encodes it (the API server and OCM's
+ * ManifestWork webhook, which measure the manifests): like JSON.stringify, except that Go escapes
+ * `&`, `<`, `>` (HTML-safe: `\u0026`…) and U+2028/U+2029 (`\u2028`) as 6 bytes each. UTF-8 bytes.
+ */
+export function goJsonByteLength(value: unknown): number {
+  const json = JSON.stringify(value);
+  let extra = 0;
+  for (const m of json.matchAll(/[&<>\u2028\u2029]/g)) extra += m[0] === "\u2028" || m[0] === "\u2029" ? 6 - 3 : 6 - 1;
+  return Buffer.byteLength(json) + extra;
+}
+
+/**
  * Why OCM (or Kubernetes) would refuse or choke on a ManifestWork that a bare API server may accept;
  * undefined when fine. Checked for every work the hub writes or `render` prints (see checkedWork):
  * - the name: a DNS subdomain, and at most 188 characters because the work agent names the
  *   AppliedManifestWork `<sha256 of the hub URL, 64 hex>-<work name>` within 253 (OCM work agent);
  * - the namespace (the cluster's): a DNS label; the MCM-name label value: a valid label value;
- * - the manifests: at most 512,000 bytes of JSON in total (OCM's ManifestWork webhook,
+ * - the manifests: at most 512,000 bytes of JSON in total as Go encodes it (goJsonByteLength; OCM's ManifestWork webhook,
  *   `validateManifests`), which the hub's own API server does not enforce without that webhook.
  */
 export function manifestWorkProblem(
@@ -220,7 +232,7 @@ export function manifestWorkProblem(
   if (bad.length > 0) {
     return { reason: "ManifestWorkNameInvalid", message: `ManifestWork ${namespace}/${name}: ${bad.join("; ")}: rename the ManagedClusterModule or the cluster` };
   }
-  const bytes = Buffer.byteLength(JSON.stringify(work.spec?.workload?.manifests ?? []));
+  const bytes = goJsonByteLength(work.spec?.workload?.manifests ?? []);
   if (bytes > MAX_MANIFESTWORK_BYTES) {
     return {
       reason: "ManifestWorkTooLarge",
