@@ -29,6 +29,60 @@ function goOnlyEscapeError(pattern: string): string | undefined {
   return undefined;
 }
 
+/**
+ * `pattern` with every named group `(?P<name>…)` / `(?<name>…)` turned into a plain capturing group
+ * `(…)`. Go's regexp lets several groups share a name (see its Regexp.SubexpIndex docs) but C++ RE2
+ * (re2-wasm) refuses duplicates; group names are never used here, and group numbering is unchanged.
+ * Only text RE2 would read as a group is rewritten: not after `\`, not inside a character class
+ * (`[...]`, `[]...]`, `[^]...]`, escapes and `[:alpha:]` inside), not inside `\Q…\E`. A name that is
+ * not Go's `[A-Za-z0-9_]+` is left as is, so RE2 still refuses it ("invalid named capture group").
+ */
+export function unnameGroups(pattern: string): string {
+  let out = "";
+  let i = 0;
+  const n = pattern.length;
+  while (i < n) {
+    const c = pattern[i];
+    if (c === "\\") {
+      if (pattern[i + 1] === "Q") {
+        const end = pattern.indexOf("\\E", i + 2);
+        const stop = end === -1 ? n : end + 2;
+        out += pattern.slice(i, stop);
+        i = stop;
+      } else {
+        out += pattern.slice(i, i + 2);
+        i += 2;
+      }
+      continue;
+    }
+    if (c === "[") {
+      let j = i + 1;
+      if (pattern[j] === "^") j++;
+      if (pattern[j] === "]") j++;
+      while (j < n && pattern[j] !== "]") {
+        if (pattern[j] === "\\") j += 2;
+        else if (pattern.startsWith("[:", j) && pattern.indexOf(":]", j + 2) !== -1) j = pattern.indexOf(":]", j + 2) + 2;
+        else j++;
+      }
+      const stop = Math.min(n, j + 1);
+      out += pattern.slice(i, stop);
+      i = stop;
+      continue;
+    }
+    if (c === "(") {
+      const named = /^\(\?P?<([A-Za-z0-9_]+)>/.exec(pattern.slice(i, i + 300));
+      if (named !== null) {
+        out += "(";
+        i += named[0].length;
+        continue;
+      }
+    }
+    out += c;
+    i++;
+  }
+  return out;
+}
+
 // Compiled patterns are kept for the life of the process: re2-wasm objects hold WebAssembly memory
 // that is never released, so compiling once per distinct pattern is both the fast and the frugal choice.
 // The set of distinct patterns is bounded by what Modules contain.
@@ -43,12 +97,17 @@ export function compileRE2(pattern: string): RE2 {
       entry = new RE2SyntaxError(pattern, goError);
     } else {
       try {
-        entry = new RE2(pattern, "u");
-      } catch (e) {
-        const message = e instanceof Error ? e.message : String(e);
-        // re2-wasm prefixes "Invalid regular expression: /<pattern>/u: "; keep RE2's own words.
-        const prefix = `Invalid regular expression: /${pattern}/u: `;
-        entry = new RE2SyntaxError(pattern, message.startsWith(prefix) ? message.slice(prefix.length) : message);
+        entry = new RE2(unnameGroups(pattern), "u");
+      } catch {
+        // The error of the pattern as written (its words name the user's text, not our rewrite).
+        try {
+          entry = new RE2(pattern, "u");
+        } catch (e) {
+          const message = e instanceof Error ? e.message : String(e);
+          // re2-wasm prefixes "Invalid regular expression: /<pattern>/u: "; keep RE2's own words.
+          const prefix = `Invalid regular expression: /${pattern}/u: `;
+          entry = new RE2SyntaxError(pattern, message.startsWith(prefix) ? message.slice(prefix.length) : message);
+        }
       }
     }
     compiled.set(pattern, entry);
