@@ -10,9 +10,19 @@ export const cacheDir = process.env.KMM_CACHE_DIR ?? join(repoRoot, ".cache");
 
 const manifestSchema = z.object({
   kubernetesVersion: z.string(),
-  bin: z.object({ kcp: z.string(), registration: z.string(), work: z.string(), kwok: z.string() }),
+  bin: z.object({
+    kcp: z.string(),
+    registration: z.string(),
+    work: z.string(),
+    kwok: z.string(),
+    // The policy framework (startFleet({ policy: true })); absent from builds without it.
+    placement: z.string().optional(),
+    policyPropagator: z.string().optional(),
+    configPolicyController: z.string().optional(),
+  }),
   modules: z.object({
     ocmApi: z.string(),
+    ocm: z.string().optional(),
     kwok: z.string(),
     policyPropagator: z.string(),
     configPolicyController: z.string(),
@@ -29,7 +39,9 @@ export async function loadManifest(): Promise<ControlPlaneManifest> {
   } catch {
     throw new Error(`the local control plane is not built (${file} is missing): run 'npm run controlplane:build'`);
   }
-  return manifestSchema.parse(JSON.parse(text));
+  const parsed = manifestSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) throw new Error(`the local control plane build is out of date (${file}: ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}): run 'npm run controlplane:build'`);
+  return parsed.data;
 }
 
 /** The CRD files a hub needs (OCM cluster/work/addon, policy framework, PlacementRule). */
@@ -53,6 +65,19 @@ export function hubCrdFiles(m: ControlPlaneManifest): string[] {
     join(m.modules.policyPropagator, "deploy/crds/policy.open-cluster-management.io_policysets.yaml"),
     join(m.modules.configPolicyController, "deploy/crds/policy.open-cluster-management.io_configurationpolicies.yaml"),
     join(m.modules.subscription, "deploy/hub-common/apps.open-cluster-management.io_placementrules_crd.yaml"),
+  ];
+}
+
+/** CRDs the policy propagator watches on the hub besides those of hubCrdFiles. */
+export function policyHubCrdFiles(m: ControlPlaneManifest): string[] {
+  return [join(m.modules.policyPropagator, "deploy/crds/policy.open-cluster-management.io_policyautomations.yaml")];
+}
+
+/** CRDs of the policy framework on a managed cluster: replicated Policies and ConfigurationPolicies. */
+export function policySpokeCrdFiles(m: ControlPlaneManifest): string[] {
+  return [
+    join(m.modules.policyPropagator, "deploy/crds/policy.open-cluster-management.io_policies.yaml"),
+    join(m.modules.configPolicyController, "deploy/crds/policy.open-cluster-management.io_configurationpolicies.yaml"),
   ];
 }
 

@@ -2,7 +2,7 @@
 // registration controller; each spoke runs a registration agent that bootstraps with a
 // token, creates its ManagedCluster and a CSR, which the hub accepts (as `clusteradm accept`
 // does) and the hub's kube-controller-manager signs; then the spoke's work agent starts
-// with the hub credentials the registration agent obtained.
+// with the hub credentials the registration agent obtained (optionally as the klusterlet's work ServiceAccount).
 import { access } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -19,6 +19,7 @@ import { hubCrdFiles, spokeCrdFiles } from "./binaries.ts";
 import type { LocalCluster } from "./cluster.ts";
 import type { KubeConnection } from "../../shared/kube/connection.ts";
 import { applyFiles, applyObjects, connectionFrom, kubeConfigFrom, readYamlObjects, waitForCrdsEstablished } from "./kube.ts";
+import { workAgentKubeconfig } from "./klusterlet.ts";
 import { writeKubeconfig } from "./pki.ts";
 import { freePort, waitFor, type ProcessGroup } from "./procs.ts";
 
@@ -84,9 +85,12 @@ export interface JoinOptions {
   group: ProcessGroup;
   dir: string;
   abort?: Promise<never>;
+  /** run the work agent as the klusterlet's klusterlet-work-sa with its RBAC instead of cluster-admin */
+  klusterletIdentity?: boolean;
 }
 
-export async function joinSpoke(o: JoinOptions): Promise<void> {
+/** Joins a spoke and starts its work agent; resolves to the hub kubeconfig its registration agent obtained. */
+export async function joinSpoke(o: JoinOptions): Promise<string> {
   const { hub, spoke, manifest: m, group } = o;
   const name = spoke.info.name;
   const spokeConn = await connectionFrom(spoke.info.kubeconfig);
@@ -124,19 +128,22 @@ export async function joinSpoke(o: JoinOptions): Promise<void> {
     return true;
   }, { timeoutMs: 120_000, intervalMs: 500, ...(o.abort ? { abort: o.abort } : {}) });
 
+  // The work agent acts on the spoke as the klusterlet's klusterlet-work-sa, with the klusterlet's RBAC.
+  const workKubeconfig = o.klusterletIdentity === true ? await workAgentKubeconfig(spoke, spokeConn, m, AGENT_NAMESPACE, join(o.dir, "work-agent.kubeconfig")) : spoke.info.kubeconfig;
   group.start(`${name}-ocm-work-agent`, m.bin.work, [
     "agent",
     `--spoke-cluster-name=${name}`,
     "--workload-source-driver=kube",
     `--workload-source-config=${hubKubeconfig}`,
     `--hub-kubeconfig=${hubKubeconfig}`,
-    `--spoke-kubeconfig=${spoke.info.kubeconfig}`,
-    `--kubeconfig=${spoke.info.kubeconfig}`,
+    `--spoke-kubeconfig=${workKubeconfig}`,
+    `--kubeconfig=${workKubeconfig}`,
     `--namespace=${AGENT_NAMESPACE}`,
     "--status-sync-interval=1s",
     "--disable-leader-election",
     `--listen=127.0.0.1:${await freePort()}`,
   ]);
+  return hubKubeconfig;
 }
 
 type Condition = { type: string; status: string };
