@@ -42,7 +42,7 @@ export function unnameGroups(pattern: string): string {
   let i = 0;
   const n = pattern.length;
   while (i < n) {
-    const c = pattern[i];
+    const c = pattern.charAt(i);
     if (c === "\\") {
       if (pattern[i + 1] === "Q") {
         const end = pattern.indexOf("\\E", i + 2);
