@@ -9,6 +9,7 @@ import { connectionFrom } from "./kube.ts";
 import { BOOTSTRAP_GROUP, installCrds, joinSpoke, startHubOcm } from "./ocm.ts";
 import { startPolicyFramework } from "./policy-framework.ts";
 import { ProcessGroup } from "./procs.ts";
+import { startRealNodes, type RealNodesOptions } from "./real-nodes.ts";
 
 export const UNPRIVILEGED_USER = "kmm-e2e-nobody";
 
@@ -24,6 +25,8 @@ export interface StartFleetOptions {
   dir?: string;
   /** keep the processes running after this process exits (the fleet CLI) */
   persistent?: boolean;
+  /** one node per cluster whose pods really run (node agent + podman), and a registry for them */
+  realNodes?: boolean | RealNodesOptions;
   /**
    * run the OCM policy framework (placement, propagator, config policy controllers, policy sync) and
    * the work agents as the klusterlet's ServiceAccount; default false (needs the policy build of build.sh)
@@ -86,6 +89,11 @@ export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
       Promise.all(spokeNames.map((s) => startCluster({ name: s, dir: join(dir, s), manifest, group, tokens: spokeTokens(), abort }))),
     ]);
     log(`clusters ready after ${((Date.now() - started) / 1000).toFixed(1)}s; joining spokes`);
+    // Real nodes start while the spokes join; awaited before the fleet is declared ready.
+    const real = opts.realNodes
+      ? startRealNodes({ dir, group, clusters: [hub, ...spokes], kubernetesVersion: manifest.kubernetesVersion, options: opts.realNodes === true ? {} : opts.realNodes, abort })
+      : undefined;
+    real?.catch(() => undefined); // awaited below
 
     await startHubOcm(hub, manifest, group);
     const hubKubeconfigs = await Promise.all(
@@ -101,7 +109,13 @@ export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
         : []),
     ]);
 
-    const info: FleetInfo = { dir, hub: hub.info, spokes: spokes.map((s) => s.info) };
+    const realNodes = await real;
+    const withNode = (c: FleetInfo["hub"]): FleetInfo["hub"] => {
+      const node = realNodes?.nodes.get(c.name);
+      return node ? { ...c, realNode: node } : c;
+    };
+    const info: FleetInfo = { dir, hub: withNode(hub.info), spokes: spokes.map((s) => withNode(s.info)), ...(realNodes ? { registry: realNodes.registry } : {}) };
+    if (realNodes) log(`real nodes: ${[...realNodes.nodes.values()].map((n) => n.name).join(", ")} (kernel ${[...realNodes.nodes.values()][0]?.kernelVersion ?? ""}); registry ${realNodes.registry.host}`);
     await writeFile(join(dir, "fleet.json"), JSON.stringify(info, null, 2));
     log(`fleet ready after ${((Date.now() - started) / 1000).toFixed(1)}s`);
     const clusters = ["hub", ...spokeNames];
