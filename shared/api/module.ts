@@ -106,7 +106,13 @@ export const kanikoParamsSchema = z.object({
 });
 export type KanikoParams = z.infer<typeof kanikoParamsSchema>;
 
-export const buildSchema = z
+/** Kubernetes requires the name of a Secret or ConfigMap volume (the sign and build Jobs mount these). */
+export const SECRET_NAME_REQUIRED_MESSAGE = "name the Secret: the sign Job mounts it as a volume, and Kubernetes requires a volume's secretName";
+export const CONFIG_MAP_NAME_REQUIRED_MESSAGE =
+  "name the ConfigMap holding the Dockerfile: the build Job mounts it as a volume, and Kubernetes requires a volume's configMap name";
+
+export const buildSchema = withRules(
+  z
   .object({
     buildArgs: z
       .array(buildArgSchema)
@@ -125,7 +131,17 @@ export const buildSchema = z
     kanikoParams: kanikoParamsSchema.optional(),
     selector: nodeSelectorSchema("Node labels the build Job must run on.").optional(),
   })
-  .meta({ description: "In-cluster build of the kmod image." });
+  .meta({ description: "In-cluster build of the kmod image." }),
+  [
+    {
+      rule: "has(self.dockerfileConfigMap.name) && self.dockerfileConfigMap.name != ''",
+      message: CONFIG_MAP_NAME_REQUIRED_MESSAGE,
+      fieldPath: ".dockerfileConfigMap.name",
+      reason: "FieldValueRequired",
+      check: (b) => isSet(b.dockerfileConfigMap.name),
+    },
+  ],
+);
 export type Build = z.infer<typeof buildSchema>;
 
 export const FILES_TO_SIGN_MESSAGE =
@@ -156,6 +172,20 @@ export const signSchema = withRules(
       fieldPath: ".filesToSign",
       reason: "FieldValueRequired",
       check: (s) => (s.filesToSign?.length ?? 0) > 0,
+    },
+    {
+      rule: "has(self.keySecret.name) && self.keySecret.name != ''",
+      message: SECRET_NAME_REQUIRED_MESSAGE,
+      fieldPath: ".keySecret.name",
+      reason: "FieldValueRequired",
+      check: (s) => isSet(s.keySecret.name),
+    },
+    {
+      rule: "has(self.certSecret.name) && self.certSecret.name != ''",
+      message: SECRET_NAME_REQUIRED_MESSAGE,
+      fieldPath: ".certSecret.name",
+      reason: "FieldValueRequired",
+      check: (s) => isSet(s.certSecret.name),
     },
   ],
 );

@@ -5,10 +5,12 @@
 // and checks that Kubernetes refuses it with `kubernetes` (default: `expect`), i.e. that the CRD
 // gives Kubernetes' own words for Kubernetes' own rule.
 import {
+  CONFIG_MAP_NAME_REQUIRED_MESSAGE,
   IN_TREE_BOTH_MESSAGE,
   IN_TREE_MIXED_MESSAGE,
   IMAGE_WHITESPACE_MESSAGE,
   REGEXP_SYNTAX_MESSAGE,
+  SECRET_NAME_REQUIRED_MESSAGE,
 } from "../module.ts";
 import {
   BACKSTEPS_MESSAGE,
@@ -203,6 +205,24 @@ export const invalidPodFieldCases: PodFieldCase[] = [
     spec: withDevicePlugin({ image: ` ${DP_IMAGE}` }),
     field: "spec.devicePlugin.container.image",
     expect: IMAGE_WHITESPACE_MESSAGE,
+  },
+  {
+    name: "sign keySecret without a name (the sign Job mounts it)",
+    kind: 2,
+    spec: withLoader((c) => {
+      c.sign = { keySecret: {}, certSecret: { name: "signing-cert" }, filesToSign: ["/opt/a.ko"] };
+    }),
+    field: "spec.moduleLoader.container.sign.keySecret.name",
+    expect: SECRET_NAME_REQUIRED_MESSAGE,
+  },
+  {
+    name: "build dockerfileConfigMap without a name (the build Job mounts it)",
+    kind: 2,
+    spec: withLoader((c) => {
+      firstMapping(c).build = { dockerfileConfigMap: { name: "" } };
+    }),
+    field: "spec.moduleLoader.container.kernelMappings[0].build.dockerfileConfigMap.name",
+    expect: CONFIG_MAP_NAME_REQUIRED_MESSAGE,
   },
   // ---- env
   {
