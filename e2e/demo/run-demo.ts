@@ -143,7 +143,8 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
             container: {
               modprobe: { moduleName: "gpu_driver" },
               registryTLS: { insecure: true },
-              kernelMappings: [{ regexp: "^.+$", containerImage: `${repo}:\${KERNEL_FULL_VERSION}` }],
+              // Only the kernels the demo pushed images for: the fleet's real nodes report kernels of their own.
+              kernelMappings: [{ regexp: `^(${allKernels.map((k) => k.replace(/[.+]/g, "\\$&")).join("|")})$`, containerImage: `${repo}:\${KERNEL_FULL_VERSION}` }],
             },
           },
         },
