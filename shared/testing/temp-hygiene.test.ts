@@ -28,4 +28,17 @@ describe("temp hygiene (the unit and e2e projects' global setup)", () => {
     expect(existsSync(dir)).toBe(false);
     expect(process.exitCode ?? 0).toBe(0);
   });
+
+  it("gives every project of one run the same folder, and checks it once, at the last teardown", () => {
+    const unit = setup();
+    const dir = process.env.TMPDIR ?? "";
+    const e2e = setup();
+    expect(process.env.TMPDIR).toBe(dir);
+    writeFileSync(join(dir, "left-by-a-test"), "x");
+    unit();
+    expect(existsSync(dir)).toBe(true);
+    expect(() => e2e()).toThrow(TempLeftoversError);
+    expect(existsSync(dir)).toBe(false);
+    expect(process.env.TMPDIR).toBe(before);
+  });
 });
