@@ -2,11 +2,11 @@
 // token in a file, loaded through our own kubeconfig loader (which re-reads rotated token files),
 // so a suite proves that the RBAC a component ships is enough.
 import { rmSync } from "node:fs";
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { CoreV1Api } from "@kubernetes/client-node";
 import { loadKubeconfigFile, type KubeConnection } from "../../shared/kube/connection.ts";
+import { cacheDir } from "../controlplane/binaries.ts";
 
 export class ServiceAccountTokenError extends Error {
   override readonly name = "ServiceAccountTokenError";
@@ -43,7 +43,11 @@ export async function serviceAccountConnection(opts: ServiceAccountConnectionOpt
   const token = tr.status?.token;
   if (token === undefined) throw new ServiceAccountTokenError(`TokenRequest for ServiceAccount ${namespace}/${serviceAccount} returned no token`);
   if (admin.ca === undefined) throw new ServiceAccountTokenError(`the admin kubeconfig of ${admin.server} has no CA; the ServiceAccount kubeconfig needs one`);
-  const dir = await mkdtemp(join(tmpdir(), `${serviceAccount}-sa-`));
+  // Under the project's cache, not the system temp folder: the folder must outlive the test files
+  // that use it (it goes at process exit), and vitest checks the temp folder before its workers exit.
+  const parent = join(cacheDir, "sa-tokens");
+  await mkdir(parent, { recursive: true });
+  const dir = await mkdtemp(join(parent, `${serviceAccount}-sa-`));
   tokenDirs.add(dir);
   await writeFile(join(dir, "token"), token, { mode: 0o600 });
   await writeFile(join(dir, "ca.crt"), admin.ca);
