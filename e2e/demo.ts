@@ -2,10 +2,11 @@
 // editions, applies a ManagedClusterModule, and shows what reached each spoke. It keeps running until
 // Ctrl-C so you can look around with kubectl; --exit stops after the summary.
 import { parseArgs } from "node:util";
-import { exitAfterFlush } from "../shared/runtime/exit.ts";
+import { exitAfterFlush, guardOutput } from "../shared/runtime/exit.ts";
 import { startFleet } from "./controlplane/fleet.ts";
 import { DEMO_MCM, DEMO_SPOKE_NAMESPACE, runDemo } from "./demo/run-demo.ts";
 
+guardOutput("demo");
 const { values } = parseArgs({ options: { exit: { type: "boolean", default: false } }, strict: true });
 const started = Date.now();
 const fleet = await startFleet({ spokes: 2, log: (m) => console.log(`[fleet] ${m}`) });

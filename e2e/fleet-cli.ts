@@ -4,6 +4,7 @@ import { readFile, rm, symlink, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { exitAfterFlush, guardOutput } from "../shared/runtime/exit.ts";
 import { cacheDir } from "./controlplane/binaries.ts";
 import { startFleet } from "./controlplane/fleet.ts";
 import { httpsGet } from "./controlplane/kube.ts";
@@ -29,14 +30,15 @@ async function currentFleet(): Promise<FleetInfo | undefined> {
 async function up(spokes: number, realNodes: boolean): Promise<void> {
   if (await currentFleet()) {
     console.error("a fleet is already up (npm run fleet -- status); take it down first");
-    process.exit(1);
+    await exitAfterFlush(1);
   }
   const fleet = await startFleet({ spokes, realNodes, persistent: true, log: (m) => console.log(m) });
   await rm(current, { force: true });
   await symlink(fleet.info.dir, current);
   printFleet(fleet.info);
   console.log(`\nreuse it in tests: KMM_E2E_FLEET=${join(fleet.info.dir, "fleet.json")} npx vitest run --project e2e`);
-  process.exit(0);
+  // The fleet's processes outlive this one (persistent): exit rather than wait for their handles.
+  await exitAfterFlush(0);
 }
 
 function printFleet(f: FleetInfo): void {
@@ -80,11 +82,12 @@ async function status(): Promise<void> {
   }
 }
 
+guardOutput("fleet");
 const { positionals, values } = parseArgs({ allowPositionals: true, options: { spokes: { type: "string", default: "2" }, "real-nodes": { type: "boolean", default: false } } });
 const spokes = z.coerce.number().int().min(0).max(10).safeParse(values.spokes);
 if (!spokes.success) {
   console.error("--spokes must be a whole number from 0 to 10");
-  process.exit(2);
+  await exitAfterFlush(2);
 }
 switch (positionals[0]) {
   case "up":
@@ -98,5 +101,5 @@ switch (positionals[0]) {
     break;
   default:
     console.error("usage: npm run fleet -- up [--spokes N] [--real-nodes] | down | status");
-    process.exit(2);
+    await exitAfterFlush(2);
 }

@@ -20,6 +20,7 @@ import { embeddedResourceSchema, type EmbeddedResource } from "../shared/ocm/mod
 import { placement, placementRule } from "../shared/ocm/placement.ts";
 import { configurationPolicy, placementBinding, policy } from "../shared/ocm/policy.ts";
 import { DEFAULT_WORKER_IMAGE } from "../spoke/settings.ts";
+import { guardOutput } from "../shared/runtime/exit.ts";
 import { HEAP_SETTINGS, nodeFlags } from "../shared/runtime/node-options.ts";
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -199,6 +200,7 @@ function main(): void {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  guardOutput("gen-policy");
   try {
     main();
   } catch (err: unknown) {
