@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { z } from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_CONFIG_PATH, UsageError, parseCli } from "./main.ts";
+import { DEFAULT_CONFIG_PATH, UsageError, parseCli, writeTerminationMessage } from "./main.ts";
 import { buildTestModules, layoutKmodTree, type BuiltModules } from "./test-kmods.ts";
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
@@ -219,5 +219,24 @@ describe("parseCli", () => {
     expect(() => parseCli(["load", "a.yaml", "--config", "b.yaml"])).toThrow("either as an argument or with --config");
     expect(() => parseCli(["load", "--set-firmware-class-path", "relative"])).toThrow("firmwareClassPath");
     expect(() => parseCli(["load", "--bogus"])).toThrow(UsageError);
+  });
+});
+
+describe("writeTerminationMessage", () => {
+  it("replaces the content of an existing termination log, and creates no file where there is none", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "kmm-worker-termlog-"));
+    try {
+      const file = path.join(dir, "termination-log");
+      await writeFile(file, "an older and longer message from a previous run");
+      writeTerminationMessage("module kmm_ci_a failed", file);
+      expect(await readFile(file, "utf8")).toBe("module kmm_ci_a failed");
+      writeTerminationMessage("x".repeat(5000), file);
+      expect((await readFile(file, "utf8")).length).toBe(4096);
+      const absent = path.join(dir, "absent");
+      writeTerminationMessage("nothing", absent);
+      await expect(lstat(absent)).rejects.toThrow("ENOENT");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { closeSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
@@ -14,6 +15,25 @@ import { WorkerError, loadKmod, unloadKmod } from "./worker.ts";
 // after loading and unloads when the pod is terminated (SIGTERM), unless
 // --once is given.
 export const DEFAULT_CONFIG_PATH = "/etc/kmm-worker/config.yaml";
+/** Kubernetes' default terminationMessagePath: the kubelet puts what is written here in the container status. */
+export const TERMINATION_LOG = "/dev/termination-log";
+
+/**
+ * Writes why the worker failed to the termination log, so the pod's status says it (kubelet caps it
+ * at 4096 bytes). Only into a file the container runtime created: run outside a pod, nothing is written.
+ */
+export function writeTerminationMessage(message: string, file = TERMINATION_LOG): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, "r+");
+    ftruncateSync(fd, 0);
+    writeSync(fd, message.slice(0, 4096));
+  } catch {
+    // No termination log (not in a pod) or not writable: the message is in the log anyway.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 
 const USAGE = `usage: worker [kmod] load|unload [CONFIG] [--config FILE]
          [--set-firmware-class-path PATH] [--set-firmware-mount-path PATH]
@@ -122,6 +142,7 @@ export async function run(argv: readonly string[], logger: Logger): Promise<numb
     if (err instanceof UsageError || err instanceof WorkerConfigError) {
       logger.fatal({ err: { type: err.name, message: err.message } }, err.message);
       process.stderr.write(`error: ${err.message}\n`);
+      writeTerminationMessage(err.message);
       return 2;
     }
     throw err;
@@ -145,6 +166,7 @@ export async function run(argv: readonly string[], logger: Logger): Promise<numb
     if (err instanceof WorkerError) {
       logger.fatal({ err: { type: err.name, message: err.message, step: err.step, command: err.command } }, err.message);
       process.stderr.write(`error: ${err.message}\n`);
+      writeTerminationMessage(err.message);
       return 1;
     }
     throw err;
