@@ -7,7 +7,9 @@
 // /run/secrets/<name>, the imageRepoSecret at /kaniko/.docker/config.json. One addition to upstream:
 // --digest-file=/dev/termination-log, so the hub pins the pushed digest from the pod's status.
 // Deliberate difference: with no build.selector the Job has no nodeSelector, because the MCM's
-// moduleSpec.selector selects spoke nodes, not hub nodes.
+// moduleSpec.selector selects spoke nodes, not hub nodes. The input hash counts only the build args
+// the Dockerfile declares (ARG): the others cannot change the image, and MOD_NAME differs between
+// MCMs, which would otherwise give two MCMs building the same image two Jobs.
 import type { ManagedClusterModule } from "../../shared/api/managedclustermodule.ts";
 import type { BuildArg, RegistryTLS } from "../../shared/api/module.ts";
 import type { Container, Volume, VolumeMount } from "../../shared/k8s/core.generated.ts";
@@ -37,6 +39,23 @@ export function dockerfileFrom(configMap: { metadata: { name?: string; namespace
   }
   const where = `${configMap.metadata.namespace ?? ""}/${configMap.metadata.name ?? ""}`;
   throw new BuildInputError(`ConfigMap ${where} named by build.dockerfileConfigMap has no "dockerfile" key (nor "Dockerfile"): put the Dockerfile there`);
+}
+
+/**
+ * The build-arg names a Dockerfile declares with ARG (`ARG A`, `ARG A=1`, `ARG A B=2`, any case,
+ * line continuations joined), as Docker and kaniko read them: only these reach the build.
+ */
+export function declaredArgs(dockerfile: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of dockerfile.replace(/\\\r?\n/g, " ").split(/\r?\n/)) {
+    const m = /^\s*ARG\s+(.+)$/i.exec(line);
+    if (!m) continue;
+    for (const word of m[1]!.trim().split(/\s+/)) {
+      const name = /^([A-Za-z_][A-Za-z0-9_]*)/.exec(word)?.[1];
+      if (name !== undefined) names.add(name);
+    }
+  }
+  return names;
 }
 
 /** True when a Dockerfile refers to ${DTK_AUTO} (or $DTK_AUTO), the Driver Toolkit image KMM fills in on OpenShift. */
@@ -74,6 +93,8 @@ export interface BuildJobInput {
   relatedImageBuild: string;
   /** The driver-toolkit image for DTK_AUTO, when the hub has that ImageStream. */
   dtkImage?: string;
+  /** More inputs for the hash only (the MCM's imageRebuildTriggerGeneration). */
+  extraInputs?: Record<string, unknown>;
 }
 
 export interface BuildJobResult {
@@ -93,9 +114,8 @@ export function buildJob(input: BuildJobInput): BuildJobResult {
   const build = mapping.build;
   if (build === undefined) throw new BuildInputError(`kernel mapping ${mapping.mappingIndex} has no build section`);
   if (input.relatedImageBuild === "") throw new BuildInputError("RELATED_IMAGE_BUILD is not set: the hub needs the kaniko image to build with");
-  const mcmName = mcm.metadata.name ?? "";
   const ctx = moduleContext(mcm);
-  const destination = mapping.sign ? unsignedImageName(mapping.containerImage, mcmName, mcm.spec.spokeNamespace) : mapping.containerImage;
+  const destination = mapping.sign ? unsignedImageName(mapping.containerImage) : mapping.containerImage;
   const kernel = mapping.kernel.full;
 
   const overrides: BuildArg[] = kmmBuildArgs(kernel, ctx);
@@ -106,14 +126,17 @@ export function buildJob(input: BuildJobInput): BuildJobResult {
       `the Dockerfile of ConfigMap ${input.namespace}/${build.dockerfileConfigMap.name ?? ""} uses DTK_AUTO, but this hub has no driver-toolkit ImageStream: DTK_AUTO is left unset for kernel ${kernel}`,
     );
   }
-  const args = [
+  const buildArgs = applyBuildArgOverrides(build.buildArgs ?? [], overrides);
+  const declared = declaredArgs(input.dockerfile.text);
+  const argsWith = (list: readonly BuildArg[]) => [
     "--destination",
     destination,
     ...tlsArgs(mapping.registryTLS, "--insecure", "--skip-tls-verify"),
     ...tlsArgs(build.baseImageRegistryTLS, "--insecure-pull", "--skip-tls-verify-pull"),
-    ...applyBuildArgOverrides(build.buildArgs ?? [], overrides).flatMap((a) => ["--build-arg", `${a.name}=${a.value}`]),
+    ...list.flatMap((a) => ["--build-arg", `${a.name}=${a.value}`]),
     `--digest-file=${TERMINATION_LOG}`,
   ];
+  const args = argsWith(buildArgs);
 
   const secrets = [...new Set((build.secrets ?? []).map((s) => s.name ?? "").filter((n) => n !== ""))];
   const repoSecret = mcm.spec.moduleSpec.imageRepoSecret?.name;
@@ -152,7 +175,8 @@ export function buildJob(input: BuildJobInput): BuildJobResult {
     volumes,
     nodeSelector: build.selector,
     tolerations: mcm.spec.moduleSpec.tolerations,
-    extraInputs: { dockerfile: input.dockerfile.text, secretVersions: versions },
+    extraInputs: { dockerfile: input.dockerfile.text, secretVersions: versions, ...(input.extraInputs ?? {}) },
+    hashArgs: argsWith(buildArgs.filter((a) => declared.has(a.name))),
   });
   return { job, destination, warnings };
 }

@@ -121,7 +121,7 @@ describe("mergeDesiredJobs", () => {
 
   it("keeps the first MCM's Job when two MCMs build the same image differently, and reports the others", () => {
     const build = (m: ManagedClusterModule) =>
-      buildJob({ mcm: m, mapping: { ...mapping(m), sign: undefined, build: m.spec.moduleSpec.moduleLoader!.container.build }, namespace: "kmm-hub", dockerfile: { key: "dockerfile", text: "FROM x" }, secretVersions: {}, relatedImageBuild: "k:1" }).job;
+      buildJob({ mcm: m, mapping: { ...mapping(m), sign: undefined, build: m.spec.moduleSpec.moduleLoader!.container.build }, namespace: "kmm-hub", dockerfile: { key: "dockerfile", text: "FROM x\nARG X" }, secretVersions: {}, relatedImageBuild: "k:1" }).job;
     const a = build(mcm("alpha"));
     const b = build(mcm("beta", undefined, [{ name: "X", value: "1" }]));
     const other = build(mcm("gamma", "registry.example.com/kmm/other:${KERNEL_FULL_VERSION}"));

@@ -22,7 +22,7 @@
 //       failed   → status "failed" with `message` and the Job name, Warning Event *Failed; no retry.
 //  4. obsoleteJobs(cachedJobs, mergedJobs) → DELETE (only with the complete desired set of a pass).
 //  Informers: Jobs and Pods in the hub namespace with label selector JOB_SELECTOR.
-export { BuildInputError, buildJob, DOCKERFILE_KEYS, dockerfileFrom, kanikoImage, usesDtkAuto, type BuildJobInput, type BuildJobResult } from "./build-job.ts";
+export { BuildInputError, buildJob, declaredArgs, DOCKERFILE_KEYS, dockerfileFrom, kanikoImage, usesDtkAuto, type BuildJobInput, type BuildJobResult } from "./build-job.ts";
 export { decideJob, jobEvent, mergeDesiredJobs, obsoleteJobs, podsOf, terminationMessage, type JobConflict, type JobDecision, type JobEventReason } from "./decision.ts";
 export { canonicalJson, inputHash } from "./hash.ts";
 export { jobSchema, observedJobSchema, observedPodSchema, type Job, type ObservedJob, type ObservedPod } from "./job.ts";

@@ -142,6 +142,8 @@ export interface JobParts {
   securityContext?: JobPodSpec["securityContext"];
   /** Inputs that shape the result but are not in the pod spec (Dockerfile text, secret versions). */
   extraInputs: Record<string, unknown>;
+  /** The container's args as the hash counts them, when not all of them shape the result. */
+  hashArgs?: string[];
 }
 
 /** Assembles a Job; its input hash covers the pod spec and `extraInputs`. */
@@ -165,7 +167,8 @@ export function assembleJob(p: JobParts): Job {
     ...(p.tolerations && p.tolerations.length > 0 ? { tolerations: p.tolerations } : {}),
     ...(p.securityContext ? { securityContext: p.securityContext } : {}),
   };
-  const hash = inputHash({ type: p.type, podSpec, ...p.extraInputs });
+  const hashed = p.hashArgs === undefined ? podSpec : { ...podSpec, containers: [{ ...p.container, args: p.hashArgs }] };
+  const hash = inputHash({ type: p.type, podSpec: hashed, ...p.extraInputs });
   return {
     apiVersion: "batch/v1",
     kind: "Job",

@@ -5,7 +5,7 @@ import { managedClusterModuleSchema, type ManagedClusterModule } from "../../sha
 import { isDnsLabel, isLabelValue } from "../../shared/kube/names.ts";
 import { resolveKernelMapping, type ResolvedKernelMapping } from "../../shared/kernel-mapping/kernel-mapping.ts";
 import { moduleContext } from "../manifestwork.ts";
-import { BuildInputError, buildJob, dockerfileFrom, kanikoImage, usesDtkAuto, type BuildJobInput } from "./build-job.ts";
+import { BuildInputError, buildJob, declaredArgs, dockerfileFrom, kanikoImage, usesDtkAuto, type BuildJobInput } from "./build-job.ts";
 import { canonicalJson, inputHash } from "./hash.ts";
 import { jobSchema, type Job } from "./job.ts";
 import { INPUT_HASH_ANNOTATION, jobName, kernelLabelValue, unsignedImageName } from "./names.ts";
@@ -51,7 +51,7 @@ function buildInput(m: ManagedClusterModule, over: Partial<BuildJobInput> = {}):
     mcm: m,
     mapping: resolved(m),
     namespace: "kmm-hub",
-    dockerfile: { key: "dockerfile", text: "FROM debian\nARG KERNEL_FULL_VERSION\n" },
+    dockerfile: { key: "dockerfile", text: "FROM debian\nARG KERNEL_FULL_VERSION A\n" },
     secretVersions: { pull: "11", "build-token": "12" },
     relatedImageBuild: KANIKO,
     ...over,
@@ -152,7 +152,7 @@ describe("buildJob", () => {
   it("pushes to the unsigned intermediate when the mapping also signs", () => {
     const m = buildOnly({}, { sign: { keySecret: { name: "key" }, certSecret: { name: "cert" }, filesToSign: ["/opt/lib/modules/${KERNEL_FULL_VERSION}/kmod.ko"] } });
     const { job, destination } = buildJob(buildInput(m));
-    expect(destination).toBe(`registry.example.com/kmm/kmod:${KERNEL}-kmm-ns_kmod_kmm_unsigned`);
+    expect(destination).toBe(`registry.example.com/kmm/kmod:${KERNEL}_kmm_unsigned`);
     expect(container(job).args?.slice(0, 2)).toEqual(["--destination", destination]);
   });
 
@@ -183,9 +183,22 @@ describe("buildJob", () => {
     ];
     const hashes = changed.map((i) => hashOf(buildJob(i).job));
     expect(new Set([base, ...hashes]).size).toBe(changed.length + 1);
-    // Another MCM asking for the same image with the same inputs yields the same name; its MOD_NAME differs, so the hash does too.
+    // Another MCM asking for the same image with the same inputs yields the same Job: its MOD_NAME
+    // differs, but this Dockerfile does not declare MOD_NAME, so it cannot change the image.
     const other = buildJob(buildInput(mcm(m.spec.moduleSpec.moduleLoader!.container, {}, "kmod2"))).job;
     expect(other.metadata.name).toBe(buildJob(buildInput(m)).job.metadata.name);
+    expect(hashOf(other)).toBe(base);
+    expect(container(other).args).toContain("MOD_NAME=kmod2");
+    // Declared, it counts: the two MCMs would build different images.
+    const declaring = { dockerfile: { key: "dockerfile", text: "FROM debian\nARG MOD_NAME\n" } };
+    const other2 = buildJob(buildInput(mcm(m.spec.moduleSpec.moduleLoader!.container, {}, "kmod2"), declaring)).job;
+    expect(hashOf(other2)).not.toBe(hashOf(buildJob(buildInput(m, declaring)).job));
+    // A rebuild trigger is an input too.
+    expect(hashOf(buildJob(buildInput(m, { extraInputs: { imageRebuildTriggerGeneration: 2 } })).job)).not.toBe(base);
+  });
+
+  it("reads the build args a Dockerfile declares", () => {
+    expect([...declaredArgs("FROM x\narg A=1 B\n  ARG \\\n  C\nRUN echo $D\nARG KERNEL_VERSION=${X}\n")].sort()).toEqual(["A", "B", "C", "KERNEL_VERSION"]);
   });
 
   it("refuses a mapping without build, and a mounted Secret of unknown version", () => {
@@ -285,7 +298,7 @@ describe("signJob", () => {
       sign: { keySecret: { name: "key" }, certSecret: { name: "cert" }, filesToSign: ["/opt/lib/modules/${KERNEL_FULL_VERSION}/kmod.ko"] },
     });
     const byTag = signJob(signInput(m));
-    const intermediate = `registry.example.com/kmm/kmod:${KERNEL}-kmm-ns_kmod_kmm_unsigned`;
+    const intermediate = `registry.example.com/kmm/kmod:${KERNEL}_kmm_unsigned`;
     expect(byTag.unsignedImage).toBe(intermediate);
     expect(buildJob(buildInput(m)).destination).toBe(intermediate);
     const digest = `sha256:${"c".repeat(64)}`;
@@ -345,16 +358,14 @@ describe("names", () => {
     expect(long).not.toBe(kernelLabelValue("6.1.0-".repeat(21)));
   });
 
-  it("names the unsigned intermediate as seed 003 does, within the 128 characters of a tag", () => {
-    expect(unsignedImageName("example.org/repository/minimal-driver:final", "example-module", "default")).toBe(
-      "example.org/repository/minimal-driver:final-default_example-module_kmm_unsigned",
-    );
+  it("names the unsigned intermediate from the image alone (one build for every MCM), within the 128 characters of a tag", () => {
+    expect(unsignedImageName("example.org/repository/minimal-driver:final")).toBe("example.org/repository/minimal-driver:final_kmm_unsigned");
     const digest = `sha256:${"d".repeat(64)}`;
-    expect(unsignedImageName(`r.io/k@${digest}`, "m", "ns")).toBe(`r.io/k:sha256-${"d".repeat(64)}-ns_m_kmm_unsigned`);
-    const long = unsignedImageName(`r.io/k:${"t".repeat(128)}`, "m", "ns");
+    expect(unsignedImageName(`r.io/k@${digest}`)).toBe(`r.io/k:sha256-${"d".repeat(64)}_kmm_unsigned`);
+    const long = unsignedImageName(`r.io/k:${"t".repeat(128)}`);
     const tag = long.slice(long.indexOf(":") + 1);
     expect(tag.length).toBeLessThanOrEqual(128);
-    expect(tag).toMatch(/^t+-[0-9a-f]{10}-ns_m_kmm_unsigned$/);
+    expect(tag).toMatch(/^t+-[0-9a-f]{10}_kmm_unsigned$/);
   });
 });
 

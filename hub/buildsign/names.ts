@@ -66,15 +66,17 @@ export function kernelLabelValue(kernel: string): string {
 const MAX_TAG_LENGTH = 128;
 
 /**
- * Where a build that is followed by signing pushes its unsigned result, as seed 003 names it:
- * `<containerImage>:<tag>-<spokeNamespace>_<mcm>_kmm_unsigned` (a digest-pinned containerImage
- * contributes "sha256-<hex>" as its tag). Longer than a tag may be, the original tag is cut and a
- * hash of it added. Spokes never receive this image: only the signed containerImage is pinned.
+ * Where a build that is followed by signing pushes its unsigned result:
+ * `<containerImage repository>:<tag>_kmm_unsigned` (a digest-pinned containerImage contributes
+ * "sha256-<hex>" as its tag). Seed 003 adds `-<spokeNamespace>_<mcm>` to the tag; here the name
+ * depends only on the image, so one build serves every MCM and cluster that wants it (issue 12:
+ * one build per image and kernel fleet-wide). Longer than a tag may be, the original tag is cut
+ * and a hash of it added. Spokes never receive this image: only the signed containerImage is pinned.
  */
-export function unsignedImageName(containerImage: string, mcmName: string, spokeNamespace: string): string {
+export function unsignedImageName(containerImage: string): string {
   const ref = parseReference(containerImage);
   const base = ref.tag ?? ref.digest?.replace(":", "-") ?? "latest";
-  const suffix = `-${spokeNamespace}_${mcmName}_kmm_unsigned`;
+  const suffix = "_kmm_unsigned";
   let tag = `${base}${suffix}`;
   if (tag.length > MAX_TAG_LENGTH) {
     const hash = shortHash(base, 10);

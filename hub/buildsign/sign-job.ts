@@ -37,6 +37,8 @@ export interface SignJobInput {
   relatedImageSign: string;
   /** When the mapping also builds: the digest the build Job reported for the unsigned image. */
   unsignedDigest?: string;
+  /** More inputs for the hash only (the MCM's imageRebuildTriggerGeneration). */
+  extraInputs?: Record<string, unknown>;
 }
 
 export interface SignJobResult {
@@ -63,7 +65,7 @@ export function signJob(input: SignJobInput): SignJobResult {
   let pullTLS: RegistryTLS | undefined;
   if (mapping.build !== undefined) {
     // The intermediate went where containerImage goes, so it is reached with the same settings.
-    const intermediate = unsignedImageName(mapping.containerImage, mcmName, mcm.spec.spokeNamespace);
+    const intermediate = unsignedImageName(mapping.containerImage);
     unsignedImage = input.unsignedDigest === undefined ? intermediate : pinnedReference(parseReference(intermediate), input.unsignedDigest);
     pullTLS = mapping.registryTLS;
   } else {
@@ -146,7 +148,7 @@ export function signJob(input: SignJobInput): SignJobResult {
     nodeSelector: undefined,
     tolerations: mcm.spec.moduleSpec.tolerations,
     securityContext: { runAsNonRoot: true, runAsUser: SIGNER_UID, runAsGroup: SIGNER_UID, fsGroup: SIGNER_UID, seccompProfile: { type: "RuntimeDefault" } },
-    extraInputs: { secretVersions: versions },
+    extraInputs: { secretVersions: versions, ...(input.extraInputs ?? {}) },
   });
   return { job, unsignedImage, destination: mapping.containerImage };
 }
