@@ -85,21 +85,26 @@ async function status(): Promise<void> {
 guardOutput("fleet");
 const { positionals, values } = parseArgs({ allowPositionals: true, options: { spokes: { type: "string", default: "2" }, "real-nodes": { type: "boolean", default: false } } });
 const spokes = z.coerce.number().int().min(0).max(10).safeParse(values.spokes);
-if (!spokes.success) {
-  console.error("--spokes must be a whole number from 0 to 10");
-  await exitAfterFlush(2);
+/** Runs the command; resolves to the exit status of a usage error, or undefined. */
+async function command(): Promise<number | undefined> {
+  if (!spokes.success) {
+    console.error("--spokes must be a whole number from 0 to 10");
+    return 2;
+  }
+  switch (positionals[0]) {
+    case "up":
+      await up(spokes.data, values["real-nodes"]);
+      return undefined;
+    case "down":
+      await down();
+      return undefined;
+    case "status":
+      await status();
+      return undefined;
+    default:
+      console.error("usage: npm run fleet -- up [--spokes N] [--real-nodes] | down | status");
+      return 2;
+  }
 }
-switch (positionals[0]) {
-  case "up":
-    await up(spokes.data, values["real-nodes"]);
-    break;
-  case "down":
-    await down();
-    break;
-  case "status":
-    await status();
-    break;
-  default:
-    console.error("usage: npm run fleet -- up [--spokes N] [--real-nodes] | down | status");
-    await exitAfterFlush(2);
-}
+const usageError = await command();
+if (usageError !== undefined) await exitAfterFlush(usageError);
