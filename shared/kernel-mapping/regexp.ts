@@ -1,6 +1,16 @@
 // Kernel mapping regexps are Go regexps upstream, i.e. RE2. re2-wasm gives the same engine: same syntax
 // (no lookaround, no backreferences) and linear-time matching, so a pattern like (a+)+$ cannot hang us.
-import { RE2 } from "re2-wasm";
+import { createRequire } from "node:module";
+import type { RE2 } from "re2-wasm";
+
+// re2-wasm compiles and instantiates its WebAssembly (16 MiB of linear memory) as soon as it is
+// loaded: load it with the first pattern, so a process whose Modules map only literal kernels
+// never pays for it (~5 MiB RSS at start, issue 16).
+let re2Class: typeof RE2 | undefined;
+function re2(): typeof RE2 {
+  re2Class ??= (createRequire(import.meta.url)("re2-wasm") as typeof import("re2-wasm")).RE2;
+  return re2Class;
+}
 
 /** Why a pattern is not valid RE2 (as Go's regexp package would refuse it). */
 export class RE2SyntaxError extends Error {
@@ -97,11 +107,11 @@ export function compileRE2(pattern: string): RE2 {
       entry = new RE2SyntaxError(pattern, goError);
     } else {
       try {
-        entry = new RE2(unnameGroups(pattern), "u");
+        entry = new (re2())(unnameGroups(pattern), "u");
       } catch {
         // The error of the pattern as written (its words name the user's text, not our rewrite).
         try {
-          entry = new RE2(pattern, "u");
+          entry = new (re2())(pattern, "u");
         } catch (e) {
           const message = e instanceof Error ? e.message : String(e);
           // re2-wasm prefixes "Invalid regular expression: /<pattern>/u: "; keep RE2's own words.

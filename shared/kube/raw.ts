@@ -1,10 +1,11 @@
 // JSON requests to the API server over one keep-alive connection pool, with the body sent exactly
 // as given (server-side apply must not lose fields a generated model does not know), path
 // resolution by discovery, and streaming watches. No @kubernetes/client-node: see connection.ts.
-import { Agent, request, type RequestOptions } from "node:https";
-import { Agent as HttpAgent, type IncomingMessage, type ClientRequest, request as httpRequest } from "node:http";
+import type { Agent, RequestOptions } from "node:https";
+import type { Agent as HttpAgent, IncomingMessage, ClientRequest } from "node:http";
 import { z } from "zod";
 import type { KubeConnection } from "./connection.ts";
+import { nodeHttp, nodeHttps } from "./node-http.ts";
 
 export interface RawResponse {
   status: number;
@@ -324,7 +325,7 @@ export class RawClient {
       headers["content-length"] = Buffer.byteLength(payload).toString();
     }
     this.agent ??= https
-      ? new Agent({
+      ? new nodeHttps.Agent({
           keepAlive: true,
           maxSockets: MAX_SOCKETS,
           ...(conn.ca !== undefined ? { ca: conn.ca } : {}),
@@ -333,7 +334,7 @@ export class RawClient {
           ...(conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
           rejectUnauthorized: !conn.insecureSkipTlsVerify,
         })
-      : new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+      : new nodeHttp.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
     const opts: RequestOptions = {
       method,
       headers,
@@ -341,7 +342,7 @@ export class RawClient {
       ...(https && conn.tlsServerName !== undefined ? { servername: conn.tlsServerName } : {}),
     };
     const shortPath = url.pathname;
-    const send = https ? request : httpRequest;
+    const send = https ? nodeHttps.request : nodeHttp.request;
     return new Promise((resolve, reject) => {
       const req = send(url, opts, (res) => {
         signal?.removeEventListener("abort", onAbort);

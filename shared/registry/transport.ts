@@ -1,8 +1,9 @@
-import http from "node:http";
-import https from "node:https";
+import type http from "node:http";
+import type https from "node:https";
 import tls from "node:tls";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { nodeHttp, nodeHttps } from "../kube/node-http.ts";
 
 // HTTP for the registry client. Built on node:http/node:https rather than the
 // global fetch: TLS verification and extra CAs are per registry (a Module's
@@ -117,7 +118,7 @@ export class HttpTransport {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.userAgent = options.userAgent ?? "kmm-hub-registry-client";
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: this.maxConcurrent });
+    this.httpAgent = new nodeHttp.Agent({ keepAlive: true, maxSockets: this.maxConcurrent });
   }
 
   /** Highest number of simultaneous requests seen for a registry (tests check the bound). */
@@ -135,7 +136,7 @@ export class HttpTransport {
     const key = `${settings.insecureSkipTLSVerify}|${settings.caBundle ?? ""}`;
     let agent = this.agents.get(key);
     if (!agent) {
-      agent = new https.Agent({
+      agent = new nodeHttps.Agent({
         keepAlive: true,
         maxSockets: this.maxConcurrent,
         rejectUnauthorized: !settings.insecureSkipTLSVerify,
@@ -197,7 +198,7 @@ export class HttpTransport {
     this.counters.total++;
     this.counters.byMethod[req.method] = (this.counters.byMethod[req.method] ?? 0) + 1;
     const secure = req.url.protocol === "https:";
-    const lib = secure ? https : http;
+    const lib = secure ? nodeHttps : nodeHttp;
     const headers: Record<string, string> = { "user-agent": this.userAgent, ...req.headers };
     let body: Buffer | Readable | undefined;
     if (Buffer.isBuffer(req.body)) {

@@ -1,10 +1,10 @@
 // Probe (/healthz, /readyz) and metrics (/metrics) endpoints, on the addresses
 // of the operator config. Node's servers speak HTTP/1.1 only, which is what
 // upstream's `disableHTTP2: true` asks for.
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import { nodeHttp, nodeHttps } from "../kube/node-http.ts";
 
 /** A check passes by returning; it fails by throwing (the message says why) or returning false. */
 export type Check = () => boolean | undefined | Promise<boolean | undefined>;
@@ -170,11 +170,11 @@ async function closeServer(server: Server, graceMs: number): Promise<void> {
 }
 
 export async function serve(opts: ServeOptions): Promise<RunningServers> {
-  const probeServer = createServer(wrap((req, res) => probeHandler(opts.checks, req, res)));
+  const probeServer = nodeHttp.createServer(wrap((req, res) => probeHandler(opts.checks, req, res)));
   const metricsHandle = wrap((req, res) => metricsHandler(opts, req, res));
   const metricsServer = opts.metricsTls
-    ? createHttpsServer({ cert: opts.metricsTls.cert, key: opts.metricsTls.key, minVersion: "TLSv1.2" }, metricsHandle)
-    : createServer(metricsHandle);
+    ? nodeHttps.createServer({ cert: opts.metricsTls.cert, key: opts.metricsTls.key, minVersion: "TLSv1.2" }, metricsHandle)
+    : nodeHttp.createServer(metricsHandle);
   const probe = await listen(probeServer, opts.probeAddress);
   let metrics: AddressInfo | undefined;
   try {
