@@ -29,7 +29,8 @@ export interface StartFleetOptions {
   realNodes?: boolean | RealNodesOptions;
   /**
    * run the OCM policy framework (placement, propagator, config policy controllers, policy sync) and
-   * the work agents as the klusterlet's ServiceAccount; default false (needs the policy build of build.sh)
+   * the work agents as the klusterlet's ServiceAccount; default true (false: no policy controllers,
+   * work agents with the fleet's own identity)
    */
   policy?: boolean;
   log?: (msg: string) => void;
@@ -98,13 +99,13 @@ export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
     await startHubOcm(hub, manifest, group);
     const hubKubeconfigs = await Promise.all(
       spokes.map((spoke) =>
-        joinSpoke({ hub, spoke, bootstrapToken: bootstrapTokens.get(spoke.info.name)!, manifest, group, dir: join(dir, spoke.info.name), abort, klusterletIdentity: opts.policy ?? false }),
+        joinSpoke({ hub, spoke, bootstrapToken: bootstrapTokens.get(spoke.info.name)!, manifest, group, dir: join(dir, spoke.info.name), abort, klusterletIdentity: opts.policy ?? true }),
       ),
     );
     const crds = await projectCrdFiles();
     await Promise.all([
       ...(crds.length > 0 ? [hub, ...spokes].map(async (c) => installCrds(await connectionFrom(c.info.kubeconfig), crds)) : []),
-      ...((opts.policy ?? false)
+      ...((opts.policy ?? true)
         ? [startPolicyFramework({ hub, spokes: spokes.map((cluster, i) => ({ cluster, hubKubeconfig: hubKubeconfigs[i]! })), manifest, group, abort })]
         : []),
     ]);
