@@ -1,47 +1,70 @@
-// Benchmark: the hub against 1,000 ManagedClusters (with kernel claims) and 10 MCMs selecting all
-// of them = 10,000 ManifestWorks, on a real local kube-apiserver (no spokes needed).
-// Compared in the same run with a plain parallel client creating the same 10,000 ManifestWorks.
-// Reports: time to all works written, hub peak RSS (VmHWM of the hub process), API writes per
-// reconcile, and writes during an idle period afterwards (expected 0).
-// Run: node bench/hub-scale.ts   (env: BENCH_CLUSTERS, BENCH_MCMS, BENCH_IDLE_SECONDS,
-// BENCH_HUB_HEAP_MIB = the hub's --max-old-space-size, BENCH_HUB_NODE_ARGS e.g. "--cpu-prof")
-import { spawn, spawnSync } from "node:child_process";
-import { readFile, readdir, writeFile } from "node:fs/promises";
+// Benchmark (issue 16): the hub's memory, write speed and reaction time at fleet scale, on a real
+// local kube-apiserver (no spokes needed: the bench writes the ManagedClusters and their kernel
+// claims as the registration agent would). Per size C (clusters) × M MCMs selecting all of them:
+// a plain server-side-apply client writes the same C×M ManifestWorks first (the baseline, same
+// run, same API server), then the hub as its own process from dist/ with its Deployment's
+// NODE_OPTIONS: time to all works written, peak RSS, writes and Events while idle, steady RSS,
+// and at the largest size the reaction to single changes (a kernel claim change on one cluster,
+// a label that selects one more cluster) with the writes each one cost. Before the first size it
+// measures the hub on an empty hub cluster. Prints one table with the targets and load averages.
+// Run: npm run bench -- hub-scale   (env: BENCH_SIZES "200,1000" (5,000 × 10: BENCH_SIZES=5000),
+// BENCH_MCMS 10, BENCH_IDLE_SECONDS 120, BENCH_REACTIONS 100 (at the largest size, 0 = none),
+// BENCH_HUB_HEAP_MIB = the hub's --max-old-space-size, BENCH_HUB_NODE_ARGS e.g. "--cpu-prof",
+// BENCH_SKIP_BUILD=1 to run the dist/ already built)
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
-import { startFleet } from "../e2e/controlplane/fleet.ts";
+import { startFleet, type Fleet } from "../e2e/controlplane/fleet.ts";
 import { connectionFrom } from "../e2e/controlplane/kube.ts";
-import { KERNEL_VERSIONS_CLAIM, manifestWorkPath } from "../hub/names.ts";
+import { KERNEL_VERSIONS_CLAIM, MCM_NAME_LABEL, manifestWorkPath } from "../hub/names.ts";
 import { render } from "../hub/render.ts";
 import { managedClusterModuleSchema, type ManagedClusterModule } from "../shared/api/index.ts";
-import { RawClient } from "../shared/kube/raw.ts";
+import { RawClient, type WatchEvent } from "../shared/kube/raw.ts";
 import { ManagedCluster, type ManagedClusterObject } from "../shared/ocm/index.ts";
 import { RegistryClient, buildLayer, pushImage } from "../shared/registry/index.ts";
 import { startRegistry } from "../shared/registry/testing/registry-server.ts";
 import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
 import { HEAP_SETTINGS, nodeFlags } from "../shared/runtime/node-options.ts";
 
-const CLUSTERS = Number(process.env.BENCH_CLUSTERS ?? 1000);
+const SIZES = (process.env.BENCH_SIZES ?? "200,1000").split(",").map(Number).filter((n) => n > 0);
 const MCMS = Number(process.env.BENCH_MCMS ?? 10);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 120);
+const REACTIONS = Number(process.env.BENCH_REACTIONS ?? 100);
 const KERNELS = ["6.1.0-18-amd64", "6.1.0-20-amd64", "5.14.0-70.el9.x86_64", "5.14.0-362.el9.x86_64"];
 const PLAIN_CONCURRENCY = 64;
+const METRICS_PORT = 18443;
 const HUB_HEAP = { ...HEAP_SETTINGS.hub, ...(process.env.BENCH_HUB_HEAP_MIB !== undefined ? { oldSpaceMiB: Number(process.env.BENCH_HUB_HEAP_MIB) } : {}) };
+const EXTRA_NODE_ARGS = (process.env.BENCH_HUB_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
 const tls = { insecure: true };
 
+/** One line of the final table. */
+interface Row {
+  figure: string;
+  target: string;
+  measured: string;
+  /** 1-minute load average when it was measured (the machine is shared). */
+  load: string;
+  held?: boolean;
+}
+const rows: Row[] = [];
+function report(r: Omit<Row, "load">): void {
+  const row = { ...r, load: loadavg()[0]!.toFixed(1) };
+  rows.push(row);
+  console.log(`→ ${row.figure}: ${row.measured} (target ${row.target}; load ${row.load})`);
+}
 
-const statusSchema = z.looseObject({
-  status: z.looseObject({ numberDesired: z.number().optional(), conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional() }).optional(),
-});
+const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0);
 
-async function scrape(port: number): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+async function scrape(): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`);
   return res.text();
 }
 
 function metric(text: string, name: string, labels = ""): number {
-  const line = text.split("\n").find((l) => l.startsWith(`${name}${labels} `) || (labels === "" && l.startsWith(`${name} `)));
+  const line = text.split("\n").find((l) => l.startsWith(`${name}${labels} `));
   return line === undefined ? 0 : Number(line.split(" ")[1]);
 }
 
@@ -52,7 +75,12 @@ function sumMetric(text: string, name: string): number {
     .reduce((s, l) => s + Number(l.split(" ").at(-1)), 0);
 }
 
-const COMPONENTS = ["kube-apiserver", "etcd", "kube-controller-manager"] as const;
+/** VmRSS and VmHWM of a process, bytes. */
+async function memoryOf(pid: number): Promise<{ rss: number; hwm: number }> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
+}
 
 /** CPU seconds (user + system) of one process, from /proc/<pid>/stat (100 ticks/s on Linux). */
 async function cpuSecondsOf(pid: number): Promise<number> {
@@ -60,204 +88,360 @@ async function cpuSecondsOf(pid: number): Promise<number> {
   return (Number(stat[11]) + Number(stat[12])) / 100;
 }
 
-/** CPU seconds so far of the fleet's control-plane processes, by component. */
-async function controlPlaneCpu(fleetDir: string): Promise<Record<string, number>> {
-  const out: Record<string, number> = Object.fromEntries(COMPONENTS.map((c) => [c, 0]));
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = (await readFile(`/proc/${entry}/cmdline`, "utf8")).split("\0");
-      if (!argv.some((a) => a.includes(fleetDir))) continue;
-      const component = COMPONENTS.find((c) => argv[1] === c);
-      if (component !== undefined) out[component] = (out[component] ?? 0) + (await cpuSecondsOf(Number(entry)));
-    } catch {
-      // The process ended while we looked.
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const eventListSchema = z.looseObject({
+  items: z.array(z.looseObject({ reportingComponent: z.string().optional(), source: z.looseObject({ component: z.string().optional() }).optional(), count: z.number().optional() })),
+});
+
+/** Event occurrences the hub reported so far (all namespaces; a repeated Event counts its count). */
+async function hubEventCount(raw: RawClient): Promise<number> {
+  const res = await raw.request("GET", "/api/v1/events");
+  return eventListSchema
+    .parse(res.body)
+    .items.filter((e) => (e.reportingComponent ?? e.source?.component ?? "").startsWith("kmm-hub"))
+    .reduce((s, e) => s + (e.count ?? 1), 0);
+}
+
+const statusSchema = z.looseObject({
+  status: z.looseObject({ numberDesired: z.number().optional(), conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional() }).optional(),
+});
+
+/** The hub as its own process, as its Deployment runs it: compiled JavaScript, the V8 settings of node-options.ts. */
+class HubProcess {
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  constructor(fleet: Fleet, configFile: string) {
+    this.proc = spawn(
+      process.execPath,
+      [...nodeFlags(HUB_HEAP), ...EXTRA_NODE_ARGS, "dist/hub/cli.js", "run", "--config", configFile, "--kubeconfig", fleet.info.hub.kubeconfig, "--namespace", "kmm-hub"],
+      { stdio: ["ignore", "inherit", "inherit"] },
+    );
+    if (this.proc.pid === undefined) throw new Error("the hub did not start");
+    this.pid = this.proc.pid;
+  }
+
+  /** Resolves once the metrics endpoint answers (caches synced, controllers running). */
+  async ready(): Promise<void> {
+    for (let i = 0; ; i++) {
+      if (this.proc.exitCode !== null) throw new Error(`the hub exited with ${this.proc.exitCode}`);
+      try {
+        await scrape();
+        return;
+      } catch {
+        if (i > 480) throw new Error("the hub did not start serving metrics within 2 minutes");
+        await sleep(250);
+      }
     }
   }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    const exited = new Promise<boolean>((r) => this.proc.once("exit", () => r(true)));
+    this.proc.kill("SIGTERM");
+    if (!(await Promise.race([exited, sleep(10_000).then(() => false)]))) this.proc.kill("SIGKILL");
+  }
+}
+
+async function writeHubConfig(dir: string): Promise<string> {
+  const file = join(dir, "kmm-hub-bench.yaml");
+  await writeFile(
+    file,
+    [
+      'healthProbeBindAddress: "127.0.0.1:0"',
+      "metrics:",
+      `  bindAddress: "127.0.0.1:${METRICS_PORT}"`,
+      "  secureServing: false",
+      "  enableAuthnAuthz: false",
+      "leaderElection:",
+      "  enabled: false",
+      `maxConcurrentReconciles: ${MCMS}`,
+      "digestRefreshInterval: 30m",
+      "logLevel: warn",
+    ].join("\n"),
+  );
+  return file;
+}
+
+function clusterName(i: number): string {
+  return `cluster-${String(i).padStart(5, "0")}`;
+}
+
+function claimOf(i: number, shift = 0): string {
+  return [KERNELS[(i + shift) % KERNELS.length]!, KERNELS[(i + shift + 1) % KERNELS.length]!].sort().join("\n");
+}
+
+/** Namespaces, ManagedClusters (labelled `bench=<label>`) and their kernel claims in status, as the registration agent writes them. */
+async function createClusters(raw: RawClient, indexes: number[], label: string): Promise<ManagedClusterObject[]> {
+  const out: ManagedClusterObject[] = [];
+  await forEachLimit(indexes, PLAIN_CONCURRENCY, async (i) => {
+    const name = clusterName(i);
+    await raw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name } });
+    await raw.request("POST", "/apis/cluster.open-cluster-management.io/v1/managedclusters", {
+      apiVersion: "cluster.open-cluster-management.io/v1",
+      kind: "ManagedCluster",
+      metadata: { name, labels: { bench: label } },
+      spec: { hubAcceptsClient: false },
+    });
+    const claims = [{ name: KERNEL_VERSIONS_CLAIM, value: claimOf(i) }];
+    await raw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${name}/status`, { status: { clusterClaims: claims } }, "application/merge-patch+json");
+    out.push(ManagedCluster.parse({ apiVersion: "cluster.open-cluster-management.io/v1", kind: "ManagedCluster", metadata: { name, labels: { bench: label } }, status: { clusterClaims: claims } }));
+  });
   return out;
 }
 
-function cpuDelta(before: Record<string, number>, after: Record<string, number>): string {
-  return COMPONENTS.map((c) => `${c} ${((after[c] ?? 0) - (before[c] ?? 0)).toFixed(1)} s`).join(", ");
+function mcmsFor(registryHost: string): ManagedClusterModule[] {
+  return Array.from({ length: MCMS }, (_, j) =>
+    managedClusterModuleSchema.parse({
+      apiVersion: "hub.kmm.sigs.x-k8s.io/v1beta1",
+      kind: "ManagedClusterModule",
+      metadata: { name: `bench-${j}` },
+      spec: {
+        spokeNamespace: "kmm",
+        selector: { bench: "true" },
+        moduleSpec: {
+          selector: { "kmm.bench": "true" },
+          moduleLoader: {
+            container: {
+              modprobe: { moduleName: `bench_${j}` },
+              registryTLS: tls,
+              kernelMappings: [{ regexp: "^.+$", containerImage: `${registryHost}/bench/mcm-${j}:\${KERNEL_FULL_VERSION}` }],
+            },
+          },
+        },
+      },
+    }),
+  );
 }
 
-async function main(): Promise<void> {
-  console.log(`${CLUSTERS} ManagedClusters, ${MCMS} MCMs → ${CLUSTERS * MCMS} ManifestWorks; hub runs with ${nodeFlags(HUB_HEAP).join(" ")} (its Deployment's NODE_OPTIONS)`);
-  // The hub runs as an image would run it: compiled JavaScript (npm run build), no TypeScript stripper.
-  const build = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
-  if (build.status !== 0) throw new Error("npm run build failed");
+/**
+ * The same works the hub will write (rendered by its own builder, digests resolved up front),
+ * written under other names by a plain client with server-side apply, 64 in flight over one
+ * keep-alive pool (as the hub's writer), then deleted. Each carries an ownerReference to a real
+ * MCM that selects nothing, as the hub's do (the garbage collector tracks them). Returns seconds.
+ */
+async function plainApply(raw: RawClient, regClient: RegistryClient, registryHost: string, mcms: ManagedClusterModule[], clusters: ManagedClusterObject[]): Promise<number> {
+  const digests = new Map<string, { digest: string }>();
+  for (let j = 0; j < MCMS; j++) {
+    for (const k of KERNELS) {
+      const image = `${registryHost}/bench/mcm-${j}:${k}`;
+      digests.set(image, { digest: await regClient.resolveDigest(image, { tls }) });
+    }
+  }
+  const owners: ManagedClusterModule[] = [];
+  for (const m of mcms) {
+    const owner = { ...m, metadata: { name: `plain-${m.metadata.name ?? ""}` }, spec: { ...m.spec, selector: { "bench.kmm/none": "true" } } };
+    owners.push(managedClusterModuleSchema.parse((await raw.request("POST", "/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules", owner)).body));
+  }
+  let seconds = 0;
+  // One MCM's works at a time keeps the bench's own memory small at 50,000 works.
+  for (const [j, o] of owners.entries()) {
+    const works = render({ ...o, spec: mcms[j]!.spec }, clusters, digests).works;
+    if (!works.every((w) => w.metadata.ownerReferences?.[0]?.uid !== undefined)) throw new Error("baseline works lack their ownerReference");
+    for (const w of works) {
+      w.metadata.labels = { "bench.kmm/plain": "true" };
+      w.metadata.name = `plain-${w.metadata.name ?? ""}`;
+    }
+    const t = performance.now();
+    await forEachLimit(works, PLAIN_CONCURRENCY, async (w) => {
+      await raw.applyAt(manifestWorkPath(w.metadata.namespace ?? "", w.metadata.name ?? ""), w, "bench-plain");
+    });
+    seconds += (performance.now() - t) / 1000;
+  }
+  const t = performance.now();
+  await forEachLimit(clusters, PLAIN_CONCURRENCY, async (c) => {
+    await raw.request("DELETE", `/apis/work.open-cluster-management.io/v1/namespaces/${c.metadata.name ?? ""}/manifestworks?labelSelector=${encodeURIComponent("bench.kmm/plain=true")}`);
+  });
+  for (const o of owners) await raw.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${o.metadata.name ?? ""}`);
+  console.log(`baseline works and owners deleted in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  return seconds;
+}
+
+/** ManifestWork events of the hub's works, by namespace, from a watch opened now. */
+class WorkWatch {
+  private readonly seen = new Map<string, Set<string>>();
+  private readonly abort = new AbortController();
+  private readonly done: Promise<void>;
+  constructor(raw: RawClient, resourceVersion: string) {
+    this.done = raw
+      .watch(
+        "/apis/work.open-cluster-management.io/v1/manifestworks",
+        { resourceVersion, labelSelector: MCM_NAME_LABEL, allowWatchBookmarks: "false", timeoutSeconds: "3600" },
+        (e: WatchEvent) => this.onEvent(e),
+        this.abort.signal,
+      )
+      .catch((err: unknown) => console.error(`work watch ended: ${String(err)}`));
+  }
+
+  private onEvent(e: WatchEvent): void {
+    if (e.type !== "ADDED" && e.type !== "MODIFIED") return;
+    const meta = z.looseObject({ metadata: z.looseObject({ name: z.string(), namespace: z.string() }) }).safeParse(e.object);
+    if (!meta.success) return;
+    const { name, namespace } = meta.data.metadata;
+    let names = this.seen.get(namespace);
+    if (names === undefined) this.seen.set(namespace, (names = new Set()));
+    names.add(name);
+  }
+
+  /** Forget what was seen in `namespace` (before a change there). */
+  reset(namespace: string): void {
+    this.seen.delete(namespace);
+  }
+
+  /** Resolves once `count` distinct works of `namespace` were added or modified since the last reset. */
+  async waitFor(namespace: string, count: number, timeoutMs: number): Promise<void> {
+    const giveUp = performance.now() + timeoutMs;
+    while ((this.seen.get(namespace)?.size ?? 0) < count) {
+      if (performance.now() > giveUp) throw new Error(`only ${this.seen.get(namespace)?.size ?? 0} of ${count} works of ${namespace} changed within ${timeoutMs / 1000} s`);
+      await sleep(5);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.done;
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+/**
+ * REACTIONS single changes one at a time, half kernel-claim changes on selected clusters, half a
+ * label that selects one of the spare clusters; each timed from the API server's answer to the
+ * change until the watch saw every one of its MCMS works written.
+ */
+async function reactions(raw: RawClient, clusters: number, spare: number[]): Promise<void> {
+  const list = z.looseObject({ metadata: z.looseObject({ resourceVersion: z.string() }) }).parse((await raw.request("GET", "/apis/work.open-cluster-management.io/v1/manifestworks?limit=1")).body);
+  const watch = new WorkWatch(raw, list.metadata.resourceVersion);
+  const times: number[] = [];
+  let applies = 0;
+  let statuses = 0;
+  let other = 0;
+  /** Claim shift per cluster changed so far (0 = as created); +1 always gives another kernel pair. */
+  const shifts = new Map<number, number>();
+  try {
+    for (let n = 0; n < REACTIONS; n++) {
+      const before = await scrape();
+      const label = n % 2 === 1 && spare.length > 0;
+      const i = label ? spare.shift()! : Math.floor((n * 7919) % clusters);
+      const name = clusterName(i);
+      watch.reset(name);
+      const t = performance.now();
+      if (label) {
+        await raw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${name}`, { metadata: { labels: { bench: "true" } } }, "application/merge-patch+json");
+      } else {
+        const shift = (shifts.get(i) ?? 0) + 1;
+        shifts.set(i, shift);
+        const claims = [{ name: KERNEL_VERSIONS_CLAIM, value: claimOf(i, shift) }];
+        await raw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${name}/status`, { status: { clusterClaims: claims } }, "application/merge-patch+json");
+      }
+      await watch.waitFor(name, MCMS, 60_000);
+      times.push(performance.now() - t);
+      // Writes settle (status writes come after the works): wait until the hub's counters stop moving.
+      let after = await scrape();
+      for (let quiet = 0; quiet < 3; ) {
+        await sleep(100);
+        const next = await scrape();
+        quiet = sumMetric(next, "kmm_hub_api_writes_total") === sumMetric(after, "kmm_hub_api_writes_total") ? quiet + 1 : 0;
+        after = next;
+      }
+      applies += metric(after, "kmm_hub_api_writes_total", '{verb="apply"}') - metric(before, "kmm_hub_api_writes_total", '{verb="apply"}');
+      statuses += metric(after, "kmm_hub_api_writes_total", '{verb="status"}') - metric(before, "kmm_hub_api_writes_total", '{verb="status"}');
+      other += metric(after, "kmm_hub_api_writes_total", '{verb="delete"}') - metric(before, "kmm_hub_api_writes_total", '{verb="delete"}');
+    }
+  } finally {
+    await watch.stop();
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  const p99 = percentile(sorted, 99);
+  report({
+    figure: `reaction to ${times.length} single changes at ${clusters} × ${MCMS} (claim change / one more cluster selected), p50 / p99`,
+    target: "p99 ≤ 1 s",
+    measured: `${(percentile(sorted, 50) / 1000).toFixed(2)} / ${(p99 / 1000).toFixed(2)} s (max ${((sorted.at(-1) ?? NaN) / 1000).toFixed(2)} s)`,
+    held: p99 <= 1000,
+  });
+  report({
+    figure: `writes per change (${MCMS} works each)`,
+    target: `${MCMS} applies + the MCM status writes it changes`,
+    measured: `${(applies / times.length).toFixed(1)} applies, ${(statuses / times.length).toFixed(1)} status writes, ${(other / times.length).toFixed(1)} deletes`,
+    held: applies === times.length * MCMS && other === 0,
+  });
+}
+
+/** The empty-hub figure: the hub started against a hub cluster with no ManagedCluster and no MCM. */
+async function emptyHub(fleet: Fleet, configFile: string): Promise<void> {
+  const hub = new HubProcess(fleet, configFile);
+  try {
+    await hub.ready();
+    // As an operator would read it: settled after start, not mid-start.
+    await sleep(10_000);
+    const m = await memoryOf(hub.pid);
+    const text = await scrape();
+    report({
+      figure: "hub RSS after start and cache sync, empty hub",
+      target: "≤ 60 MiB",
+      measured: `${mib(m.rss)} MiB (V8 heap ${mib(metric(text, "nodejs_heap_size_total_bytes"))} MiB, ${mib(metric(text, "nodejs_heap_size_used_bytes"))} used; external ${mib(metric(text, "nodejs_external_memory_bytes"))} MiB)`,
+      held: m.rss <= 60 * 1024 * 1024,
+    });
+  } finally {
+    await hub.stop();
+  }
+}
+
+async function runSize(clusters: number, first: boolean, last: boolean): Promise<void> {
+  const total = clusters * MCMS;
+  console.log(`\n=== ${clusters} ManagedClusters × ${MCMS} MCMs → ${total} ManifestWorks; hub runs with ${[...nodeFlags(HUB_HEAP), ...EXTRA_NODE_ARGS].join(" ")}`);
   const fleet = await startFleet({ spokes: 0, log: (m) => console.log(`[fleet] ${m}`) });
   const registry = await startRegistry();
   const regClient = new RegistryClient();
-  const hubConn = await connectionFrom(fleet.info.hub.kubeconfig);
-  const raw = new RawClient(hubConn);
-  let hubProc: ReturnType<typeof spawn> | undefined;
+  const raw = new RawClient(await connectionFrom(fleet.info.hub.kubeconfig));
+  let hub: HubProcess | undefined;
   try {
-    // Images: one repository per MCM, one tag per kernel.
+    const configFile = await writeHubConfig(fleet.info.dir);
+    await raw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: "kmm-hub" } });
+    if (first) await emptyHub(fleet, configFile);
+
     const layer = buildLayer([{ path: "opt/lib/modules/bench.ko", content: "bench" }]);
     for (let j = 0; j < MCMS; j++) {
       for (const k of KERNELS) await pushImage(regClient, `${registry.host}/bench/mcm-${j}:${k}`, { layers: [layer] }, { tls });
     }
-
-    // Clusters: namespaces, ManagedClusters, then their claims in status (as the registration agent would).
-    await raw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: "kmm-hub" } });
-    const names = Array.from({ length: CLUSTERS }, (_, i) => `cluster-${String(i).padStart(4, "0")}`);
-    const clusterObjs: ManagedClusterObject[] = [];
     let t = performance.now();
-    await forEachLimit(names, PLAIN_CONCURRENCY, async (name) => {
-      const i = Number(name.slice(-4));
-      const claim = [KERNELS[i % KERNELS.length]!, KERNELS[(i + 1) % KERNELS.length]!].sort().join("\n");
-      await raw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name } });
-      await raw.request("POST", "/apis/cluster.open-cluster-management.io/v1/managedclusters", {
-        apiVersion: "cluster.open-cluster-management.io/v1",
-        kind: "ManagedCluster",
-        metadata: { name, labels: { bench: "true" } },
-        spec: { hubAcceptsClient: false },
-      });
-      await raw.request(
-        "PATCH",
-        `/apis/cluster.open-cluster-management.io/v1/managedclusters/${name}/status`,
-        { status: { clusterClaims: [{ name: KERNEL_VERSIONS_CLAIM, value: claim }] } },
-        "application/merge-patch+json",
-      );
-      clusterObjs.push(
-        ManagedCluster.parse({
-          apiVersion: "cluster.open-cluster-management.io/v1",
-          kind: "ManagedCluster",
-          metadata: { name, labels: { bench: "true" } },
-          status: { clusterClaims: [{ name: KERNEL_VERSIONS_CLAIM, value: claim }] },
-        }),
-      );
-    });
-    console.log(`setup: ${CLUSTERS} namespaces + ManagedClusters in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    const selected = await createClusters(raw, Array.from({ length: clusters }, (_, i) => i), "true");
+    // Spare clusters, selected one by one in the reaction test.
+    const spareCount = last ? Math.ceil(REACTIONS / 2) : 0;
+    const spare = Array.from({ length: spareCount }, (_, i) => clusters + i);
+    await createClusters(raw, spare, "spare");
+    console.log(`setup: ${clusters + spareCount} namespaces + ManagedClusters in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
-    const mcms: ManagedClusterModule[] = Array.from({ length: MCMS }, (_, j) =>
-      managedClusterModuleSchema.parse({
-        apiVersion: "hub.kmm.sigs.x-k8s.io/v1beta1",
-        kind: "ManagedClusterModule",
-        metadata: { name: `bench-${j}` },
-        spec: {
-          spokeNamespace: "kmm",
-          selector: { bench: "true" },
-          moduleSpec: {
-            selector: { "kmm.bench": "true" },
-            moduleLoader: {
-              container: {
-                modprobe: { moduleName: `bench_${j}` },
-                registryTLS: tls,
-                kernelMappings: [{ regexp: "^.+$", containerImage: `${registry.host}/bench/mcm-${j}:\${KERNEL_FULL_VERSION}` }],
-              },
-            },
-          },
-        },
-      }),
-    );
+    const mcms = mcmsFor(registry.host);
+    const plainSeconds = await plainApply(raw, regClient, registry.host, mcms, selected);
+    console.log(`plain client, server-side apply (${PLAIN_CONCURRENCY} in flight): ${total} ManifestWorks in ${plainSeconds.toFixed(1)} s`);
+    await sleep(5000);
 
-    // Baseline: the same 10,000 works (rendered by the hub's own builder, digests resolved up front),
-    // created by a plain parallel client under other names.
-    const digests = new Map<string, { digest: string }>();
-    for (let j = 0; j < MCMS; j++) {
-      for (const k of KERNELS) {
-        const image = `${registry.host}/bench/mcm-${j}:${k}`;
-        digests.set(image, { digest: await regClient.resolveDigest(image, { tls }) });
-      }
-    }
-    // Each baseline work carries an ownerReference to a real ManagedClusterModule, as the hub's do
-    // (the garbage collector in kube-controller-manager tracks them): owners that select nothing.
-    const owners: ManagedClusterModule[] = [];
-    for (const m of mcms) {
-      const owner = { ...m, metadata: { name: `plain-${m.metadata.name ?? ""}` }, spec: { ...m.spec, selector: { "bench.kmm/none": "true" } } };
-      const created = await raw.request("POST", "/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules", owner);
-      owners.push(managedClusterModuleSchema.parse(created.body));
-    }
-    const plain = owners.flatMap((o, j) => render({ ...o, spec: mcms[j]!.spec }, clusterObjs, digests).works);
-    if (!plain.every((w) => w.metadata.ownerReferences?.[0]?.uid !== undefined)) throw new Error("baseline works lack their ownerReference");
-    for (const w of plain) w.metadata.labels = { "bench.kmm/plain": "true" };
-    let cpu = await controlPlaneCpu(fleet.info.dir);
-    t = performance.now();
-    // Same connection handling as the hub's writer (one keep-alive pool), so only the work differs.
-    const plainClient = new RawClient(hubConn);
-    await forEachLimit(plain, PLAIN_CONCURRENCY, async (w) => {
-      await plainClient.request("POST", `/apis/work.open-cluster-management.io/v1/namespaces/${w.metadata.namespace ?? ""}/manifestworks`, w);
-    });
-    const plainSeconds = (performance.now() - t) / 1000;
-    let cpuNow = await controlPlaneCpu(fleet.info.dir);
-    console.log(`plain client, POST (${PLAIN_CONCURRENCY} in flight): ${plain.length} ManifestWorks created in ${plainSeconds.toFixed(1)} s; CPU: ${cpuDelta(cpu, cpuNow)}`);
-    cpu = cpuNow;
-    // The same again with server-side apply, the write the hub uses (the server does more work per apply).
-    for (const w of plain) w.metadata.name = `ssa-${w.metadata.name ?? ""}`;
-    t = performance.now();
-    await forEachLimit(plain, PLAIN_CONCURRENCY, async (w) => {
-      await plainClient.applyAt(manifestWorkPath(w.metadata.namespace ?? "", w.metadata.name ?? ""), w, "bench-plain");
-    });
-    const ssaSeconds = (performance.now() - t) / 1000;
-    cpuNow = await controlPlaneCpu(fleet.info.dir);
-    console.log(`plain client, server-side apply (${PLAIN_CONCURRENCY} in flight): ${plain.length} ManifestWorks created in ${ssaSeconds.toFixed(1)} s; CPU: ${cpuDelta(cpu, cpuNow)}`);
-    // Remove the baselines so the hub meets the same API server load the baselines did.
-    t = performance.now();
-    await forEachLimit(names, PLAIN_CONCURRENCY, async (ns) => {
-      await plainClient.request("DELETE", `/apis/work.open-cluster-management.io/v1/namespaces/${ns}/manifestworks?labelSelector=${encodeURIComponent("bench.kmm/plain=true")}`);
-    });
-    for (const o of owners) await plainClient.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${o.metadata.name ?? ""}`);
-    console.log(`baseline works and owners deleted in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-    plainClient.close();
-    await new Promise((r) => setTimeout(r, 5000));
+    hub = new HubProcess(fleet, configFile);
+    await hub.ready();
+    await sleep(2000);
+    const started = await memoryOf(hub.pid);
+    console.log(`hub started, caches synced: RSS ${mib(started.rss)} MiB`);
 
-    // The hub as its own process, so its memory is measured alone.
-    const configFile = join(fleet.info.dir, "kmm-hub-bench.yaml");
-    await writeFile(
-      configFile,
-      [
-        'healthProbeBindAddress: "127.0.0.1:0"',
-        "metrics:",
-        '  bindAddress: "127.0.0.1:18443"',
-        "  secureServing: false",
-        "  enableAuthnAuthz: false",
-        "leaderElection:",
-        "  enabled: false",
-        `maxConcurrentReconciles: ${MCMS}`,
-        "digestRefreshInterval: 30m",
-        "logLevel: warn",
-      ].join("\n"),
-    );
-    // As its Deployment runs it: the V8 settings of shared/runtime/node-options.ts.
-    const extraNodeArgs = (process.env.BENCH_HUB_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
-    hubProc = spawn(process.execPath, [...nodeFlags(HUB_HEAP), ...extraNodeArgs, "dist/hub/cli.js", "run", "--config", configFile, "--kubeconfig", fleet.info.hub.kubeconfig, "--namespace", "kmm-hub"], {
-      stdio: ["ignore", "inherit", "inherit"],
-    });
-    const pid = hubProc.pid!;
-    // Wait for the metrics endpoint (caches synced and serving).
-    for (let i = 0; ; i++) {
-      try {
-        await scrape(18443);
-        break;
-      } catch {
-        if (i > 200) throw new Error("the hub did not start serving metrics");
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-    await new Promise((r) => setTimeout(r, 2000));
-    const startRss = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, "utf8"))?.[1];
-    console.log(`hub started, caches synced: RSS ${(Number(startRss) / 1024).toFixed(0)} MiB`);
-
-    cpu = await controlPlaneCpu(fleet.info.dir);
-    t = performance.now();
-    // Memory as the hub sees it, sampled from its metrics while it works: where the peak is.
+    // Memory as the hub sees it, sampled from its metrics while it works: what the peak is made of.
     let peak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0 };
     const sampler = setInterval(() => {
-      scrape(18443).then((m) => {
+      scrape().then((m) => {
         const rss = metric(m, "process_resident_memory_bytes");
         if (rss > peak.rss) peak = { rss, heapTotal: metric(m, "nodejs_heap_size_total_bytes"), heapUsed: metric(m, "nodejs_heap_size_used_bytes"), external: metric(m, "nodejs_external_memory_bytes") };
       }, () => undefined);
     }, 500);
+    t = performance.now();
     for (const m of mcms) await raw.request("POST", "/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules", m);
     // The hub's own count of applies tells when the last one returned; the MCMs' status then
-    // confirms every work is written as desired. Polling status (objects of ~0.5 MB each) only at
-    // the end keeps the benchmark from loading the API server it measures.
-    const giveUp = performance.now() + 15 * 60_000;
-    while (metric(await scrape(18443), "kmm_hub_api_writes_total", '{verb="apply"}') < CLUSTERS * MCMS) {
-      if (performance.now() > giveUp) throw new Error("the hub did not write all ManifestWorks within 15 minutes");
-      await new Promise((r) => setTimeout(r, 100));
+    // confirms every work is written as desired (polled only at the end: objects of ~0.5 MB each).
+    const giveUp = performance.now() + 60 * 60_000;
+    while (metric(await scrape(), "kmm_hub_api_writes_total", '{verb="apply"}') < total) {
+      if (performance.now() > giveUp) throw new Error("the hub did not write all ManifestWorks within an hour");
+      await sleep(100);
     }
     const writtenSeconds = (performance.now() - t) / 1000;
     const done = new Set<string>();
@@ -267,48 +451,76 @@ async function main(): Promise<void> {
         if (done.has(name)) continue;
         // A busy API server may time a poll out: that is not a result, poll again.
         const got = await raw.request("GET", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${name}`).catch(() => undefined);
-        if (got === undefined) continue;
-        const s = statusSchema.parse(got.body).status;
-        if (s?.numberDesired === CLUSTERS && s.conditions?.some((c) => c.type === "ManifestWorksWritten" && c.status === "True")) done.add(name);
+        const s = got === undefined ? undefined : statusSchema.parse(got.body).status;
+        if (s?.numberDesired === clusters && s.conditions?.some((c) => c.type === "ManifestWorksWritten" && c.status === "True")) done.add(name);
       }
       if (done.size < MCMS) {
-        if (performance.now() > giveUp) throw new Error("the MCM statuses did not confirm every ManifestWork within 15 minutes");
-        await new Promise((r) => setTimeout(r, 500));
+        if (performance.now() > giveUp) throw new Error("the MCM statuses did not confirm every ManifestWork within an hour");
+        await sleep(500);
       }
     }
     clearInterval(sampler);
-    const hubSeconds = (performance.now() - t) / 1000;
-    cpuNow = await controlPlaneCpu(fleet.info.dir);
-    const afterRun = await scrape(18443);
+    const confirmedSeconds = (performance.now() - t) / 1000;
+    const afterRun = await scrape();
     const applies = metric(afterRun, "kmm_hub_api_writes_total", '{verb="apply"}');
     const statuses = metric(afterRun, "kmm_hub_api_writes_total", '{verb="status"}');
     const reconciles = sumMetric(afterRun, "controller_runtime_reconcile_total");
-    console.log(
-      `hub: ${CLUSTERS * MCMS} ManifestWorks written in ${writtenSeconds.toFixed(1)} s (${(writtenSeconds / plainSeconds).toFixed(2)}× plain POST, ${(writtenSeconds / ssaSeconds).toFixed(2)}× plain apply), every MCM status saying so after ${hubSeconds.toFixed(1)} s; ` +
-        `${applies} applies, ${statuses} status writes over ${reconciles} reconciles (${((applies + statuses) / Math.max(1, reconciles)).toFixed(0)} writes/reconcile, 0 reads: caches only); ` +
-        `CPU: ${cpuDelta(cpu, cpuNow)}, hub ${(await cpuSecondsOf(pid)).toFixed(1)} s`,
-    );
+    console.log(`hub: ${applies} applies, ${statuses} status writes over ${reconciles} reconciles, 0 reads (caches only); every MCM status confirmed after ${confirmedSeconds.toFixed(1)} s; hub CPU ${(await cpuSecondsOf(hub.pid)).toFixed(1)} s`);
+    const ratio = writtenSeconds / plainSeconds;
+    report({
+      figure: `${total} ManifestWorks written (${clusters} × ${MCMS}): hub / plain SSA client`,
+      target: "≤ 1.2× plain",
+      measured: `${writtenSeconds.toFixed(1)} s / ${plainSeconds.toFixed(1)} s = ${ratio.toFixed(2)}×`,
+      held: ratio <= 1.2,
+    });
+    const rolloutPeak = (await memoryOf(hub.pid)).hwm;
+    const peakTarget = clusters <= 200 ? 105 : clusters <= 1000 ? 160 : clusters <= 5000 ? 300 : undefined;
+    report({
+      figure: `hub peak RSS during the rollout at ${clusters} × ${MCMS}`,
+      target: peakTarget === undefined ? "-" : `≤ ${peakTarget} MiB${clusters === 200 || clusters === 1000 || clusters === 5000 ? "" : " (target of the next size up)"}`,
+      measured: `${mib(rolloutPeak)} MiB (at the sampled peak: V8 heap ${mib(peak.heapTotal)} MiB, ${mib(peak.heapUsed)} used; external ${mib(peak.external)} MiB; started at ${mib(started.rss)} MiB)`,
+      ...(peakTarget !== undefined ? { held: rolloutPeak <= peakTarget * 1024 * 1024 } : {}),
+    });
 
     console.log(`idle for ${IDLE_SECONDS} s…`);
-    const before = sumMetric(afterRun, "kmm_hub_api_writes_total");
-    await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
-    const end = await scrape(18443);
-    const idle = sumMetric(end, "kmm_hub_api_writes_total") - before;
-    console.log(`hub CPU time since start: ${(await cpuSecondsOf(pid)).toFixed(1)} s`);
-    const statusText = await readFile(`/proc/${pid}/status`, "utf8");
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(statusText)?.[1];
-    const mib = (b: number) => (b / 1024 / 1024).toFixed(0);
-    console.log(
-      `hub writes while idle: ${idle}; hub peak RSS (VmHWM): ${(Number(hwm) / 1024).toFixed(0)} MiB; ` +
-        `at the sampled peak: RSS ${mib(peak.rss)} MiB = V8 heap ${mib(peak.heapTotal)} MiB (${mib(peak.heapUsed)} used) + external ${mib(peak.external)} MiB + the rest (code, stacks, malloc); ` +
-        `at the end: RSS ${mib(metric(end, "process_resident_memory_bytes"))} MiB, V8 heap used ${mib(metric(end, "nodejs_heap_size_used_bytes"))} MiB`,
-    );
+    const writesBefore = sumMetric(afterRun, "kmm_hub_api_writes_total");
+    const eventsBefore = await hubEventCount(raw);
+    await sleep(IDLE_SECONDS * 1000);
+    const writesIdle = sumMetric(await scrape(), "kmm_hub_api_writes_total") - writesBefore;
+    const eventsIdle = (await hubEventCount(raw)) - eventsBefore;
+    report({ figure: `hub writes / Events in ${IDLE_SECONDS} s idle at ${clusters} × ${MCMS}`, target: "0 / 0", measured: `${writesIdle} / ${eventsIdle}`, held: writesIdle === 0 && eventsIdle === 0 });
+    const steady = await memoryOf(hub.pid);
+    const steadyTarget = clusters === 1000 ? 120 : undefined;
+    report({
+      figure: `hub steady RSS after the rollout and ${IDLE_SECONDS} s idle at ${clusters} × ${MCMS}`,
+      target: steadyTarget === undefined ? "-" : `≤ ${steadyTarget} MiB`,
+      measured: `${mib(steady.rss)} MiB`,
+      ...(steadyTarget !== undefined ? { held: steady.rss <= steadyTarget * 1024 * 1024 } : {}),
+    });
+    if (last && REACTIONS > 0) {
+      await reactions(raw, clusters, spare);
+      report({ figure: `hub peak RSS over the whole run at ${clusters} × ${MCMS} (rollout, idle, reactions)`, target: "-", measured: `${mib((await memoryOf(hub.pid)).hwm)} MiB` });
+    }
   } finally {
-    hubProc?.kill("SIGTERM");
+    await hub?.stop();
+    raw.close();
     regClient.close();
     await registry.stop();
     await fleet.stop();
   }
+}
+
+async function main(): Promise<void> {
+  // The hub runs as an image runs it: compiled JavaScript (npm run build), no TypeScript stripper.
+  if (process.env.BENCH_SKIP_BUILD !== "1") {
+    const build = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+    if (build.status !== 0) throw new Error("npm run build failed");
+  }
+  const sizes = [...SIZES].sort((a, b) => a - b);
+  for (const [n, clusters] of sizes.entries()) await runSize(clusters, n === 0, n === sizes.length - 1);
+  console.log(`\nhub at scale, ${new Date().toISOString()}, ${nodeFlags(HUB_HEAP).join(" ")}; load = 1-minute load average of this 2-core machine at the time`);
+  console.log("| figure | target | measured | held | load |\n|---|---|---|---|---|");
+  for (const r of rows) console.log(`| ${r.figure} | ${r.target} | ${r.measured} | ${r.held === undefined ? "-" : r.held ? "yes" : "**no**"} | ${r.load} |`);
 }
 
 main().catch((err: unknown) => {
