@@ -19,15 +19,20 @@ export class ModprobeFailedError extends Error {
   readonly argv: readonly string[];
   readonly exitCode: number | string | null;
   readonly stderr: string;
+  /** What modprobe printed before failing: with -v, the insmod lines it ran, the last one the one refused. */
+  readonly stdout: string;
   constructor(
     argv: readonly string[],
     exitCode: number | string | null,
     stderr: string,
+    stdout = "",
   ) {
-    super(`${formatArgv(argv)} failed (exit ${String(exitCode)})${stderr.trim() === "" ? "" : `: ${stderr.trim()}`}`);
+    const said = [stdout.trim(), stderr.trim()].filter((s) => s !== "").join("\n");
+    super(`${formatArgv(argv)} failed (exit ${String(exitCode)})${said === "" ? "" : `: ${said}`}`);
     this.argv = argv;
     this.exitCode = exitCode;
     this.stderr = stderr;
+    this.stdout = stdout;
   }
 }
 
@@ -54,7 +59,7 @@ export class ModprobeRunner {
         if (err !== null) {
           // execFile sets a numeric exit code, or a string such as ENOENT when the binary is missing.
           const code = (err as NodeJS.ErrnoException & { code?: number | string }).code ?? null;
-          reject(new ModprobeFailedError(argv, code, stderr === "" ? err.message : stderr));
+          reject(new ModprobeFailedError(argv, code, stderr === "" ? err.message : stderr, stdout));
           return;
         }
         resolve({ argv, stdout, stderr });
