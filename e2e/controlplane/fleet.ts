@@ -72,8 +72,10 @@ export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
   const dir = opts.dir ?? (await mkdtemp(join(fleetsDir, "fleet-")));
   await mkdir(join(dir, "logs"), { recursive: true });
   const group = new ProcessGroup(join(dir, "logs"), opts.persistent ?? false);
+  // A component that exits during the start ends it at once, with its log tail.
   const abort = group.failOnExit();
   abort.catch(() => undefined); // observed through the waits below
+  const guarded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, abort]);
 
   const spokeNames = Array.from({ length: opts.spokes ?? 2 }, (_, i) => `spoke${i + 1}`);
   const bootstrapTokens = new Map(spokeNames.map((s) => [s, randomBytes(16).toString("hex")]));
@@ -96,21 +98,21 @@ export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
       : undefined;
     real?.catch(() => undefined); // awaited below
 
-    await startHubOcm(hub, manifest, group);
+    await guarded(startHubOcm(hub, manifest, group));
     const hubKubeconfigs = await Promise.all(
       spokes.map((spoke) =>
         joinSpoke({ hub, spoke, bootstrapToken: bootstrapTokens.get(spoke.info.name)!, manifest, group, dir: join(dir, spoke.info.name), abort, klusterletIdentity: opts.policy ?? true }),
       ),
     );
     const crds = await projectCrdFiles();
-    await Promise.all([
+    await guarded(Promise.all([
       ...(crds.length > 0 ? [hub, ...spokes].map(async (c) => installCrds(await connectionFrom(c.info.kubeconfig), crds)) : []),
       ...((opts.policy ?? true)
         ? [startPolicyFramework({ hub, spokes: spokes.map((cluster, i) => ({ cluster, hubKubeconfig: hubKubeconfigs[i]! })), manifest, group, abort })]
         : []),
-    ]);
+    ]));
 
-    const realNodes = await real;
+    const realNodes = await (real === undefined ? undefined : guarded(real));
     const withNode = (c: FleetInfo["hub"]): FleetInfo["hub"] => {
       const node = realNodes?.nodes.get(c.name);
       return node ? { ...c, realNode: node } : c;

@@ -58,6 +58,9 @@ export class ProcessGroup {
   private readonly tmpDir: string;
   private stopping = false;
   private watchdog?: ChildProcess;
+  /** the first process that exited before stopAll(), and who waits to hear of it */
+  private exitedEarly?: ComponentExitedError;
+  private readonly exitWatchers: ((err: ComponentExitedError) => void)[] = [];
 
   readonly dir: string;
   private readonly persistent: boolean;
@@ -105,6 +108,11 @@ export class ProcessGroup {
     closeSync(fd);
     if (child.pid === undefined) throw new Error(`could not start ${name} (${cmd})`);
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.once("exit", (code, signal) => {
+      if (this.stopping || this.exitedEarly !== undefined) return;
+      this.exitedEarly = new ComponentExitedError(name, logFile, code, signal, tailOf(logFile));
+      for (const w of this.exitWatchers.splice(0)) w(this.exitedEarly);
+    });
     const proc: ManagedProcess = { name, pid: child.pid, logFile, child, exited };
     this.procs.push(proc);
     void appendFile(this.pidFile, `${child.pid}\n`);
@@ -112,14 +120,14 @@ export class ProcessGroup {
     return proc;
   }
 
-  /** Rejects as soon as any process of the group exits before stopAll(). */
+  /**
+   * Rejects with a ComponentExitedError (name, exit code or signal, log tail) as soon as any process
+   * of the group exits before stopAll() — processes started after this call included.
+   */
   failOnExit(): Promise<never> {
     return new Promise((_, reject) => {
-      for (const p of this.procs) {
-        p.child.once("exit", (code, signal) => {
-          if (!this.stopping) reject(new ComponentExitedError(p.name, p.logFile, code, signal, tailOf(p.logFile)));
-        });
-      }
+      if (this.exitedEarly !== undefined) reject(this.exitedEarly);
+      else this.exitWatchers.push(reject);
     });
   }
 
