@@ -43,7 +43,7 @@ export class BaseImageError extends Error {
 
 export interface BaseImages {
   key: string;
-  /** Local image names, e.g. localhost/kmm-hub/base:<key>. */
+  /** Local image names, e.g. localhost/kmm-hub/base:<tag> (tag: key and BUD_FLAGS). */
   images: Record<Flavour, string>;
   nodeVersion: string;
 }
@@ -207,17 +207,19 @@ export async function baseKey(root: string): Promise<{ key: string; nodeVersion:
 }
 
 /**
- * Makes (or finds cached) the base images in `storage`: localhost/kmm-hub/base:<key>,
- * base-kmod:<key>, base-signer:<key>. `cacheDir` holds the layer tars by key; `refresh` rebuilds
+ * Makes (or finds cached) the base images in `storage`: localhost/kmm-hub/base:<tag>,
+ * base-kmod:<tag>, base-signer:<tag> (tag: key and BUD_FLAGS). `cacheDir` holds the layer tars by key; `refresh` rebuilds
  * them (for new Debian security updates: the key does not see package versions).
  * Throws BaseImageError when mmdebstrap or buildah fail.
  */
 export async function ensureBaseImages(opts: { root: string; cacheDir: string; storage: Storage; refresh?: boolean; log?: (s: string) => void }): Promise<BaseImages> {
   const { key, nodeVersion } = await baseKey(opts.root);
+  // The layer tars depend on the recipe only; the images also on how buildah imports them.
+  const tag = createHash("sha256").update(`${key}\n${JSON.stringify(BUD_FLAGS)}`).digest("hex").slice(0, 16);
   const images: Record<Flavour, string> = {
-    base: `localhost/kmm-hub/base:${key}`,
-    kmod: `localhost/kmm-hub/base-kmod:${key}`,
-    signer: `localhost/kmm-hub/base-signer:${key}`,
+    base: `localhost/kmm-hub/base:${tag}`,
+    kmod: `localhost/kmm-hub/base-kmod:${tag}`,
+    signer: `localhost/kmm-hub/base-signer:${tag}`,
   };
   const layers = path.join(opts.cacheDir, key);
   if (opts.refresh === true) await rm(layers, { recursive: true, force: true });
@@ -237,8 +239,8 @@ export async function ensureBaseImages(opts: { root: string; cacheDir: string; s
     );
   const containerfile = path.join(path.dirname(new URL(import.meta.url).pathname), "base", "Containerfile");
   const steps: [string, string, string][] = [
-    [`localhost/kmm-hub/base-debian:${key}`, "scratch", "debian.tar"],
-    [images.base, `localhost/kmm-hub/base-debian:${key}`, "node.tar"],
+    [`localhost/kmm-hub/base-debian:${tag}`, "scratch", "debian.tar"],
+    [images.base, `localhost/kmm-hub/base-debian:${tag}`, "node.tar"],
     [images.kmod, images.base, "kmod.tar"],
     [images.signer, images.base, "signer.tar"],
   ];
@@ -253,7 +255,8 @@ export async function ensureBaseImages(opts: { root: string; cacheDir: string; s
 /**
  * Flags of every `buildah bud` here: no network namespace or bridge, nothing pulled, and for
  * reproducible digests fixed timestamps, no identity label and no history (its comments name the
- * storage's own intermediate image IDs). buildah's layer cache does not see these flags: change
- * them together with BUILD_FORMAT in images/build.ts.
+ * storage's own intermediate image IDs). No layer cache (--layers=false): its keys ignore labels,
+ * annotations and these flags, so a warm storage could give other digests; images/build.ts and
+ * this file cache under keys of their own, which include these flags.
  */
-export const BUD_FLAGS = ["--isolation", "chroot", "--network", "host", "--timestamp", "0", "--identity-label=false", "--omit-history", "--pull=never", "--layers", "--format", "oci", "--quiet"];
+export const BUD_FLAGS = ["--isolation", "chroot", "--network", "host", "--timestamp", "0", "--identity-label=false", "--omit-history", "--pull=never", "--layers=false", "--format", "oci", "--quiet"];

@@ -1,20 +1,24 @@
 // Builds the four KMM-Hub images (hub, spoke, worker, signer) with Debian's buildah — chroot
 // isolation, the host network namespace (no bridge, no iptables), the project's own overlay
 // storage under .cache/images — and optionally pushes them and returns their digests.
-// Reproducible: fixed timestamps (--timestamp 0), sorted tars, labels from the commit, so the
-// same commit gives the same digests. Cached twice over: buildah's layer cache (the build stage
-// is shared by the four Dockerfiles), and a record of the last build per input key, which lets
-// a second call with unchanged inputs skip buildah altogether.
+// Reproducible however warm the storage: fixed timestamps (--timestamp 0), sorted tars, labels
+// from the commit, and no buildah layer cache (--layers=false: its cache keys ignore --label,
+// --annotation and --omit-history, so a cached step could bring an earlier build's metadata).
+// Cached instead under keys of our own: the base images (images/base.ts), the build stage shared
+// by the four Dockerfiles (built once per state of the sources, ensureStaged), and a record of the
+// last build per input key, which lets a call with unchanged inputs skip buildah altogether.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { lstat, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { z } from "zod";
 import { BUD_FLAGS, ensureBaseImages, type Flavour } from "./base.ts";
 import { buildah, projectStorage, type Storage } from "./buildah.ts";
+import { Keychain, RegistryClient, type RegistryTLS } from "../shared/registry/index.ts";
 
 const run = promisify(execFile);
 
@@ -29,8 +33,10 @@ export const IMAGES = {
   signer: { dockerfile: "hub/signer/Dockerfile", name: "kmm-hub-signer", base: "signer" },
 } as const satisfies Record<string, { dockerfile: string; name: string; base: Flavour }>;
 export type ImageName = keyof typeof IMAGES;
-/** Bump when BUD_FLAGS or the labels change: buildah's layer cache and the build records do not see them. */
-const BUILD_FORMAT = 2;
+/** Bump when the labels or the use of the Dockerfiles change: the build records do not see them. */
+const BUILD_FORMAT = 3;
+/** The shared build stage, built once per state of the sources (ensureStaged). */
+const STAGED_REPO = "localhost/kmm-hub/staged";
 export const IMAGE_NAMES = Object.keys(IMAGES) as ImageName[];
 
 export const buildOptionsSchema = z.object({
@@ -47,12 +53,24 @@ export const buildOptionsSchema = z.object({
   cacheDir: z.string().default(DEFAULT_CACHE_DIR),
   /** Rebuild the Debian base (to pick up Debian updates: the cache key does not see package versions). */
   refreshBase: z.boolean().default(false),
-  /** Ignore build records and buildah's layer cache: a from-scratch build. */
+  /** Ignore the build records and the staged build stage: a from-scratch build (the base stays; see refreshBase). */
   noCache: z.boolean().default(false),
   /** The commit the labels name (org.opencontainers.image.revision); from git when absent. */
   revision: z.string().regex(/^[0-9a-f]{7,64}(-dirty)?$|^unknown$/, "revision must be a git commit id").optional(),
+  /**
+   * Folder of the registry's CA certificates (`*.crt`) and client certificates (`*.cert`/`*.key`),
+   * laid out as containers-certs.d(5): buildah push --cert-dir.
+   */
+  certDir: z.string().optional(),
+  /** Credentials file (containers-auth.json(5) or a docker config.json): buildah push --authfile. */
+  authFile: z.string().optional(),
+  /**
+   * USERNAME:PASSWORD for the registry. Never on buildah's command line (where `ps` would show it):
+   * it goes into a private, temporary auth file. Not with authFile.
+   */
+  creds: z.string().regex(/^[^:]+:.+$/s, "creds must be USERNAME:PASSWORD").optional(),
   log: z.custom<(line: string) => void>((v) => typeof v === "function").optional(),
-});
+}).refine((o) => o.authFile === undefined || o.creds === undefined, { message: "give either authFile or creds, not both" });
 export type BuildOptions = z.input<typeof buildOptionsSchema>;
 
 export interface BuiltImage {
@@ -172,6 +190,27 @@ async function localDigest(storage: Storage, image: string): Promise<string> {
 }
 
 /**
+ * The build stage of the four Dockerfiles (the same in each), built once per state of its inputs
+ * as localhost/kmm-hub/staged:<key>: the final stages copy their program from it (`STAGED`).
+ * The key covers every file the stage reads (size and mtime), the Dockerfiles, the base and
+ * BUILD_FORMAT; only the files under /out are used, so its image metadata never reaches a
+ * pushed image. Older staged images are removed. Returns the image name.
+ */
+async function ensureStaged(opts: z.output<typeof buildOptionsSchema>, storage: Storage, buildBase: string, log: (line: string) => void): Promise<string> {
+  const key = await inputKey(opts.root, { BUILD_FORMAT, BUD_FLAGS, buildBase });
+  const staged = `${STAGED_REPO}:${key}`;
+  if (opts.noCache || (await localDigest(storage, staged).catch(() => undefined)) === undefined) {
+    const started = Date.now();
+    log(`building the shared build stage (${IMAGES.hub.dockerfile} --target build)`);
+    await buildah(storage, ["bud", ...BUD_FLAGS, "--target", "build", "--build-arg", `BUILD_BASE=${buildBase}`, "-f", path.join(opts.root, IMAGES.hub.dockerfile), "-t", staged, opts.root]);
+    log(`built ${staged} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  const names = (await buildah(storage, ["images", "--noheading", "--format", "{{.Name}}:{{.Tag}}", "--filter", `reference=${STAGED_REPO}`])).split("\n").map((l) => l.trim());
+  for (const old of names.filter((n) => n !== "" && n !== staged)) await buildah(storage, ["rmi", old]).catch(() => "");
+  return staged;
+}
+
+/**
  * Builds the hub, spoke, worker and signer images; with `push`, pushes them to
  * `registry` (HOST[:PORT]/PREFIX) and returns the registry's digests. A second call with unchanged
  * sources, lock file and options returns without running buildah (and re-pushes only to a
@@ -188,7 +227,7 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
     const { version } = source;
     const revision = opts.revision ?? source.revision;
     const tag = `${version}-${revision.slice(0, 12)}${revision.endsWith("-dirty") ? "-dirty" : ""}`;
-    const key = await inputKey(opts.root, { BUILD_FORMAT, base: base.key, revision, version, dockerfiles: Object.values(IMAGES).map((i) => readFileSync(path.join(opts.root, i.dockerfile), "utf8")) });
+    const key = await inputKey(opts.root, { BUILD_FORMAT, BUD_FLAGS, base: base.key, revision, version, dockerfiles: Object.values(IMAGES).map((i) => readFileSync(path.join(opts.root, i.dockerfile), "utf8")) });
     const recordFile = path.join(opts.cacheDir, "records", `${key}.json`);
     let record = existsSync(recordFile) && !opts.noCache ? recordSchema.safeParse(JSON.parse(await readFile(recordFile, "utf8"))).data : undefined;
     // A record whose local images were removed from the storage is stale.
@@ -202,6 +241,7 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
     const built = record === undefined;
     if (record === undefined) {
       const fresh: z.infer<typeof recordSchema> = { local: {}, pushed: {} };
+      const staged = await ensureStaged(opts, storage, base.images.base, log);
       const buildOne = async (name: ImageName): Promise<void> => {
         const img = IMAGES[name];
         const local = `localhost/kmm-hub/${img.name}:${tag}`;
@@ -213,20 +253,22 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
           "bud",
           ...BUD_FLAGS,
           "--annotation", `org.opencontainers.image.base.digest=${baseDigest}`,
-          ...(opts.noCache ? ["--no-cache"] : []),
           "--build-arg", `BUILD_BASE=${base.images.base}`,
           "--build-arg", `BASE=${base.images[img.base]}`,
+          "--build-arg", `STAGED=${staged}`,
           "--label", `org.opencontainers.image.version=${version}`,
           "--label", `org.opencontainers.image.revision=${revision}`,
           "-f", path.join(opts.root, img.dockerfile),
           "-t", local,
           opts.root,
         ]);
+        // buildah 1.28 leaves the working container of the instruction-less `staged` stage behind.
+        const left = (await buildah(storage, ["containers", "--quiet", "--filter", `ancestor=${staged}`])).split("\n").filter((l) => l.trim() !== "");
+        if (left.length > 0) await buildah(storage, ["rm", ...left]);
         fresh.local[name] = { local, digest: await localDigest(storage, local) };
         log(`built ${local} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       };
-      // One after the other: the first makes the shared build stage, the other three take it from
-      // the cache. (Side by side they took 4x longer here: they wait on the storage's locks.)
+      // One after the other: side by side they wait on the storage's locks (4x slower here).
       for (const name of IMAGE_NAMES) await buildOne(name);
       record = fresh;
     }
@@ -241,22 +283,26 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
       const pushedHere = (record.pushed[target] ??= {});
       const dir = path.join(opts.cacheDir, "records");
       await mkdir(dir, { recursive: true });
-      const pushOne = async (name: ImageName): Promise<void> => {
-        const img = images[name];
-        const known = pushedHere[name];
-        if (known !== undefined && (await registryHas(img.tagged, known, opts.tlsVerify))) {
-          images[name] = { ...img, ref: `${img.tagged.slice(0, img.tagged.lastIndexOf(":"))}@${known}`, digest: known };
-          return;
-        }
-        const digestFile = path.join(dir, `${key}.${name}.digest`);
-        log(`pushing ${img.tagged}`);
-        await buildah(storage, ["push", "--quiet", `--tls-verify=${opts.tlsVerify}`, "--digestfile", digestFile, img.local, `docker://${img.tagged}`]);
-        const digest = (await readFile(digestFile, "utf8")).trim();
-        await rm(digestFile, { force: true });
-        pushedHere[name] = digest;
-        images[name] = { ...img, ref: `${img.tagged.slice(0, img.tagged.lastIndexOf(":"))}@${digest}`, digest };
-      };
-      await Promise.all(IMAGE_NAMES.map(pushOne));
+      await withRegistryAccess(opts, async (access) => {
+        const pushOne = async (name: ImageName): Promise<void> => {
+          const img = images[name];
+          const known = pushedHere[name];
+          if (known !== undefined && (await registryHas(img.tagged, known, access))) {
+            images[name] = { ...img, ref: `${img.tagged.slice(0, img.tagged.lastIndexOf(":"))}@${known}`, digest: known };
+            return;
+          }
+          const digestFile = path.join(dir, `${key}.${name}.digest`);
+          log(`pushing ${img.tagged}`);
+          await buildah(storage, ["push", "--quiet", `--tls-verify=${opts.tlsVerify}`, ...access.flags, "--digestfile", digestFile, img.local, `docker://${img.tagged}`]);
+          const digest = (await readFile(digestFile, "utf8")).trim();
+          await rm(digestFile, { force: true });
+          pushedHere[name] = digest;
+          images[name] = { ...img, ref: `${img.tagged.slice(0, img.tagged.lastIndexOf(":"))}@${digest}`, digest };
+        };
+        // One after the other: the first push compresses and uploads the shared base layers, the
+        // others find them in the registry (side by side, each compressed them again).
+        for (const name of IMAGE_NAMES) await pushOne(name);
+      });
     }
     await mkdir(path.dirname(recordFile), { recursive: true });
     await writeFile(recordFile, JSON.stringify(record, null, 2));
@@ -264,12 +310,59 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
   });
 }
 
-/** Whether the registry still serves `digest` under the tag (a fresh test registry does not). */
-async function registryHas(tagged: string, digest: string, tlsVerify: boolean): Promise<boolean> {
-  const { RegistryClient } = await import("../shared/registry/index.ts");
-  const client = new RegistryClient({ retry: { maxAttempts: 1 } });
+/** How buildah push and the registry client reach a registry: buildah's flags, the client's TLS and keychain. */
+interface RegistryAccess {
+  flags: string[];
+  tls: RegistryTLS;
+  caBundle: string | undefined;
+  keychain: Keychain | undefined;
+}
+
+/**
+ * Runs `fn` with the registry settings of `opts`: `--cert-dir` and the CA files in it; `--authfile`,
+ * or for `creds` a temporary auth file readable only by this user, removed afterwards.
+ * Throws ImageBuildError when the cert folder or auth file cannot be read.
+ */
+async function withRegistryAccess<T>(opts: z.output<typeof buildOptionsSchema>, fn: (access: RegistryAccess) => Promise<T>): Promise<T> {
+  const flags: string[] = [];
+  let caBundle: string | undefined;
+  if (opts.certDir !== undefined) {
+    const files = await readdir(opts.certDir).catch((err: unknown) => {
+      throw new ImageBuildError(`certDir ${opts.certDir}: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    const cas = files.filter((f) => f.endsWith(".crt")).sort();
+    caBundle = (await Promise.all(cas.map((f) => readFile(path.join(opts.certDir as string, f), "utf8")))).join("\n") || undefined;
+    flags.push("--cert-dir", opts.certDir);
+  }
+  const tls: RegistryTLS = opts.tlsVerify ? {} : { insecure: true, insecureSkipTLSVerify: true };
+  const host = opts.registry.split("/")[0] as string;
+  let authText: string | undefined;
+  let tmp: string | undefined;
   try {
-    const m = await client.getManifest(tagged, { tls: tlsVerify ? {} : { insecure: true, insecureSkipTLSVerify: true } });
+    if (opts.authFile !== undefined) {
+      authText = await readFile(opts.authFile, "utf8").catch((err: unknown) => {
+        throw new ImageBuildError(`authFile ${opts.authFile}: ${err instanceof Error ? err.message : String(err)}`);
+      });
+      flags.push("--authfile", opts.authFile);
+    } else if (opts.creds !== undefined) {
+      authText = JSON.stringify({ auths: { [host]: { auth: Buffer.from(opts.creds).toString("base64") } } });
+      tmp = await mkdtemp(path.join(tmpdir(), "kmm-images-auth-"));
+      const file = path.join(tmp, "auth.json");
+      await writeFile(file, authText, { mode: 0o600 });
+      flags.push("--authfile", file);
+    }
+    const keychain = authText === undefined ? undefined : Keychain.fromDockerConfig(authText, opts.authFile ?? "creds");
+    return await fn({ flags, tls, caBundle, keychain });
+  } finally {
+    if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Whether the registry still serves `digest` under the tag (a fresh test registry does not). */
+async function registryHas(tagged: string, digest: string, access: RegistryAccess): Promise<boolean> {
+  const client = new RegistryClient({ retry: { maxAttempts: 1 }, ...(access.caBundle !== undefined ? { caBundle: access.caBundle } : {}) });
+  try {
+    const m = await client.getManifest(tagged, { tls: access.tls, ...(access.keychain !== undefined ? { keychain: access.keychain } : {}) });
     return m.digest === digest;
   } catch {
     return false;

@@ -1,7 +1,8 @@
 // Two builds of the same sources give the same digests: a second build from nothing (its own
 // buildah storage and base cache, so mmdebstrap and every layer run again) of global-setup's
-// snapshot of the sources, pushed beside its images, must come out byte for byte the same.
-import { mkdtemp, rm } from "node:fs/promises";
+// snapshot of the sources, pushed beside its images, must come out byte for byte the same; and so
+// must builds into that storage once it is warm and holds images of other labels.
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, inject, it } from "vitest";
@@ -30,14 +31,40 @@ async function parts(ref: string): Promise<string[]> {
   }
 }
 
+/** Each image's digest differs from the first build's: say which parts, then fail on the digests. */
+async function expectSameDigests(result: BuildResult): Promise<void> {
+  for (const name of IMAGE_NAMES) {
+    const again = result.images[name];
+    if (again.digest !== built[name].digest) expect({ name, parts: await parts(again.ref) }).toEqual({ name, parts: await parts(built[name].ref) });
+    expect(`${name} ${again.digest}`).toBe(`${name} ${built[name].digest}`);
+  }
+}
+
 it("a from-scratch build of the same commit pushes the same four digests", async () => {
   cacheDir = await mkdtemp(path.join(tmpdir(), "kmm-images-again-"));
   // A fresh storage and base cache: nothing is reused from the first build.
   second = await buildImages({ root: sources, registry: `${registry}/again`, tlsVerify: false, push: true, cacheDir, revision });
   expect(second.built).toBe(true);
+  await expectSameDigests(second);
+}, 1_200_000);
+
+it("a warm storage holding the same images under other labels still gives the same four digests", async () => {
+  if (cacheDir === undefined) throw new Error("needs the from-scratch build's storage");
+  // Same sources, other revision label: the storage now holds the staged build stage and four
+  // images whose content equals this commit's but whose metadata does not.
+  const other = await buildImages({ root: sources, registry: `${registry}/other`, tlsVerify: false, push: false, cacheDir, revision: "0000000" });
+  expect(other.built).toBe(true);
   for (const name of IMAGE_NAMES) {
-    const again = second.images[name];
-    if (again.digest !== built[name].digest) expect({ name, parts: await parts(again.ref) }).toEqual({ name, parts: await parts(built[name].ref) });
-    expect(`${name} ${again.digest}`).toBe(`${name} ${built[name].digest}`);
+    const label = await buildah(other.storage, ["inspect", "--type", "image", "--format", '{{index .ImageAnnotations "org.opencontainers.image.base.digest"}} {{index .OCIv1.Config.Labels "org.opencontainers.image.revision"}}', other.images[name].local]);
+    expect(label.trim()).toMatch(/^sha256:[0-9a-f]{64} 0000000$/);
   }
+  // Without the build records, buildah runs again on the warm storage.
+  await rm(path.join(cacheDir, "records"), { recursive: true, force: true });
+  const warm = await buildImages({ root: sources, registry: `${registry}/warm`, tlsVerify: false, push: true, cacheDir, revision });
+  expect(warm.built).toBe(true);
+  await expectSameDigests(warm);
+  // One shared build stage, kept for the next build; no working container left behind.
+  expect((await buildah(warm.storage, ["images", "--noheading", "--format", "{{.Name}}", "--filter", "reference=localhost/kmm-hub/staged"])).trim().split("\n")).toHaveLength(1);
+  expect((await buildah(warm.storage, ["containers", "--quiet"])).trim()).toBe("");
+  expect(await readdir(path.join(cacheDir, "records"))).toHaveLength(1);
 }, 1_200_000);
