@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SharedValues, cachedWorkSchema } from "./cache.ts";
+import { SharedValues, cachedMcmSchema, cachedWorkSchema } from "./cache.ts";
 import { clusterOutcome, planKernels } from "./manifestwork.ts";
 import { DIGEST_A, DIGEST_B, testMcm } from "./testdata.ts";
 
@@ -58,5 +58,34 @@ describe("the hub's ManifestWork cache", () => {
     expect(shared.size).toBe(3);
     expect(shared.share(undefined)).toBeUndefined();
     expect(shared.share("text")).toBe("text");
+  });
+
+  it("keeps the kernels and work state that clusters of cached MCM statuses have in common once, frozen", () => {
+    const kernels = (digest: string) => [{ kernelVersion: "6.1.0-18-amd64", image: "registry.example.com/kmod:6.1.0-18-amd64", digest }];
+    const work = { state: "Applied", message: "applied", lastTransitionTime: "2026-11-30T21:00:00Z" };
+    const clusters = [
+      { cluster: "a", manifestWork: { ...work }, kernels: kernels(DIGEST_A) },
+      { cluster: "b", manifestWork: { ...work }, kernels: kernels(DIGEST_A) },
+      { cluster: "c", manifestWork: { ...work, state: "Pending" }, kernels: kernels(DIGEST_B) },
+    ];
+    const stored = { ...structuredClone(mcm), metadata: { ...mcm.metadata, managedFields: [{ manager: "kmm-hub" }] }, status: { numberDesired: 3, clusters } };
+    const fromServer = JSON.parse(JSON.stringify(stored)) as unknown;
+    const cached = cachedMcmSchema.parse(fromServer);
+    const [a, b, c] = cached.status?.clusters ?? [];
+
+    expect(a?.kernels).toBe(b?.kernels);
+    expect(a?.manifestWork).toBe(b?.manifestWork);
+    expect(c?.kernels).not.toBe(a?.kernels);
+    expect(c?.manifestWork).not.toBe(a?.manifestWork);
+    // The status reads as it was written; only the sharing is new.
+    expect(cached.status?.clusters).toEqual(clusters);
+    expect(cached.metadata.managedFields).toBeUndefined();
+    expect(Object.isFrozen(a?.kernels)).toBe(true);
+    expect(() => {
+      (a!.kernels as unknown[]).push({});
+    }).toThrow(TypeError);
+    // Another MCM's status shares the same parts.
+    const other = cachedMcmSchema.parse(JSON.parse(JSON.stringify({ ...stored, metadata: { name: "other" } })) as unknown);
+    expect(other.status?.clusters?.[0]?.kernels).toBe(a?.kernels);
   });
 });
