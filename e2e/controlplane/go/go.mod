@@ -1,6 +1,7 @@
 // Harness for the local control plane: kcp (kube-apiserver, kube-controller-manager,
 // kube-scheduler, etcd in one binary) and the OCM agents, built as tools in the same
-// module graph (OCM v1.2 uses client-go v0.34), so the Kubernetes packages compile once.
+// module graph (OCM v1.2 uses client-go v0.34), so the Kubernetes packages compile once;
+// the placement controller (OCM) too. The policy framework has its own graph: policy/go.mod.
 // kwok is built from its own module graph: v0.7 does not compile against apimachinery v0.34.
 module kmm-hub.local/e2e/kcp
 
@@ -283,6 +284,7 @@ replace (
 )
 
 tool (
+	open-cluster-management.io/ocm/cmd/placement
 	open-cluster-management.io/ocm/cmd/registration
 	open-cluster-management.io/ocm/cmd/work
 )
