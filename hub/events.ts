@@ -24,6 +24,10 @@ export const EventReasons = {
   PullSecretInvalid: "PullSecretInvalid",
   ManifestWorkDeleted: "ManifestWorkDeleted",
   ReconcileFailed: "ReconcileFailed",
+  /** A build or sign Job cannot be described (missing Dockerfile ConfigMap or Secret, RELATED_IMAGE_* unset). */
+  BuildInputInvalid: "BuildInputInvalid",
+  /** Two MCMs want the same image and kernel built or signed differently. */
+  BuildConflict: "BuildConflict",
 } as const;
 
 export interface EventTarget {

@@ -24,6 +24,10 @@ export interface HubOptions {
   logger?: Logger;
   /** PEM file of extra CAs trusted for registries. */
   registryCaFile?: string | undefined;
+  /** The kaniko image for build Jobs; $RELATED_IMAGE_BUILD (upstream KMM's variable) when unset. */
+  relatedImageBuild?: string;
+  /** The signer image for sign Jobs; $RELATED_IMAGE_SIGN when unset. */
+  relatedImageSign?: string;
 }
 
 async function hubNamespace(given: string | undefined): Promise<string> {
@@ -59,6 +63,11 @@ export async function createHub(opts: HubOptions = {}): Promise<Hub> {
     namespace,
     digestRefreshIntervalMs: config.digestRefreshInterval,
     maxConcurrentReconciles: config.maxConcurrentReconciles,
+    buildSign: {
+      relatedImageBuild: opts.relatedImageBuild ?? process.env.RELATED_IMAGE_BUILD ?? "",
+      relatedImageSign: opts.relatedImageSign ?? process.env.RELATED_IMAGE_SIGN ?? "",
+      gcDelayMs: config.job.gcDelay,
+    },
     ...(registryCaBundle !== undefined ? { registryCaBundle } : {}),
   });
   manager.addRunnable({ start: () => undefined, stop: () => {

@@ -10,6 +10,7 @@ import {
   manifestWorkProblem,
   pinnedImage,
   planKernels,
+  type Pin,
   type PinMap,
 } from "./manifestwork.ts";
 import { MCM_NAME_LABEL } from "./names.ts";
@@ -156,7 +157,7 @@ describe("the ManifestWork for a cluster", () => {
     expect(pinnedImage("r.example.com/x:1", new Map([["r.example.com/x:1", { digest: DIGEST_B }]]))).toEqual({ image: `r.example.com/x@${DIGEST_B}`, digest: DIGEST_B });
   });
 
-  it("is blocked, not written, when a tag could not be resolved, and says when the hub would have built it", () => {
+  it("is blocked, not written, when a tag could not be resolved or is still being built on the hub", () => {
     const partial: PinMap = new Map([
       [debianImage, { error: `${debianImage} does not exist`, reason: "ImageNotFound" }],
       [el9Image, { digest: DIGEST_B }],
@@ -166,7 +167,12 @@ describe("the ManifestWork for a cluster", () => {
     if (o.kind !== "blocked") return;
     expect(o.reason).toBe("ImageNotFound");
     expect(o.message).toContain("kernel 6.1.0-18-amd64");
-    expect(o.message).toContain("building and signing on the hub is not available yet");
+    const building = clusterOutcome(mcm, "spoke1", plans, new Map<string, Pin>([
+      [debianImage, { error: "building: Job kmod-build-x", reason: "Building", buildSign: { state: "Building", job: "kmod-build-x" } }],
+      [el9Image, { digest: DIGEST_B }],
+    ]));
+    expect(building.kind === "blocked" && building.reason).toBe("Building");
+    expect(building.kernels.find((k) => k.kernelVersion === "6.1.0-18-amd64")?.buildSign).toEqual({ state: "Building", job: "kmod-build-x" });
     const unreachable = clusterOutcome(mcm, "spoke1", plans, new Map([[debianImage, { error: "registry unreachable", reason: "RegistryUnreachable" }], [el9Image, { digest: DIGEST_B }]]));
     expect(unreachable.kind === "blocked" && unreachable.reason).toBe("RegistryUnreachable");
   });

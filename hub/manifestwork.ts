@@ -85,13 +85,29 @@ export function devicePluginImages(mcm: ManagedClusterModule): ImageToPin[] {
   return [...new Set(images)].map((image) => ({ image, tls: {}, producedOnHub: false }));
 }
 
-/** The outcome of a digest look-up, keyed by image in a PinMap. */
-export type Pin = { digest: string } | { error: string; reason: PinFailureReason };
-export type PinFailureReason = "ImageNotFound" | "RegistryUnreachable" | "RegistryAuth" | "RegistryError" | "InvalidReference";
+/**
+ * The outcome of a digest look-up, keyed by image in a PinMap. For an image the hub builds or
+ * signs (hub/buildsign), `buildSign` says how far that got and which Job is at it.
+ */
+export type Pin = { digest: string } | { error: string; reason: PinFailureReason; buildSign?: KernelBuildSign };
+export type PinFailureReason =
+  | "ImageNotFound"
+  | "RegistryUnreachable"
+  | "RegistryAuth"
+  | "RegistryError"
+  | "InvalidReference"
+  // Set by hub/buildsign: the image is being made on the hub, or making it failed.
+  | "Building"
+  | "Signing"
+  | "BuildFailed"
+  | "SignFailed"
+  | "BuildInputInvalid"
+  | "BuildConflict";
+export type KernelBuildSign = NonNullable<KernelImageStatus["buildSign"]>;
 export type PinMap = ReadonlyMap<string, Pin>;
 
 /** The image as it goes to the spoke: the digest reference, or an explanation of why there is none. */
-export function pinnedImage(image: string, pins: PinMap): { image: string; digest: string } | { error: string; reason: PinFailureReason } {
+export function pinnedImage(image: string, pins: PinMap): { image: string; digest: string } | { error: string; reason: PinFailureReason; buildSign?: KernelBuildSign } {
   const ref = parseReference(image);
   if (ref.digest !== undefined) return { image, digest: ref.digest };
   const pin = pins.get(image);
@@ -287,12 +303,8 @@ export function clusterOutcome(mcm: ManagedClusterModule, cluster: string, plans
     }
     const pinned = pinnedImage(p.mapping.containerImage, pins);
     if ("error" in pinned) {
-      const hubMade = p.mapping.build !== undefined || p.mapping.sign !== undefined;
-      const message =
-        hubMade && pinned.reason === "ImageNotFound"
-          ? `${pinned.error}; it has build/sign settings, but building and signing on the hub is not available yet: push the image to the registry`
-          : pinned.error;
-      kernels.push({ kernelVersion: p.kernel, image: p.mapping.containerImage, message });
+      const message = pinned.error;
+      kernels.push({ kernelVersion: p.kernel, image: p.mapping.containerImage, message, ...(pinned.buildSign !== undefined ? { buildSign: pinned.buildSign } : {}) });
       failures.push({ reason: pinned.reason, message: `kernel ${p.kernel}: ${message}` });
       continue;
     }

@@ -18,7 +18,7 @@ import { MANAGEDCLUSTER_API_VERSION, MANIFESTWORK_API_VERSION, type ManagedClust
 import { RegistryClient, DigestCache } from "../shared/registry/index.ts";
 import { PullSecretSchema, type PullSecret } from "../shared/registry/keychain.ts";
 import { Controller, type Informer, type Logger, type Manager, type ReconcileResult } from "../shared/runtime/index.ts";
-import { SharedValues, cachedClusterSchema, cachedMcmSchema, cachedWorkSchema } from "./cache.ts";
+import { SharedValues, cachedClusterSchema, cachedMcmSchema, cachedWorkSchema, sharedStatus } from "./cache.ts";
 import { kernelClaimValue, selectorMatches } from "./clusters.ts";
 import { jsonEqual, jsonSubset } from "./compare.ts";
 import { EventReasons, EventRecorder, type EventTarget } from "./events.ts";
@@ -33,6 +33,7 @@ import { buildStatus, newestStatus, progressingStatus, type WrittenStatus } from
 import type { ClusterProblem } from "./summary.ts";
 import { classifyWriteError } from "./write-errors.ts";
 import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
+import { BuildSignStep } from "./buildsign/step.ts";
 
 export const CONTROLLER_NAME = "ManagedClusterModule";
 /**
@@ -57,6 +58,8 @@ export interface HubReconcilerOptions {
   maxConcurrentReconciles?: number;
   /** PEM CA bundle trusted for registries, besides the system roots. */
   registryCaBundle?: string;
+  /** Builds and signing (hub/buildsign): the kaniko and signer images, job.gcDelay in ms. */
+  buildSign?: { relatedImageBuild: string; relatedImageSign: string; gcDelayMs: number };
   now?: () => Date;
 }
 
@@ -76,6 +79,8 @@ export class ManagedClusterModuleReconciler {
   readonly registryClient: RegistryClient;
   /** The hub's API writes; reads come from the informers only. */
   readonly kube: RawClient;
+  /** Build and sign Jobs for images the hub makes. */
+  readonly buildSign: BuildSignStep;
   private readonly events: EventRecorder;
   private readonly log: Logger;
   private readonly opts: HubReconcilerOptions;
@@ -118,6 +123,20 @@ export class ManagedClusterModuleReconciler {
     this.secrets = m.informer({
       resource: { apiVersion: "v1", kind: "Secret", plural: "secrets", namespace: opts.namespace },
       schema: PullSecretSchema,
+    });
+    this.buildSign = new BuildSignStep({
+      manager: m,
+      kube: this.kube,
+      events: this.events,
+      log: this.log,
+      namespace: opts.namespace,
+      relatedImageBuild: opts.buildSign?.relatedImageBuild ?? "",
+      relatedImageSign: opts.buildSign?.relatedImageSign ?? "",
+      gcDelayMs: opts.buildSign?.gcDelayMs ?? 0,
+      mcms: this.mcms,
+      secrets: this.secrets,
+      digests: this.digests,
+      enqueue: (name) => this.enqueue(name),
     });
 
     this.writeCounter = new Counter({
@@ -215,6 +234,7 @@ export class ManagedClusterModuleReconciler {
       // The ownerReferences would let the garbage collector do it too; this is faster and needs no GC.
       for (const w of this.ownedWorks(name)) await this.deleteWork(w);
       this.triggers.forget(name);
+      this.buildSign.forget(name);
       this.writtenStatus.delete(name);
       this.events.forget({ name, uid: mcm?.metadata.uid });
       return undefined;
@@ -240,12 +260,16 @@ export class ManagedClusterModuleReconciler {
 
     const trigger = mcm.spec.moduleSpec.imageRebuildTriggerGeneration;
     const images = planImages(mcm, plans);
-    if (this.triggers.changed(name, trigger)) expireImages(this.digests, images);
+    if (this.triggers.changed(name, trigger)) {
+      expireImages(this.digests, images);
+      this.buildSign.requestRebuild(name);
+    }
 
     const secret = pullSecretKeychain(mcm, this.opts.namespace, (ref) => this.secrets.get(this.opts.namespace, ref));
     if (secret.problem !== undefined) await this.events.record(target, "Warning", EventReasons[secret.problem.reason], secret.problem.message);
-    const pins = await resolvePins(this.digests, images, secret.keychain);
-    const outs = buildOutcomes(mcm, plans, pins);
+    // Images the hub builds or signs: their Jobs move one step; until ready, their kernels wait.
+    const built = await this.buildSign.converge(mcm, target, plans, await resolvePins(this.digests, images, secret.keychain), secret.keychain);
+    const outs = buildOutcomes(mcm, plans, built.pins);
 
     const current = new Map<string, ManifestWorkObject>();
     for (const w of this.ownedWorks(name)) current.set(w.metadata.namespace ?? "", w);
@@ -267,9 +291,13 @@ export class ManagedClusterModuleReconciler {
     if (retry || deletions.failed.length > 0 || status.retry) throw new Error(`ManagedClusterModule ${name}: some writes did not get through (see its status and Events); retrying`);
     const registryTrouble = written.some((o) => o.kind === "blocked" && (o.reason === "RegistryUnreachable" || o.reason === "RegistryError" || o.reason === "RegistryAuth"));
     const refused = written.some((o) => o.kind === "blocked" && o.reason === "ManifestWorkRefused") || status.refused !== undefined;
-    if (registryTrouble || refused) return { requeueAfter: Math.min(registryTrouble ? REGISTRY_RETRY_MS : REFUSED_RETRY_MS, this.opts.digestRefreshIntervalMs) };
-    // Tags are looked at again once the cache considers them stale.
-    return images.length > 0 ? { requeueAfter: this.opts.digestRefreshIntervalMs } : undefined;
+    const after = [
+      ...(registryTrouble || refused ? [Math.min(registryTrouble ? REGISTRY_RETRY_MS : REFUSED_RETRY_MS, this.opts.digestRefreshIntervalMs)] : []),
+      ...(built.requeueAfterMs !== undefined ? [built.requeueAfterMs] : []),
+      // Tags are looked at again once the cache considers them stale.
+      ...(images.length > 0 ? [this.opts.digestRefreshIntervalMs] : []),
+    ];
+    return after.length > 0 ? { requeueAfter: Math.min(...after) } : undefined;
   }
 
   /**
@@ -352,7 +380,8 @@ export class ManagedClusterModuleReconciler {
       const stored = await this.kube.applyAt(mcmStatusPath(name), { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, metadata: { name }, status }, FIELD_MANAGER);
       this.countWrite("status");
       const resourceVersion = storedVersionSchema.safeParse(stored).data?.metadata.resourceVersion;
-      if (resourceVersion !== undefined) this.writtenStatus.set(name, { status, resourceVersion, uid: mcm.metadata.uid, at: Date.now() });
+      // Kept until the cache shows it: as compact as the cache's own copy.
+      if (resourceVersion !== undefined) this.writtenStatus.set(name, { status: sharedStatus(status), resourceVersion, uid: mcm.metadata.uid, at: Date.now() });
       return {};
     } catch (err: unknown) {
       // Deleted since the cache saw it: its delete event brings the clean-up.

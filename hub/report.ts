@@ -13,9 +13,21 @@ export interface EventToRecord {
   problems: ClusterProblem[];
 }
 
-/** The Event reason for a cluster that got no (new) ManifestWork. */
-export function eventReason(reason: BlockReason): string {
+/**
+ * The Event reason for a cluster that got no (new) ManifestWork; undefined when the build and sign
+ * step records its own Events (BuildCreated, BuildFailed, SignFailed, …) for it.
+ */
+export function eventReason(reason: BlockReason): string | undefined {
   switch (reason) {
+    case "Building":
+    case "Signing":
+    case "BuildFailed":
+    case "SignFailed":
+      return undefined;
+    case "BuildInputInvalid":
+      return EventReasons.BuildInputInvalid;
+    case "BuildConflict":
+      return EventReasons.BuildConflict;
     case "ImageNotFound":
     case "RegistryUnreachable":
     case "RegistryAuth":
@@ -50,7 +62,8 @@ function add(out: Map<string, EventToRecord>, type: "Normal" | "Warning", reason
 export function warnings(plans: readonly ClusterPlan[], outcomes: readonly ClusterOutcome[], works: ReadonlyMap<string, ManifestWorkObject>): EventToRecord[] {
   const out = new Map<string, EventToRecord>();
   for (const o of outcomes) {
-    if (o.kind === "blocked") add(out, "Warning", eventReason(o.reason), { cluster: o.cluster, message: o.message });
+    const reason = o.kind === "blocked" ? eventReason(o.reason) : undefined;
+    if (o.kind === "blocked" && reason !== undefined) add(out, "Warning", reason, { cluster: o.cluster, message: o.message });
   }
   for (const p of plans) {
     const skipped = p.plans.filter((k) => k.mapping === undefined);

@@ -83,7 +83,19 @@ export const CLUSTER_DETAIL_BUDGET_BYTES = 640 * 1024;
 /** Clusters needing attention are the ones kept when the detail does not fit. */
 const ATTENTION: Record<ManifestWorkState, number> = { Blocked: 0, Degraded: 1, Pending: 2, Applied: 3, Available: 4 };
 /** Block reasons that mean "no digest for an image" (the ImagesPinned condition). */
-const PIN_FAILURES: ReadonlySet<string> = new Set<PinFailureReason>(["ImageNotFound", "RegistryUnreachable", "RegistryAuth", "RegistryError", "InvalidReference"]);
+const PIN_FAILURES: ReadonlySet<string> = new Set<PinFailureReason>([
+  "ImageNotFound",
+  "RegistryUnreachable",
+  "RegistryAuth",
+  "RegistryError",
+  "InvalidReference",
+  "Building",
+  "Signing",
+  "BuildFailed",
+  "SignFailed",
+  "BuildInputInvalid",
+  "BuildConflict",
+]);
 
 function fitDetail(entries: ClusterModuleStatus[], budget: number): { listed: ClusterModuleStatus[]; omitted: number } {
   const sizes = entries.map((e) => JSON.stringify(e).length + 1);

@@ -72,10 +72,13 @@ const readMeta = z.looseObject({
   name: z.string(),
   namespace: z.string().optional(),
   uid: z.string().optional(),
+  resourceVersion: z.string().optional(),
   labels: z.record(z.string(), z.string()).optional(),
   annotations: z.record(z.string(), z.string()).optional(),
   deletionTimestamp: z.string().optional(),
-  ownerReferences: z.array(z.looseObject({ uid: z.string(), name: z.string(), kind: z.string() })).optional(),
+  ownerReferences: z
+    .array(z.looseObject({ apiVersion: z.string().optional(), kind: z.string(), name: z.string(), uid: z.string(), controller: z.boolean().optional(), blockOwnerDeletion: z.boolean().optional() }))
+    .optional(),
 });
 
 /** A Job as the hub's informer keeps it. */

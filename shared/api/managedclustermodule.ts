@@ -54,6 +54,13 @@ export const kernelImageStatusSchema = z.object({
   image: z.string().meta({ description: "Image resolved from the kernel mappings." }).optional(),
   digest: z.string().meta({ description: "Digest the image was pinned to (sha256:…)." }).optional(),
   message: z.string().meta({ description: "Why no image or digest is available, when that is the case." }).optional(),
+  buildSign: z
+    .object({
+      state: z.enum(["Building", "Signing", "Failed"]).meta({ description: "How far the hub's build and signing of this image got." }),
+      job: z.string().meta({ description: "The build or sign Job in the hub namespace." }).optional(),
+    })
+    .meta({ description: "For an image the hub builds or signs and that is not ready yet: the step it is at, and its Job." })
+    .optional(),
 });
 export type KernelImageStatus = z.infer<typeof kernelImageStatusSchema>;
 
