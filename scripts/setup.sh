@@ -24,3 +24,5 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
   npm ci --no-audit --no-fund
 fi
 bash e2e/controlplane/build.sh
+# kaniko's executor for the hub's build Jobs, from its Go module (cached by a stamp like the above).
+bash images/kaniko/build.sh >/dev/null
