@@ -6,7 +6,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import type { BuiltImages } from "./build.ts";
-import { ManifestError, hubManifests, writeManifests } from "./manifests.ts";
+import { ManifestError, hubManifests, imageReferences, writeManifests } from "./manifests.ts";
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const image = (name: string, c: string) => ({ ref: `registry.example.com/kmm/${name}@${digest(c)}`, digest: digest(c), tagged: `registry.example.com/kmm/${name}:0.1.0`, local: `localhost/kmm-hub/${name}:0.1.0` });
@@ -34,20 +34,34 @@ function imagesIn(text: string): { images: string[]; related: Record<string, str
 }
 
 describe("writeManifests", () => {
-  it("pins the hub Deployment to the hub image and the spoke Policy to the spoke and worker images", async () => {
+  it("pins the hub Deployment to the hub and signer images and the spoke Policy to the spoke and worker images", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "kmm-manifests-"));
     dirs.push(dir);
     const files = await writeManifests(dir, images);
     expect(files.map((f) => path.basename(f))).toEqual(["kmm-hub.yaml", "install-kmm-spoke.yaml"]);
-    const hub = imagesIn(await readFile(path.join(dir, "kmm-hub.yaml"), "utf8"));
+    const hubText = await readFile(path.join(dir, "kmm-hub.yaml"), "utf8");
+    const hub = imagesIn(hubText);
     expect(hub.images).toEqual([images.hub.ref]);
-    const spoke = imagesIn(await readFile(path.join(dir, "install-kmm-spoke.yaml"), "utf8"));
+    expect(hub.related).toEqual({ RELATED_IMAGE_SIGN: images.signer.ref });
+    const spokeText = await readFile(path.join(dir, "install-kmm-spoke.yaml"), "utf8");
+    const spoke = imagesIn(spokeText);
     expect(new Set(spoke.images)).toEqual(new Set([images.spoke.ref]));
     expect(spoke.related).toEqual({ RELATED_IMAGE_WORKER: images.worker.ref });
+    // Every image either file names is REPO@sha256:… (no bare default left).
+    for (const ref of [...imageReferences(hubText), ...imageReferences(spokeText)]) expect(ref).toMatch(/^registry\.example\.com\/kmm\/kmm-hub(-[a-z]+)?@sha256:[0-9a-f]{64}$/);
+  });
+
+  it("adds RELATED_IMAGE_BUILD (kaniko) when given, by digest only", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "kmm-manifests-"));
+    dirs.push(dir);
+    const kaniko = `registry.example.com/kmm/kaniko@${digest("e")}`;
+    await writeManifests(dir, images, { buildImage: kaniko });
+    expect(imagesIn(await readFile(path.join(dir, "kmm-hub.yaml"), "utf8")).related).toEqual({ RELATED_IMAGE_SIGN: images.signer.ref, RELATED_IMAGE_BUILD: kaniko });
+    await expect(writeManifests(dir, images, { buildImage: "gcr.io/kaniko-project/executor:latest" })).rejects.toThrow(/build \(kaniko\) image .* is not pinned by digest/);
   });
 
   it("refuses an image that is not pinned by digest", async () => {
-    await expect(hubManifests("registry.example.com/kmm/kmm-hub:latest")).rejects.toThrow(ManifestError);
+    await expect(hubManifests({ hub: "registry.example.com/kmm/kmm-hub:latest", signer: images.signer.ref })).rejects.toThrow(ManifestError);
     await expect(writeManifests(tmpdir(), { ...images, worker: { ...images.worker, ref: images.worker.tagged } })).rejects.toThrow(/worker image .* is not pinned by digest/);
   });
 });

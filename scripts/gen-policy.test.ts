@@ -1,9 +1,13 @@
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
 import { Placement, PlacementRule } from "../shared/ocm/placement.ts";
 import { Policy, PlacementBinding, embeddedConfigurationPolicies } from "../shared/ocm/policy.ts";
-import { POLICY_FILE, POLICY_FILES, WORK_AGENT_SA, WORK_AGGREGATION_LABEL, renderPolicy, spokeObjects } from "./gen-policy.ts";
+import { POLICY_FILE, POLICY_FILES, WORK_AGENT_SA, WORK_AGGREGATION_LABEL, imageFlags, renderPolicy, spokeObjects } from "./gen-policy.ts";
 
 const docs = (text: string): Record<string, unknown>[] => parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
 const byKind = (objs: Record<string, unknown>[], kind: string) => objs.filter((o) => o.kind === kind);
@@ -64,5 +68,46 @@ describe("spoke installation Policy", () => {
     expect(rule.spec.clusterSelector).toEqual({ matchExpressions: [] });
     expect(binding.placementRef).toEqual({ apiGroup: "apps.open-cluster-management.io", kind: "PlacementRule", name: rule.metadata.name });
     expect(binding.subjects).toEqual(byKind(rendered, "PlacementBinding").map((b) => (b as { subjects: unknown[] }).subjects[0]));
+  });
+});
+
+describe("gen-policy image flags", () => {
+  const spoke = `registry.example.com/kmm/kmm-hub-spoke@sha256:${"b".repeat(64)}`;
+  const worker = `registry.example.com/kmm/kmm-hub-worker@sha256:${"c".repeat(64)}`;
+  const run = (args: string[]) => spawnSync(process.execPath, ["--disable-warning=ExperimentalWarning", fileURLToPath(new URL("./gen-policy.ts", import.meta.url)), ...args], { encoding: "utf8" });
+
+  it("takes --image and --worker-image by digest and refuses tags, naming the flag", () => {
+    expect(imageFlags({ image: spoke, "worker-image": worker })).toEqual({ image: spoke, worker });
+    expect(imageFlags({})).toEqual({});
+    expect(() => imageFlags({ image: "registry.example.com/kmm/kmm-hub-spoke:0.1.0" })).toThrow(/--image must name the image by digest/);
+    expect(() => imageFlags({ "worker-image": "kmm-hub-worker" })).toThrow(/--worker-image must name the image by digest/);
+  });
+
+  it("--out writes a Policy whose spoke Deployment runs those digests; a tag exits 1 with the flag's message", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "kmm-gen-policy-"));
+    try {
+      const out = path.join(dir, "policy.yaml");
+      const ok = run(["--image", spoke, "--worker-image", worker, "--out", out]);
+      expect(ok.stderr).toBe("");
+      expect(ok.status).toBe(0);
+      const deployment = embeddedConfigurationPolicies(Policy.parse(byKind(docs(readFileSync(out, "utf8")), "Policy")[0]))
+        .flatMap((c) => (c.spec["object-templates"] ?? []).map((t) => t.objectDefinition as Record<string, unknown>))
+        .find((o) => o.kind === "Deployment") as { spec: { template: { spec: { containers: { image: string; env: { name: string; value?: string }[] }[] } } } };
+      const [manager] = deployment.spec.template.spec.containers;
+      expect(manager?.image).toBe(spoke);
+      expect(manager?.env.find((e) => e.name === "RELATED_IMAGE_WORKER")?.value).toBe(worker);
+      const bad = run(["--image", "registry.example.com/kmm/kmm-hub-spoke:latest", "--out", out]);
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/^--image must name the image by digest, REPO@sha256:<64 hex>/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the committed Policy names the images by their bare names only, no registry or tag", () => {
+    const objects = spokeObjects();
+    const deployment = objects.find((o) => o.kind === "Deployment") as unknown as { spec: { template: { spec: { containers: { image: string; env: { name: string; value?: string }[] }[] } } } };
+    expect(deployment.spec.template.spec.containers[0]?.image).toBe("kmm-hub-spoke");
+    expect(deployment.spec.template.spec.containers[0]?.env.find((e) => e.name === "RELATED_IMAGE_WORKER")?.value).toBe("kmm-hub-worker");
   });
 });

@@ -8,8 +8,11 @@
 //
 //   node scripts/gen-policy.ts            write both files under policies/
 //   node scripts/gen-policy.ts --check    exit 1 when a file differs from what would be written
-//   --image IMG --worker-image IMG           the spoke and worker images (defaults below)
+//   --image REPO@sha256:… --worker-image REPO@sha256:…   the spoke and worker images, by digest
 //   --out FILE                               write only the Placement flavour, to FILE
+// Without the image flags the Policy names the images by their bare names (kmm-hub-spoke,
+// kmm-hub-worker), as the committed files under policies/ do: a template, not for a cluster.
+// `npm run images -- --push --manifests DIR` renders it with the images it pushed.
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -19,7 +22,6 @@ import { z } from "zod";
 import { embeddedResourceSchema, type EmbeddedResource } from "../shared/ocm/model.ts";
 import { placement, placementRule } from "../shared/ocm/placement.ts";
 import { configurationPolicy, placementBinding, policy } from "../shared/ocm/policy.ts";
-import { DEFAULT_WORKER_IMAGE } from "../spoke/settings.ts";
 import { guardOutput } from "../shared/runtime/exit.ts";
 import { HEAP_SETTINGS, nodeFlags } from "../shared/runtime/node-options.ts";
 
@@ -33,7 +35,15 @@ export const POLICY_FILES: Record<PolicyFlavour, string> = {
 };
 export const POLICY_NAMESPACE = "kmm-hub-policies";
 export const SPOKE_NAMESPACE = "kmm-operator-system";
-export const DEFAULT_SPOKE_IMAGE = "ghcr.io/kmm-hub/kmm-hub-spoke:latest";
+/**
+ * The images' bare names, which the committed Policy carries in place of the real references:
+ * a commit cannot name the digests of the images built from it. The images' repository names
+ * (images/build.ts IMAGES) under `npm run images -- --registry`.
+ */
+export const DEFAULT_SPOKE_IMAGE = "kmm-hub-spoke";
+export const DEFAULT_WORKER_IMAGE = "kmm-hub-worker";
+/** REPO@sha256:<64 hex>: how a rendered manifest names an image (ARCHITECTURE.md "Digest pinning"). */
+export const PINNED_IMAGE = /^[A-Za-z0-9][A-Za-z0-9._:/-]*@sha256:[0-9a-f]{64}$/;
 /** The OCM work agent's ServiceAccount on a spoke (klusterlet default). */
 export const WORK_AGENT_SA = { name: "klusterlet-work-sa", namespace: "open-cluster-management-agent" };
 /**
@@ -170,13 +180,25 @@ export function renderPolicy(image = DEFAULT_SPOKE_IMAGE, workerImage = DEFAULT_
   return HEADER + docs.map((d) => stringify(d, { lineWidth: 0 })).join("---\n");
 }
 
+const pinned = (flag: string) => z.string().regex(PINNED_IMAGE, `${flag} must name the image by digest, REPO@sha256:<64 hex> (npm run images -- --push prints them)`).optional();
+const imageFlagsSchema = z.object({ image: pinned("--image"), "worker-image": pinned("--worker-image") });
+
+/**
+ * The spoke and worker images of the command line, each REPO@sha256:… or absent (bare default).
+ * Throws PolicyInputError naming the flag when one is not pinned by digest.
+ */
+export function imageFlags(values: { image?: string | undefined; "worker-image"?: string | undefined }): { image?: string; worker?: string } {
+  const parsed = imageFlagsSchema.safeParse(values);
+  if (!parsed.success) throw new PolicyInputError(parsed.error.issues.map((i) => i.message).join("; "));
+  return { ...(parsed.data.image !== undefined ? { image: parsed.data.image } : {}), ...(parsed.data["worker-image"] !== undefined ? { worker: parsed.data["worker-image"] } : {}) };
+}
+
 function main(): void {
   const { values } = parseArgs({
     options: { check: { type: "boolean", default: false }, image: { type: "string" }, "worker-image": { type: "string" }, out: { type: "string" } },
     strict: true,
   });
-  const image = z.string().regex(/^\S+$/, "--image must be an image reference").optional().parse(values.image);
-  const worker = z.string().regex(/^\S+$/, "--worker-image must be an image reference").optional().parse(values["worker-image"]);
+  const { image, worker } = imageFlags(values);
   if (values.out !== undefined) {
     // One Policy (Placement flavour) for a deployment of one's own images, e.g. e2e/kind/up.sh.
     writeFileSync(values.out, renderPolicy(image, worker));

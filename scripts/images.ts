@@ -1,8 +1,9 @@
-// npm run images -- --registry HOST[:PORT]/PREFIX [--tls-verify=false] [--push] [--manifests DIR]
-//                   [--refresh-base] [--no-cache]
+// npm run images -- --registry HOST[:PORT]/PREFIX [--tls-verify=false] [--cert-dir DIR] [--authfile FILE]
+//                   [--push] [--manifests DIR [--build-image KANIKO@sha256:…]] [--refresh-base] [--no-cache]
 // Builds the hub, spoke, worker and signer images with buildah (images/build.ts), pushes them with
 // --push, and prints each image reference pinned by digest. --manifests DIR also writes the hub's
-// and the spokes' install manifests with those references (images/manifests.ts).
+// and the spokes' install manifests with those references (images/manifests.ts); --build-image
+// adds the kaniko image of build Jobs (RELATED_IMAGE_BUILD) to the hub's.
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
@@ -10,7 +11,8 @@ import { exitAfterFlush, guardOutput } from "../shared/runtime/exit.ts";
 import { IMAGE_NAMES, buildImages } from "../images/build.ts";
 import { writeManifests } from "../images/manifests.ts";
 
-const USAGE = "usage: npm run images -- --registry HOST[:PORT]/PREFIX [--tls-verify=false] [--push] [--manifests DIR] [--refresh-base] [--no-cache]";
+const USAGE =
+  "usage: npm run images -- --registry HOST[:PORT]/PREFIX [--tls-verify=false] [--cert-dir DIR] [--authfile FILE] [--push] [--manifests DIR [--build-image KANIKO@sha256:…]] [--refresh-base] [--no-cache]";
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -20,6 +22,9 @@ export async function main(argv: string[]): Promise<number> {
       "tls-verify": { type: "string", default: "true" },
       push: { type: "boolean", default: false },
       manifests: { type: "string" },
+      "build-image": { type: "string" },
+      "cert-dir": { type: "string" },
+      authfile: { type: "string" },
       "refresh-base": { type: "boolean", default: false },
       "no-cache": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -33,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   if (values.registry === undefined) throw new Error(`--registry is required\n${USAGE}`);
   const tlsVerify = z.enum(["true", "false"], { message: "--tls-verify must be true or false" }).parse(values["tls-verify"]) === "true";
   if (values.manifests !== undefined && !values.push) throw new Error("--manifests needs --push: the manifests name images by their registry digest");
+  if (values["build-image"] !== undefined && values.manifests === undefined) throw new Error("--build-image goes into the manifests: give --manifests DIR too");
   const started = Date.now();
   const result = await buildImages({
     registry: values.registry,
@@ -40,12 +46,15 @@ export async function main(argv: string[]): Promise<number> {
     push: values.push,
     refreshBase: values["refresh-base"],
     noCache: values["no-cache"],
+    ...(values["cert-dir"] !== undefined ? { certDir: values["cert-dir"] } : {}),
+    ...(values.authfile !== undefined ? { authFile: values.authfile } : {}),
     log: (line) => console.error(line),
   });
   console.error(`${result.built ? "built" : "up to date"}${result.pushed ? " and pushed" : ""} in ${((Date.now() - started) / 1000).toFixed(1)} s (revision ${result.revision})`);
   for (const name of IMAGE_NAMES) console.log(`${name.padEnd(7)} ${result.images[name].ref}${result.pushed ? "" : "   (local, not pushed)"}`);
   if (values.manifests !== undefined) {
-    for (const f of await writeManifests(values.manifests, result.images)) console.error(`wrote ${f}`);
+    const build = values["build-image"];
+    for (const f of await writeManifests(values.manifests, result.images, build !== undefined ? { buildImage: build } : {})) console.error(`wrote ${f}`);
   }
   return 0;
 }

@@ -144,9 +144,10 @@ describe("hub/deploy/deployment.yaml", () => {
     expect(env.get("POD_NAMESPACE")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.namespace");
   });
 
-  it("runs the built hub CLI's run command from the project's image family", () => {
+  it("runs the built hub CLI's run command; its images are the bare names that images/manifests.ts replaces by digests", () => {
     expect([...container.command, ...container.args.slice(0, 2)]).toEqual(["node", "dist/hub/cli.js", "run"]);
-    expect(container.image).toMatch(/^ghcr\.io\/kmm-hub\/kmm-hub:/);
+    expect(container.image).toBe("kmm-hub");
+    expect(container.env.find((e) => e.name === "RELATED_IMAGE_SIGN")?.value).toBe("kmm-hub-signer");
   });
 
   it("runs as the ServiceAccount that rbac.yaml grants, in the same namespace", () => {
