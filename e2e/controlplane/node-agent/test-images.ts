@@ -48,13 +48,20 @@ export async function fleetRegistryClient(r: FleetRegistry): Promise<RegistryCli
 
 /**
  * Pushes the busybox image as `<registry>/<repository>:<tag>`, with an image config (Cmd, User,
- * Env …) of the caller's choosing; resolves with the tag reference and the pinned reference.
+ * Env …) of the caller's choosing and the caller's layers on top (a kmod image's modules, for
+ * instance); resolves with the tag reference and the pinned reference.
  */
-export async function pushBusybox(r: FleetRegistry, repository: string, tag = "latest", runConfig: Record<string, unknown> = {}): Promise<{ ref: string; pinned: string; digest: string }> {
+export async function pushBusybox(
+  r: FleetRegistry,
+  repository: string,
+  tag = "latest",
+  runConfig: Record<string, unknown> = {},
+  extraLayers: readonly Layer[] = [],
+): Promise<{ ref: string; pinned: string; digest: string }> {
   const client = await fleetRegistryClient(r);
   try {
     const ref = `${r.host}/${repository}:${tag}`;
-    const pushed = await pushImage(client, ref, { layers: [await busyboxLayer()], runConfig: { Env: ["PATH=/bin"], Cmd: ["sh"], ...runConfig } });
+    const pushed = await pushImage(client, ref, { layers: [await busyboxLayer(), ...extraLayers], runConfig: { Env: ["PATH=/bin"], Cmd: ["sh"], ...runConfig } });
     return { ref, pinned: `${r.host}/${repository}@${pushed.digest}`, digest: pushed.digest };
   } finally {
     client.close();
