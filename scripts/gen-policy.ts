@@ -99,8 +99,11 @@ function spokeDeployment(image: string, workerImage: string): EmbeddedResource {
               readinessProbe: probe("/readyz"),
               resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: `${HEAP_SETTINGS.spoke.containerLimitMiB}Mi` } },
               securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+              // The root filesystem is read-only; the metrics server makes its self-signed certificate in $TMPDIR.
+              volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
             },
           ],
+          volumes: [{ name: "tmp", emptyDir: { sizeLimit: "16Mi" } }],
         },
       },
     },
