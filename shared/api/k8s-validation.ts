@@ -15,6 +15,10 @@ const DNS1123_LABEL_MSG =
 const DNS1123_SUBDOMAIN_FMT = `${DNS1123_LABEL_FMT}(\\.${DNS1123_LABEL_FMT})*`;
 const DNS1123_SUBDOMAIN_MSG =
   "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+const CONFIG_MAP_KEY_FMT = "[-._a-zA-Z0-9]+";
+const CONFIG_MAP_KEY_MSG = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+const HTTP_HEADER_NAME_FMT = "[-A-Za-z0-9]+";
+const HTTP_HEADER_NAME_MSG = "a valid HTTP header must consist of alphanumeric characters or '-'";
 const RELAXED_ENV_VAR_NAME_MSG =
   "a valid environment variable name must consist only of printable ASCII characters other than '='";
 
@@ -27,6 +31,10 @@ export const QUALIFIED_NAME_SLASHES_MESSAGE = `a qualified name ${regexErrorText
 export const QUALIFIED_NAME_PREFIX_MESSAGE = `prefix part ${DNS1123_SUBDOMAIN_REGEX_MESSAGE}`;
 export const QUALIFIED_NAME_LENGTH_MESSAGE = "name part must be no more than 63 characters";
 export const NO_DOTS_MESSAGE = "must not contain dots";
+/** IsConfigMapKey's regex part: keys of Secrets and ConfigMaps that env and volumes select. */
+export const CONFIG_MAP_KEY_REGEX_MESSAGE = regexErrorText(CONFIG_MAP_KEY_MSG, CONFIG_MAP_KEY_FMT, "key.name", "KEY_NAME", "key-name");
+/** IsHTTPHeaderName: header names of httpGet probes. */
+export const HTTP_HEADER_NAME_REGEX_MESSAGE = regexErrorText(HTTP_HEADER_NAME_MSG, HTTP_HEADER_NAME_FMT, "X-Header-Name");
 /** The patterns as RE2 source, for CEL's matches(). */
 export const RE2 = {
   labelValue: `^${LABEL_VALUE_FMT}$`,
@@ -34,6 +42,8 @@ export const RE2 = {
   dns1123Subdomain: `^${DNS1123_SUBDOMAIN_FMT}$`,
   qualifiedNamePart: `(^|/)${QUALIFIED_NAME_FMT}$`,
   qualifiedNamePrefix: `^${DNS1123_SUBDOMAIN_FMT}/`,
+  configMapKey: `^${CONFIG_MAP_KEY_FMT}$`,
+  httpHeaderName: `^${HTTP_HEADER_NAME_FMT}$`,
 } as const;
 
 function regexErrorText(msg: string, fmt: string, ...examples: string[]): string {
@@ -101,6 +111,22 @@ export function isQualifiedName(value: string): string[] {
   else if (byteLength(name) > 63) errs.push(`name part ${maxLenError(63)}`);
   if (!qualifiedNameRe.test(name)) errs.push(`name part ${regexError(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")}`);
   return errs;
+}
+
+/** IsConfigMapKey: a key of a Secret or ConfigMap (≤ 253, [-._a-zA-Z0-9]+, not `.`, `..` or `..…`). */
+export function isConfigMapKey(value: string): string[] {
+  const errs: string[] = [];
+  if (byteLength(value) > 253) errs.push(maxLenError(253));
+  if (!anchored(CONFIG_MAP_KEY_FMT).test(value)) errs.push(CONFIG_MAP_KEY_REGEX_MESSAGE);
+  if (value === ".") errs.push("must not be '.'");
+  else if (value === "..") errs.push("must not be '..'");
+  else if (value.startsWith("..")) errs.push("must not start with '..'");
+  return errs;
+}
+
+/** IsHTTPHeaderName: Go's net/http header field names, as Kubernetes restricts them. */
+export function isHTTPHeaderName(value: string): string[] {
+  return anchored(HTTP_HEADER_NAME_FMT).test(value) ? [] : [HTTP_HEADER_NAME_REGEX_MESSAGE];
 }
 
 /** IsValidLabelValue: label values, node selector values, toleration values. */

@@ -5,18 +5,26 @@
 // message; CEL calls the API server's `format` and quantity libraries, which run Kubernetes' Go code.
 import { z } from "zod";
 import {
+  downwardAPIVolumeFileSchema,
   envVarSchema,
+  httpHeaderSchema,
+  keyToPathSchema as keyToPathBase,
   probeSchema,
   resourceRequirementsSchema,
   tolerationSchema,
   volumeMountSchema,
+  volumeProjectionSchema,
   volumeSchema,
 } from "../k8s/core.generated.ts";
 import {
   celList,
   celUnsupportedValue,
+  CONFIG_MAP_KEY_REGEX_MESSAGE,
   DNS1123_LABEL_REGEX_MESSAGE,
   DNS1123_SUBDOMAIN_REGEX_MESSAGE,
+  HTTP_HEADER_NAME_REGEX_MESSAGE,
+  isConfigMapKey,
+  isHTTPHeaderName,
   isQualifiedName,
   isQuantity,
   isRelaxedEnvVarName,
@@ -38,14 +46,19 @@ export const MAX_TOLERATIONS = 64;
 export const MAX_SELECTOR_LABELS = 64;
 export const MAX_LABEL_STRING_LENGTH = 1024;
 export const MAX_NAME_LENGTH = 1024;
-export const MAX_ENV = 2048;
+export const MAX_ENV = 512;
 export const MAX_ENV_NAME_LENGTH = 1024;
 export const MAX_FIELD_PATH_LENGTH = 256;
 export const MAX_VOLUMES = 64;
 export const MAX_VOLUME_MOUNTS = 64;
 export const MAX_PATH_LENGTH = 4096;
+/** Files of one configMap, secret or downwardAPI volume. */
+export const MAX_VOLUME_ITEMS = 32;
+/** Paths of files inside volumes, bounded for the cost of their rules over volumes × items. */
+export const MAX_ITEM_PATH_LENGTH = 1024;
 export const MAX_RESOURCES = 32;
 export const MAX_QUANTITY_LENGTH = 64;
+export const MAX_HTTP_HEADERS = 32;
 
 /** An int-or-string (Quantity, port) whose string form is bounded, for the CEL cost budget. */
 export function boundedIntOrString(max: number) {
@@ -238,6 +251,32 @@ export function labelValue(description: string) {
   return kubernetesName("labelValue", description);
 }
 
+// ---------------------------------------------------------------- quantities (k8s.io/apimachinery/pkg/api/resource)
+
+export const QUANTITY_MESSAGE = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+/** A valid quantity below zero (a minus sign and a non-zero digit). */
+export function isNegativeQuantity(value: number | string): boolean {
+  if (typeof value === "number") return value < 0;
+  const mantissa = /^-([0-9.]+)/.exec(value)?.[1];
+  return isQuantity(value) && mantissa !== undefined && /[1-9]/.test(mantissa);
+}
+
+const SUFFIX: Record<string, number> = {
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  n: 1e-9, u: 1e-6, m: 1e-3, "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+};
+/** A quantity as a number (approximate, for comparisons); NaN when it is not a quantity. */
+export function quantityValue(q: number | string): number {
+  if (typeof q === "number") return q;
+  if (!isQuantity(q)) return Number.NaN;
+  const m = /^([+-]?[0-9.]+)(.*)$/.exec(q);
+  const mantissa = Number(m?.[1] ?? "NaN");
+  const suffix = m?.[2] ?? "";
+  // "1E" is 10^18 (exa); "1e3" and "1E3" are exponents.
+  if (/^[eE][-+]?[0-9]+$/.test(suffix)) return mantissa * 10 ** Number(suffix.slice(1));
+  return mantissa * (SUFFIX[suffix] ?? Number.NaN);
+}
+
 // ---------------------------------------------------------------- env (ValidateEnv, validateEnvVarValueFrom)
 
 /** Printable ASCII but '=' (IsRelaxedEnvVarName, the rule since Kubernetes 1.34). */
@@ -279,6 +318,166 @@ function fieldPathMessage(p: string): string {
 }
 const HUGEPAGES_RESOURCE_FIELD_RE2 = "^(limits|requests)\\\\.hugepages-";
 const hugepagesResourceField = /^(limits|requests)\.hugepages-/;
+
+// ---- Secret and ConfigMap key selectors (validateSecretKeySelector, validateConfigMapKeySelector)
+
+export const KEY_REQUIRED_MESSAGE = "key must be non-empty";
+const CEL_CONFIG_MAP_KEY_CHECKS: { cel: (x: string) => string; ok: (k: string) => boolean; message: string }[] = [
+  { cel: (x) => `size(${x}) <= 253`, ok: (k) => Buffer.byteLength(k) <= 253, message: "must be no more than 253 characters" },
+  { cel: (x) => `${x}.matches('${RE2.configMapKey}')`, ok: (k) => isConfigMapKey(k).every((m) => m !== CONFIG_MAP_KEY_REGEX_MESSAGE), message: CONFIG_MAP_KEY_REGEX_MESSAGE },
+  { cel: (x) => `${x} != '.'`, ok: (k) => k !== ".", message: "must not be '.'" },
+  { cel: (x) => `${x} != '..'`, ok: (k) => k !== "..", message: "must not be '..'" },
+  { cel: (x) => `${x} == '..' || !${x}.startsWith('..')`, ok: (k) => k === ".." || !k.startsWith(".."), message: "must not start with '..'" },
+];
+
+/**
+ * A key selector (`self.valueFrom.secretKeyRef`…): the name must be a DNS subdomain (Kubernetes
+ * refuses an empty one too), the key a config map key.
+ */
+function keySelectorRules<T>(ref: "secretKeyRef" | "configMapKeyRef", get: (v: T) => { name?: string | undefined; key: string } | undefined): AdmissionRule<T>[] {
+  const x = `self.valueFrom.${ref}`;
+  const present = `has(self.valueFrom) && has(${x})`;
+  const key = `${x}.key`;
+  return [
+    {
+      rule: `!(${present}) || (has(${x}.name) && ${matches(`${x}.name`, RE2.dns1123Subdomain)})`,
+      message: DNS1123_SUBDOMAIN_REGEX_MESSAGE,
+      fieldPath: `.valueFrom.${ref}.name`,
+      check: (v) => {
+        const s = get(v);
+        return s === undefined || re(RE2.dns1123Subdomain).test(s.name ?? "");
+      },
+    },
+    {
+      rule: `!(${present}) || size(${key}) > 0`,
+      message: KEY_REQUIRED_MESSAGE,
+      fieldPath: `.valueFrom.${ref}.key`,
+      reason: "FieldValueRequired",
+      check: (v) => (get(v)?.key ?? "x") !== "",
+    },
+    ...CEL_CONFIG_MAP_KEY_CHECKS.map((c) => ({
+      rule: `!(${present}) || size(${key}) == 0 || ${c.cel(key)}`,
+      message: c.message,
+      fieldPath: `.valueFrom.${ref}.key`,
+      check: (v: T) => {
+        const k = get(v)?.key ?? "";
+        return k === "" || c.ok(k);
+      },
+    })),
+  ];
+}
+
+// ---- fieldRef subscripts: metadata.labels['<key>'] and metadata.annotations['<key>'] (validateObjectFieldSelector)
+
+const LABELS_SUBSCRIPT = "metadata.labels['";
+const ANNOTATIONS_SUBSCRIPT = "metadata.annotations['";
+/** The key inside a subscripted field path; annotation keys are checked lower-cased, as Kubernetes does. */
+function subscriptKey(fieldPath: string): string | undefined {
+  if (!subscriptedFieldPath.test(fieldPath)) return undefined;
+  if (fieldPath.startsWith(LABELS_SUBSCRIPT)) return fieldPath.slice(LABELS_SUBSCRIPT.length, -2);
+  return fieldPath.slice(ANNOTATIONS_SUBSCRIPT.length, -2).toLowerCase();
+}
+const celSubscriptKey = (p: string) =>
+  `(${p}.startsWith("${LABELS_SUBSCRIPT}") ? ${p}.substring(${LABELS_SUBSCRIPT.length}, size(${p}) - 2) : ${p}.substring(${ANNOTATIONS_SUBSCRIPT.length}, size(${p}) - 2).lowerAscii())`;
+
+/** The key of a label or annotation subscript must be a qualified name; Kubernetes reports it at the fieldRef. */
+function fieldRefSubscriptRules<T>(base: string, guard: string, fieldPath: string, get: (v: T) => string | undefined): AdmissionRule<T>[] {
+  const p = `${base}.fieldPath`;
+  return FORMAT_CHECKS.qualifiedName.map((c) => ({
+    rule: `!(${guard}) || !${p}.matches('${SUBSCRIPTED_FIELD_PATH_RE2}') || ${c.cel(celSubscriptKey(p))}`,
+    message: c.message,
+    fieldPath,
+    check: (v: T) => {
+      const fp = get(v);
+      const key = fp === undefined ? undefined : subscriptKey(fp);
+      return key === undefined || c.ok(key);
+    },
+  }));
+}
+
+// ---- resourceFieldRef divisors (validateContainerResourceDivisor)
+
+const DECIMAL_DIVISORS = ["1", "1k", "1M", "1G", "1T", "1P", "1E"] as const;
+const BINARY_DIVISORS = ["1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"] as const;
+const SIZE_DIVISORS_TEXT = [...DECIMAL_DIVISORS, ...BINARY_DIVISORS].join(", ");
+export const DIVISOR_MESSAGES = {
+  cpu: "only divisor's values 1m and 1 are supported with the cpu resource",
+  memory: `only divisor's values ${SIZE_DIVISORS_TEXT} are supported with the memory resource`,
+  "ephemeral-storage": `only divisor's values ${SIZE_DIVISORS_TEXT} are supported with the local ephemeral storage resource`,
+  hugepages: `only divisor's values ${SIZE_DIVISORS_TEXT} are supported with the hugepages resource`,
+} as const;
+type DivisorKind = keyof typeof DIVISOR_MESSAGES;
+
+/**
+ * Kubernetes compares the divisor's canonical form (Quantity.String()) with its lists, so the same
+ * value passes or fails by how it is written: "1000m" is "1" and "1024" is not "1Ki". The canonical
+ * form follows the suffix family: decimal suffixes give decimal forms; binary ones give binary forms
+ * from 1Ki up and decimal ones below; an exponent ("1e3") stays an exponent except for 1.
+ */
+function allowedDivisorValues(kind: DivisorKind, family: "decimal" | "binary" | "exponent"): string[] {
+  if (family === "exponent") return ["1"];
+  if (kind === "cpu") return ["1m", "1"];
+  return family === "decimal" ? [...DECIMAL_DIVISORS] : ["1", "1k", ...BINARY_DIVISORS];
+}
+const BINARY_SUFFIX_RE2 = "[KMGTPE]i$";
+const EXPONENT_RE2 = "[eE][-+]?[0-9]+$";
+function divisorFamily(d: string): "decimal" | "binary" | "exponent" {
+  if (new RegExp(BINARY_SUFFIX_RE2).test(d)) return "binary";
+  return new RegExp(EXPONENT_RE2).test(d) ? "exponent" : "decimal";
+}
+/** True when Kubernetes admits this divisor for the resource (a zero divisor counts as unset). */
+export function divisorAllowed(resource: string, divisor: number | string): boolean {
+  const d = String(divisor);
+  const value = quantityValue(d);
+  if (Number.isNaN(value) || value === 0) return true;
+  const kinds = divisorKinds(resource);
+  return kinds.every((k) => allowedDivisorValues(k, divisorFamily(d)).some((a) => Math.abs(quantityValue(a) - value) <= 1e-12 * Math.max(1, value)));
+}
+function divisorKinds(resource: string): DivisorKind[] {
+  const kinds: DivisorKind[] = [];
+  if (["limits.cpu", "requests.cpu"].includes(resource)) kinds.push("cpu");
+  if (["limits.memory", "requests.memory"].includes(resource)) kinds.push("memory");
+  if (["limits.ephemeral-storage", "requests.ephemeral-storage"].includes(resource)) kinds.push("ephemeral-storage");
+  if (hugepagesResourceField.test(resource)) kinds.push("hugepages");
+  return kinds;
+}
+const CEL_DIVISOR_RESOURCES: Record<DivisorKind, (r: string) => string> = {
+  cpu: (r) => `${r} in ['limits.cpu', 'requests.cpu']`,
+  memory: (r) => `${r} in ['limits.memory', 'requests.memory']`,
+  "ephemeral-storage": (r) => `${r} in ['limits.ephemeral-storage', 'requests.ephemeral-storage']`,
+  hugepages: (r) => `${r}.matches('${HUGEPAGES_RESOURCE_FIELD_RE2}')`,
+};
+function celDivisorAllowed(kind: DivisorKind, d: string): string {
+  const q = `quantity(${d})`;
+  const inList = (values: string[]) => `${celList(values)}.exists(a, ${q}.compareTo(quantity(a)) == 0)`;
+  return `(${q}.compareTo(quantity('0')) == 0 || (${d}.matches('${BINARY_SUFFIX_RE2}') ? ${inList(allowedDivisorValues(kind, "binary"))} : (${d}.matches('${EXPONENT_RE2}') ? ${inList(allowedDivisorValues(kind, "exponent"))} : ${inList(allowedDivisorValues(kind, "decimal"))})))`;
+}
+
+/** A resourceFieldRef's divisor: a quantity, and one of the values Kubernetes allows for the resource. */
+function divisorRules<T>(base: string, guard: string, fieldPath: string, get: (v: T) => { resource: string; divisor?: number | string | undefined } | undefined): AdmissionRule<T>[] {
+  const d = `string(${base}.divisor)`;
+  const present = `(${guard}) && has(${base}.divisor)`;
+  return [
+    {
+      rule: `!(${present}) || isQuantity(${d})`,
+      message: QUANTITY_MESSAGE,
+      fieldPath,
+      check: (v) => {
+        const r = get(v);
+        return r?.divisor === undefined || isQuantity(r.divisor);
+      },
+    },
+    ...(Object.keys(DIVISOR_MESSAGES) as DivisorKind[]).map((kind) => ({
+      rule: `!(${present}) || !isQuantity(${d}) || !(${CEL_DIVISOR_RESOURCES[kind](`${base}.resource`)}) || ${celDivisorAllowed(kind, d)}`,
+      message: DIVISOR_MESSAGES[kind],
+      fieldPath,
+      check: (v: T) => {
+        const r = get(v);
+        return r?.divisor === undefined || !isQuantity(r.divisor) || !divisorKinds(r.resource).includes(kind) || divisorAllowed(r.resource, r.divisor);
+      },
+    })),
+  ];
+}
 
 type EnvVar = z.infer<typeof envVarSchema>;
 // fileKeyRef sits behind the EnvFiles feature gate, off in Kubernetes 1.34: the API server drops it.
@@ -351,6 +550,15 @@ const envVarRules: AdmissionRule<EnvVar>[] = [
       return r === undefined || (ENV_RESOURCE_FIELDS as readonly string[]).includes(r) || hugepagesResourceField.test(r);
     },
   },
+  ...keySelectorRules<EnvVar>("secretKeyRef", (e) => e.valueFrom?.secretKeyRef),
+  ...keySelectorRules<EnvVar>("configMapKeyRef", (e) => e.valueFrom?.configMapKeyRef),
+  ...fieldRefSubscriptRules<EnvVar>("self.valueFrom.fieldRef", "has(self.valueFrom) && has(self.valueFrom.fieldRef)", ".valueFrom.fieldRef", (e) => e.valueFrom?.fieldRef?.fieldPath),
+  ...divisorRules<EnvVar>(
+    "self.valueFrom.resourceFieldRef",
+    "has(self.valueFrom) && has(self.valueFrom.resourceFieldRef)",
+    ".valueFrom.resourceFieldRef.divisor",
+    (e) => e.valueFrom?.resourceFieldRef,
+  ),
 ];
 
 function boundedStrings<S extends z.ZodObject>(schema: S, max: number): S {
@@ -363,6 +571,10 @@ function boundedStrings<S extends z.ZodObject>(schema: S, max: number): S {
 }
 
 const valueFromShape = envVarSchema.shape.valueFrom.unwrap().shape;
+/** A key selector with bounded strings: a DNS subdomain name (253) and a key (checked to 253 by rule, for Kubernetes' words). */
+function keySelectorSchema(schema: typeof valueFromShape.secretKeyRef.def.innerType) {
+  return schema.extend({ name: schema.shape.name.unwrap().max(FORMAT_MAX_LENGTH.dns1123Subdomain).optional(), key: schema.shape.key.max(MAX_NAME_LENGTH) });
+}
 export const validatedEnvVarSchema = withRules(
   envVarSchema.extend({
     name: envVarSchema.shape.name.max(MAX_ENV_NAME_LENGTH),
@@ -370,7 +582,11 @@ export const validatedEnvVarSchema = withRules(
       .unwrap()
       .extend({
         fieldRef: boundedStrings(valueFromShape.fieldRef.unwrap(), MAX_FIELD_PATH_LENGTH).optional(),
-        resourceFieldRef: boundedStrings(valueFromShape.resourceFieldRef.unwrap(), MAX_FIELD_PATH_LENGTH).optional(),
+        resourceFieldRef: boundedStrings(valueFromShape.resourceFieldRef.unwrap(), MAX_FIELD_PATH_LENGTH)
+          .extend({ divisor: boundedIntOrString(MAX_QUANTITY_LENGTH).optional() })
+          .optional(),
+        secretKeyRef: keySelectorSchema(valueFromShape.secretKeyRef.unwrap()).optional(),
+        configMapKeyRef: keySelectorSchema(valueFromShape.configMapKeyRef.unwrap()).optional(),
       })
       .optional(),
   }),
@@ -509,8 +725,8 @@ const volumeShape = volumeSchema.shape;
 const hostPathShape = volumeShape.hostPath.unwrap();
 const configMapShape = volumeShape.configMap.unwrap();
 const secretShape = volumeShape.secret.unwrap();
-const keyToPathSchema = withRules(boundedStrings(configMapShape.shape.items.unwrap().element, MAX_PATH_LENGTH), keyToPathRules);
-const keyToPathList = z.array(keyToPathSchema).max(MAX_VOLUMES);
+const keyToPathSchema = withRules(boundedStrings(configMapShape.shape.items.unwrap().element, MAX_ITEM_PATH_LENGTH), keyToPathRules);
+const keyToPathList = z.array(keyToPathSchema).max(MAX_VOLUME_ITEMS);
 
 const volumeRules: AdmissionRule<Volume>[] = [
   {
@@ -580,14 +796,273 @@ const volumeRules: AdmissionRule<Volume>[] = [
   },
 ];
 
+// ---- downward API files, in downwardAPI and projected volumes (validateDownwardAPIVolumeFile)
+
+export const MAX_DOWNWARD_API_ITEMS = 16;
+/** Field paths of downward API files (a label or annotation key in a subscript fits 128 characters in practice). */
+export const MAX_DOWNWARD_FIELD_PATH_LENGTH = 128;
+export const MAX_PROJECTED_SOURCES = 4;
+export const MAX_PROJECTED_ITEMS = 8;
+/** Paths inside projected volumes, shorter still: their rules run over volumes × sources × items. */
+export const MAX_PROJECTED_PATH_LENGTH = 128;
+export const DOWNWARD_API_ONE_OF_MESSAGE = "one of fieldRef and resourceFieldRef is required";
+export const DOWNWARD_API_BOTH_MESSAGE = "fieldRef and resourceFieldRef can not be specified simultaneously";
+/** Fields a downward API volume can show (validVolumeDownwardAPIFieldPathExpressions). */
+export const VOLUME_FIELD_PATHS = ["metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid"] as const;
+/** Every field label the downward API converts (ConvertDownwardAPIFieldLabel); the others fail conversion. */
+const ALL_FIELD_LABELS: readonly string[] = [...new Set([...ALLOWED_FIELD_LABELS, ...CONVERTIBLE_FIELD_LABELS])];
+export const NOT_START_WITH_BACKSTEPS_MESSAGE = "must not start with '..'";
+
+/** ValidateLocalNonReservedPath: relative, no `..` element, not starting with `..`. */
+function localNonReservedPathRules<T>(field: string, get: (v: T) => string | undefined): AdmissionRule<T>[] {
+  return [
+    ...localDescendingPathRules<T>(field, get),
+    {
+      rule: `!has(self.${field}) || !self.${field}.startsWith('..') || self.${field}.startsWith('../')`,
+      message: NOT_START_WITH_BACKSTEPS_MESSAGE,
+      fieldPath: `.${field}`,
+      check: (v) => {
+        const p = get(v) ?? "";
+        return !p.startsWith("..") || p.startsWith("../");
+      },
+    },
+  ];
+}
+
+type DownwardFile = z.infer<typeof downwardAPIVolumeFileSchema>;
+const downwardFileRules: AdmissionRule<DownwardFile>[] = [
+  { rule: "size(self.path) > 0", message: "path must be non-empty", fieldPath: ".path", reason: "FieldValueRequired", check: (f) => f.path !== "" },
+  ...localNonReservedPathRules<DownwardFile>("path", (f) => f.path),
+  { rule: "has(self.fieldRef) || has(self.resourceFieldRef)", message: DOWNWARD_API_ONE_OF_MESSAGE, reason: "FieldValueRequired", check: (f) => f.fieldRef !== undefined || f.resourceFieldRef !== undefined },
+  { rule: "!has(self.fieldRef) || !has(self.resourceFieldRef)", message: DOWNWARD_API_BOTH_MESSAGE, check: (f) => f.fieldRef === undefined || f.resourceFieldRef === undefined },
+  {
+    rule: `!has(self.fieldRef) || self.fieldRef.fieldPath in ${celList(VOLUME_FIELD_PATHS)} || self.fieldRef.fieldPath.matches('${SUBSCRIPTED_FIELD_PATH_RE2}')`,
+    message: unsupportedValue("…", VOLUME_FIELD_PATHS),
+    messageExpression: `self.fieldRef.fieldPath in ${celList(ALL_FIELD_LABELS)} ? ${celUnsupportedValue("self.fieldRef.fieldPath", VOLUME_FIELD_PATHS)} : (self.fieldRef.fieldPath.contains('[') ? 'error converting fieldPath: field label does not support subscript: ' + self.fieldRef.fieldPath : 'error converting fieldPath: field label not supported: ' + self.fieldRef.fieldPath)`,
+    messageFor: (f) => {
+      const p = f.fieldRef?.fieldPath ?? "";
+      if (ALL_FIELD_LABELS.includes(p)) return unsupportedValue(p, VOLUME_FIELD_PATHS);
+      return p.includes("[") ? `error converting fieldPath: field label does not support subscript: ${p}` : `error converting fieldPath: field label not supported: ${p}`;
+    },
+    fieldPath: ".fieldRef.fieldPath",
+    check: (f) => f.fieldRef === undefined || (VOLUME_FIELD_PATHS as readonly string[]).includes(f.fieldRef.fieldPath) || subscriptedFieldPath.test(f.fieldRef.fieldPath),
+  },
+  ...fieldRefSubscriptRules<DownwardFile>("self.fieldRef", "has(self.fieldRef)", ".fieldRef", (f) => f.fieldRef?.fieldPath),
+  {
+    rule: "!has(self.resourceFieldRef) || has(self.fieldRef) || (has(self.resourceFieldRef.containerName) && size(self.resourceFieldRef.containerName) > 0)",
+    message: "containerName must be non-empty",
+    fieldPath: ".resourceFieldRef.containerName",
+    reason: "FieldValueRequired",
+    check: (f) => f.resourceFieldRef === undefined || f.fieldRef !== undefined || (f.resourceFieldRef.containerName ?? "") !== "",
+  },
+  {
+    rule: `!has(self.resourceFieldRef) || has(self.fieldRef) || !has(self.resourceFieldRef.containerName) || size(self.resourceFieldRef.containerName) == 0 || self.resourceFieldRef.resource in ${celList(ENV_RESOURCE_FIELDS)} || self.resourceFieldRef.resource.matches('${HUGEPAGES_RESOURCE_FIELD_RE2}')`,
+    message: unsupportedValue("…", ENV_RESOURCE_FIELDS),
+    messageExpression: celUnsupportedValue("self.resourceFieldRef.resource", ENV_RESOURCE_FIELDS),
+    messageFor: (f) => unsupportedValue(f.resourceFieldRef?.resource ?? "", ENV_RESOURCE_FIELDS),
+    fieldPath: ".resourceFieldRef.resource",
+    check: (f) => {
+      const r = f.resourceFieldRef;
+      return r === undefined || f.fieldRef !== undefined || (r.containerName ?? "") === "" || (ENV_RESOURCE_FIELDS as readonly string[]).includes(r.resource) || hugepagesResourceField.test(r.resource);
+    },
+  },
+  ...divisorRules<DownwardFile>("self.resourceFieldRef", "has(self.resourceFieldRef) && !has(self.fieldRef)", ".resourceFieldRef.divisor", (f) => (f.fieldRef === undefined ? f.resourceFieldRef : undefined)),
+  { rule: fileMode("mode"), message: FILE_MODE_MESSAGE, fieldPath: ".mode", check: (f) => modeOk(f.mode) },
+];
+const downwardFileShape = downwardAPIVolumeFileSchema.shape;
+function downwardFileSchema(pathLength: number) {
+  return withRules(
+    downwardAPIVolumeFileSchema.extend({
+      path: downwardFileShape.path.max(pathLength),
+      fieldRef: boundedStrings(downwardFileShape.fieldRef.unwrap(), MAX_DOWNWARD_FIELD_PATH_LENGTH).optional(),
+      resourceFieldRef: boundedStrings(downwardFileShape.resourceFieldRef.unwrap(), MAX_FIELD_PATH_LENGTH)
+        .extend({ divisor: boundedIntOrString(MAX_QUANTITY_LENGTH).optional() })
+        .optional(),
+    }),
+    downwardFileRules,
+  );
+}
+
+// ---- projected volumes (validateProjectedVolumeSource, validateProjectionSources)
+
+export const PROJECTION_ONE_MESSAGE = "may not specify more than 1 volume type per source";
+export const TOKEN_MIN_EXPIRATION_MESSAGE = "may not specify a duration less than 10 minutes";
+export const TOKEN_MAX_EXPIRATION_MESSAGE = "may not specify a duration larger than 2^32 seconds";
+export const DUPLICATE_PATHS_MESSAGE = "conflicting duplicate paths";
+const PROJECTIONS = ["secret", "configMap", "downwardAPI", "serviceAccountToken", "clusterTrustBundle", "podCertificate"] as const;
+
+type Projection = z.infer<typeof volumeProjectionSchema>;
+const projectionRules: AdmissionRule<Projection>[] = [
+  {
+    rule: `[${PROJECTIONS.map((p) => `has(self.${p})`).join(", ")}].filter(x, x).size() <= 1`,
+    message: PROJECTION_ONE_MESSAGE,
+    reason: "FieldValueForbidden",
+    check: (s) => PROJECTIONS.filter((p) => s[p] !== undefined).length <= 1,
+  },
+  ...(["secret", "configMap"] as const).map((p) => ({
+    rule: `!has(self.${p}) || (has(self.${p}.name) && size(self.${p}.name) > 0)`,
+    message: "name must be non-empty",
+    fieldPath: `.${p}.name`,
+    reason: "FieldValueRequired" as const,
+    check: (s: Projection) => s[p] === undefined || (s[p].name ?? "") !== "",
+  })),
+  {
+    rule: "!has(self.serviceAccountToken) || !has(self.serviceAccountToken.expirationSeconds) || self.serviceAccountToken.expirationSeconds >= 600",
+    message: TOKEN_MIN_EXPIRATION_MESSAGE,
+    fieldPath: ".serviceAccountToken.expirationSeconds",
+    check: (s) => (s.serviceAccountToken?.expirationSeconds ?? 3600) >= 600,
+  },
+  {
+    rule: "!has(self.serviceAccountToken) || !has(self.serviceAccountToken.expirationSeconds) || self.serviceAccountToken.expirationSeconds <= 4294967296",
+    message: TOKEN_MAX_EXPIRATION_MESSAGE,
+    fieldPath: ".serviceAccountToken.expirationSeconds",
+    check: (s) => (s.serviceAccountToken?.expirationSeconds ?? 3600) <= 2 ** 32,
+  },
+  {
+    rule: "!has(self.serviceAccountToken) || size(self.serviceAccountToken.path) > 0",
+    message: "path must be non-empty",
+    fieldPath: ".serviceAccountToken.path",
+    reason: "FieldValueRequired",
+    check: (s) => s.serviceAccountToken === undefined || s.serviceAccountToken.path !== "",
+  },
+  ...localNonReservedPathRules<Projection>("serviceAccountToken.path", (s) => s.serviceAccountToken?.path).map((r) => ({
+    ...r,
+    rule: `!has(self.serviceAccountToken) || (${r.rule})`,
+  })),
+];
+
+const projectionShape = volumeProjectionSchema.shape;
+const projectedKeyToPathList = z.array(withRules(boundedStrings(keyToPathBase, MAX_PROJECTED_PATH_LENGTH), keyToPathRules)).max(MAX_PROJECTED_ITEMS);
+const validatedProjectionSchema = withRules(
+  volumeProjectionSchema.extend({
+    secret: boundedStrings(projectionShape.secret.unwrap(), MAX_NAME_LENGTH).extend({ items: projectedKeyToPathList.optional() }).optional(),
+    configMap: boundedStrings(projectionShape.configMap.unwrap(), MAX_NAME_LENGTH).extend({ items: projectedKeyToPathList.optional() }).optional(),
+    downwardAPI: projectionShape.downwardAPI
+      .unwrap()
+      .extend({ items: z.array(downwardFileSchema(MAX_PROJECTED_PATH_LENGTH)).max(MAX_PROJECTED_ITEMS).optional() })
+      .optional(),
+    serviceAccountToken: boundedStrings(projectionShape.serviceAccountToken.unwrap(), MAX_PATH_LENGTH).optional(),
+  }),
+  projectionRules,
+);
+
+/** The paths a projection source writes, as Kubernetes collects them for its duplicate check. */
+export const projectionPaths = (s: Projection): string[] =>
+  [...(s.secret?.items ?? []), ...(s.configMap?.items ?? []), ...(s.downwardAPI?.items ?? [])].map((i) => i.path).filter((p) => p !== "");
+
+/**
+ * Paths written twice by the sources of one projected volume ("conflicting duplicate paths" in
+ * validateProjectionSources). CEL would compare every path with every other one, which the API
+ * server's cost budget refuses at any useful bound, so the controllers report it instead
+ * (upstreamRuleProblems) before they write anything.
+ */
+export function duplicateProjectedPaths(sources: readonly Projection[] | undefined): string[] {
+  const all = (sources ?? []).flatMap(projectionPaths);
+  return [...new Set(all.filter((p, i) => all.indexOf(p) !== i))];
+}
+
+type Projected = { defaultMode?: number | undefined; sources?: Projection[] | undefined };
+const projectedRules: AdmissionRule<Projected>[] = [
+  { rule: fileMode("defaultMode"), message: FILE_MODE_MESSAGE, fieldPath: ".defaultMode", check: (p) => modeOk(p.defaultMode) },
+];
+const validatedProjectedSchema = withRules(
+  volumeShape.projected.unwrap().extend({ sources: z.array(validatedProjectionSchema).max(MAX_PROJECTED_SOURCES).optional() }),
+  projectedRules,
+);
+
+// ---- emptyDir, csi, nfs, ephemeral (validateVolumeSource and its helpers)
+
+export const SIZE_LIMIT_MESSAGE = "SizeLimit field must be a valid resource quantity";
+export const ABSOLUTE_PATH_MESSAGE = "must be an absolute path";
+/** Required fields of volume sources, as `[source, field, message]`: Kubernetes says "Required value". */
+const REQUIRED_SOURCE_FIELDS = [
+  ["csi", "driver"],
+  ["nfs", "server"],
+  ["nfs", "path"],
+] as const;
+
+const volumeSourceRules: AdmissionRule<Volume>[] = [
+  {
+    rule: "!has(self.emptyDir) || !has(self.emptyDir.sizeLimit) || isQuantity(string(self.emptyDir.sizeLimit))",
+    message: QUANTITY_MESSAGE,
+    fieldPath: ".emptyDir.sizeLimit",
+    check: (v) => v.emptyDir?.sizeLimit === undefined || isQuantity(v.emptyDir.sizeLimit),
+  },
+  {
+    rule: "!has(self.emptyDir) || !has(self.emptyDir.sizeLimit) || !isQuantity(string(self.emptyDir.sizeLimit)) || !quantity(string(self.emptyDir.sizeLimit)).isLessThan(quantity('0'))",
+    message: SIZE_LIMIT_MESSAGE,
+    fieldPath: ".emptyDir.sizeLimit",
+    reason: "FieldValueForbidden",
+    check: (v) => v.emptyDir?.sizeLimit === undefined || !isNegativeQuantity(v.emptyDir.sizeLimit),
+  },
+  ...REQUIRED_SOURCE_FIELDS.map(([source, field]) => ({
+    rule: `!has(self.${source}) || size(self.${source}.${field}) > 0`,
+    message: `${field} must be non-empty`,
+    fieldPath: `.${source}.${field}`,
+    reason: "FieldValueRequired" as const,
+    check: (v: Volume) => {
+      const s = v[source] as Record<string, unknown> | undefined;
+      return s === undefined || s[field] !== "";
+    },
+  })),
+  {
+    rule: `!has(self.csi) || size(self.csi.driver) == 0 || ${matches("self.csi.driver.lowerAscii()", RE2.dns1123Subdomain)}`,
+    message: DNS1123_SUBDOMAIN_REGEX_MESSAGE,
+    fieldPath: ".csi.driver",
+    check: (v) => v.csi === undefined || v.csi.driver === "" || re(RE2.dns1123Subdomain).test(v.csi.driver.toLowerCase()),
+  },
+  {
+    rule: `!has(self.csi) || !has(self.csi.nodePublishSecretRef) || !has(self.csi.nodePublishSecretRef.name) || size(self.csi.nodePublishSecretRef.name) == 0 || ${matches("self.csi.nodePublishSecretRef.name", RE2.dns1123Subdomain)}`,
+    message: DNS1123_SUBDOMAIN_REGEX_MESSAGE,
+    fieldPath: ".csi.nodePublishSecretRef.name",
+    check: (v) => (v.csi?.nodePublishSecretRef?.name ?? "") === "" || re(RE2.dns1123Subdomain).test(v.csi?.nodePublishSecretRef?.name ?? ""),
+  },
+  {
+    rule: "!has(self.csi) || !has(self.csi.nodePublishSecretRef) || (has(self.csi.nodePublishSecretRef.name) && size(self.csi.nodePublishSecretRef.name) > 0)",
+    message: "name must be non-empty",
+    fieldPath: ".csi.nodePublishSecretRef.name",
+    reason: "FieldValueRequired",
+    check: (v) => v.csi?.nodePublishSecretRef === undefined || (v.csi.nodePublishSecretRef.name ?? "") !== "",
+  },
+  {
+    rule: "!has(self.nfs) || size(self.nfs.path) == 0 || self.nfs.path.startsWith('/')",
+    message: ABSOLUTE_PATH_MESSAGE,
+    fieldPath: ".nfs.path",
+    check: (v) => v.nfs === undefined || v.nfs.path === "" || v.nfs.path.startsWith("/"),
+  },
+  {
+    rule: "!has(self.ephemeral) || has(self.ephemeral.volumeClaimTemplate)",
+    message: "volumeClaimTemplate must be set",
+    fieldPath: ".ephemeral.volumeClaimTemplate",
+    reason: "FieldValueRequired",
+    check: (v) => v.ephemeral === undefined || v.ephemeral.volumeClaimTemplate !== undefined,
+  },
+  { rule: `!has(self.downwardAPI) || ${fileMode("downwardAPI.defaultMode")}`, message: FILE_MODE_MESSAGE, fieldPath: ".downwardAPI.defaultMode", check: (v) => modeOk(v.downwardAPI?.defaultMode) },
+];
+
 export const validatedVolumeSchema = withRules(
   volumeSchema.extend({
     name: volumeShape.name.max(FORMAT_MAX_LENGTH.dns1123Label),
     hostPath: boundedStrings(hostPathShape, MAX_PATH_LENGTH).optional(),
     configMap: configMapShape.extend({ items: keyToPathList.optional(), name: configMapShape.shape.name.unwrap().max(MAX_NAME_LENGTH).optional() }).optional(),
     secret: secretShape.extend({ items: keyToPathList.optional(), secretName: secretShape.shape.secretName.unwrap().max(MAX_NAME_LENGTH).optional() }).optional(),
+    emptyDir: volumeShape.emptyDir.unwrap().extend({ sizeLimit: boundedIntOrString(MAX_QUANTITY_LENGTH).optional() }).optional(),
+    // Kubernetes' own bound (63) and words ("Too long: may not be more than 63 bytes").
+    csi: volumeShape.csi
+      .unwrap()
+      .extend({
+        driver: volumeShape.csi.unwrap().shape.driver.max(63, "Too long: may not be more than 63 bytes"),
+        nodePublishSecretRef: boundedStrings(volumeShape.csi.unwrap().shape.nodePublishSecretRef.unwrap(), FORMAT_MAX_LENGTH.dns1123Subdomain).optional(),
+      })
+      .optional(),
+    nfs: boundedStrings(volumeShape.nfs.unwrap(), MAX_PATH_LENGTH).optional(),
+    downwardAPI: volumeShape.downwardAPI
+      .unwrap()
+      .extend({ items: z.array(downwardFileSchema(MAX_ITEM_PATH_LENGTH)).max(MAX_DOWNWARD_API_ITEMS).optional() })
+      .optional(),
+    projected: validatedProjectedSchema.optional(),
   }),
-  volumeRules,
+  [...volumeRules, ...volumeSourceRules],
 );
 export const volumesSchema = z.array(validatedVolumeSchema).max(MAX_VOLUMES);
 
@@ -660,6 +1135,12 @@ const probeRules: AdmissionRule<Probe>[] = [
     check: (p) => p.httpGet?.scheme === undefined || ["", ...HTTP_SCHEMES].includes(p.httpGet.scheme),
   },
   {
+    rule: `!has(self.httpGet) || !has(self.httpGet.httpHeaders) || self.httpGet.httpHeaders.all(h, h.name.matches('${RE2.httpHeaderName}'))`,
+    message: HTTP_HEADER_NAME_REGEX_MESSAGE,
+    fieldPath: ".httpGet.httpHeaders",
+    check: (p) => (p.httpGet?.httpHeaders ?? []).every((h) => isHTTPHeaderName(h.name).length === 0),
+  },
+  {
     rule: `!has(self.tcpSocket) || ${celValidPort("self.tcpSocket.port")}`,
     message: PORT_NAME_MESSAGE,
     messageExpression: celPortMessage("self.tcpSocket.port"),
@@ -702,6 +1183,7 @@ export const validatedProbeSchema = withRules(
       .extend({
         port: boundedPort("Name or number of the port to access on the container."),
         scheme: probeShape.httpGet.unwrap().shape.scheme.unwrap().max(MAX_NAME_LENGTH).optional(),
+        httpHeaders: z.array(boundedStrings(httpHeaderSchema, MAX_NAME_LENGTH)).max(MAX_HTTP_HEADERS).optional(),
       })
       .optional(),
     tcpSocket: probeShape.tcpSocket
@@ -714,34 +1196,11 @@ export const validatedProbeSchema = withRules(
 
 // ---------------------------------------------------------------- resources (validateResourceRequirements)
 
-export const QUANTITY_MESSAGE = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
 export const STANDARD_RESOURCE_MESSAGE = "must be a standard resource for containers";
 export const EXTENDED_RESOURCE_MESSAGE = "doesn't follow extended resource name standard";
 export const STANDARD_CONTAINER_RESOURCES = ["cpu", "memory", "ephemeral-storage"] as const;
 export const RESOURCE_CLAIMS_MESSAGE =
   "a Module's pods have no resourceClaims, so a container cannot reference one: remove claims";
-
-/** A valid quantity below zero (a minus sign and a non-zero digit). */
-export function isNegativeQuantity(value: number | string): boolean {
-  if (typeof value === "number") return value < 0;
-  const mantissa = /^-([0-9.]+)/.exec(value)?.[1];
-  return isQuantity(value) && mantissa !== undefined && /[1-9]/.test(mantissa);
-}
-
-const SUFFIX: Record<string, number> = {
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
-  n: 1e-9, u: 1e-6, m: 1e-3, "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-};
-/** A quantity as a number (approximate, for comparisons); NaN when it is not a quantity. */
-export function quantityValue(q: number | string): number {
-  if (typeof q === "number") return q;
-  if (!isQuantity(q)) return Number.NaN;
-  const m = /^([+-]?[0-9.]+)(.*)$/.exec(q);
-  const mantissa = Number(m?.[1] ?? "NaN");
-  const suffix = m?.[2] ?? "";
-  if (/^[eE]/.test(suffix)) return mantissa * 10 ** Number(suffix.slice(1));
-  return mantissa * (SUFFIX[suffix] ?? Number.NaN);
-}
 
 type Resources = z.infer<typeof resourceRequirementsSchema>;
 type ResourceList = Record<string, number | string>;
@@ -794,29 +1253,104 @@ function resourceListRules(field: "limits" | "requests"): AdmissionRule<Resource
   ];
 }
 
+/** IsExtendedResourceName: outside kubernetes.io, not requests.…, and a qualified name once prefixed with requests. */
+const isExtendedResource = (k: string) => !overcommitAllowed(k) && !k.startsWith("hugepages-") && !k.startsWith("requests.") && isQualifiedName(`requests.${k}`).length === 0;
+const CEL_EXTENDED = (k: string) => `(${k}.contains('/') && !${k}.contains('kubernetes.io/') && !${k}.startsWith('requests.') && ${CEL_QUALIFIED(`('requests.' + ${k})`)})`;
+export const INTEGER_MESSAGE = "must be an integer";
+export const HUGEPAGES_CPU_MEMORY_MESSAGE = "HugePages require cpu or memory";
+export const NON_OVERCOMMIT_LIMIT_MESSAGE = "Limit must be set for non overcommitable resources";
+
+/** The page size of a hugepages-<size> resource, in bytes; NaN when the size is not a positive whole quantity. */
+function hugePageSize(name: string): number {
+  const size = quantityValue(name.slice("hugepages-".length));
+  return size > 0 && Number.isInteger(size) ? size : Number.NaN;
+}
+const CEL_PAGE = (k: string) => `${k}.substring(10)`;
+const CEL_HUGEPAGE_DIVISIBLE = (k: string, v: string) =>
+  `(isQuantity(${CEL_PAGE(k)}) && quantity(${CEL_PAGE(k)}).isInteger() && quantity(${CEL_PAGE(k)}).isGreaterThan(quantity('0')) && quantity(${v}).isInteger() && quantity(${v}).asInteger() % quantity(${CEL_PAGE(k)}).asInteger() == 0)`;
+
+/** Extended resources are whole numbers; huge pages are whole multiples of their page size (ValidateResourceQuantityValue, validateResourceQuantityHugePageValue). */
+function resourceValueRules(field: "limits" | "requests"): AdmissionRule<Resources>[] {
+  const v = (k: string) => `string(self.${field}[${k}])`;
+  const list = (r: Resources): [string, number | string][] => Object.entries(r[field] ?? {});
+  const badHugePage = `self.${field}.filter(k, k.startsWith('hugepages-') && isQuantity(${v("k")}) && !${CEL_HUGEPAGE_DIVISIBLE("k", v("k"))})[0]`;
+  return [
+    {
+      rule: `!has(self.${field}) || self.${field}.all(k, !${CEL_EXTENDED("k")} || !isQuantity(${v("k")}) || quantity(${v("k")}).isInteger())`,
+      message: INTEGER_MESSAGE,
+      fieldPath: `.${field}`,
+      check: (r) => list(r).every(([k, q]) => !isExtendedResource(k) || !isQuantity(q) || Number.isInteger(quantityValue(q))),
+    },
+    {
+      rule: `!has(self.${field}) || self.${field}.all(k, !k.startsWith('hugepages-') || !isQuantity(${v("k")}) || ${CEL_HUGEPAGE_DIVISIBLE("k", v("k"))})`,
+      message: "huge pages must be a positive integer multiple of their page size",
+      messageExpression: `${v(badHugePage)} + ' is not positive integer multiple of ' + ${badHugePage}`,
+      messageFor: (r) =>
+        list(r)
+          .filter(([k, q]) => k.startsWith("hugepages-") && isQuantity(q) && !(quantityValue(q) % hugePageSize(k) === 0))
+          .map(([k, q]) => `${String(q)} is not positive integer multiple of ${k}`)
+          .join(", "),
+      fieldPath: `.${field}`,
+      check: (r) => list(r).every(([k, q]) => !k.startsWith("hugepages-") || !isQuantity(q) || quantityValue(q) % hugePageSize(k) === 0),
+    },
+  ];
+}
+
+/** CEL over `k`: the request of k differs from its limit ("eq": any difference) or exceeds it ("gt"). */
+const requestAboveLimit = (mode: "eq" | "gt") =>
+  `(k in self.limits && isQuantity(string(self.requests[k])) && isQuantity(string(self.limits[k])) && quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) ${mode === "eq" ? "!= 0" : "> 0"})`;
+const firstRequest = (which: "eq" | "gt") =>
+  `self.requests.filter(k, ${which === "eq" ? `!${CEL_OVERCOMMIT("k")} && ${requestAboveLimit("eq")}` : `${CEL_OVERCOMMIT("k")} && ${requestAboveLimit("gt")}`})[0]`;
+const CEL_HAS_HUGEPAGES = (field: string) => `(has(self.${field}) && self.${field}.exists(k, k.startsWith('hugepages-')))`;
+const CEL_HAS_CPU_MEMORY = (field: string) => `(has(self.${field}) && ('cpu' in self.${field} || 'memory' in self.${field}))`;
+const hasKey = (l: ResourceList | undefined, test: (k: string) => boolean) => Object.keys(l ?? {}).some(test);
+
 const resourceRules: AdmissionRule<Resources>[] = [
   ...resourceListRules("limits"),
   ...resourceListRules("requests"),
+  ...resourceValueRules("limits"),
+  ...resourceValueRules("requests"),
   {
-    rule:
-      "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || !isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)",
+    rule: `!has(self.requests) || !has(self.limits) || self.requests.all(k, !${CEL_OVERCOMMIT("k")} || !${requestAboveLimit("gt")})`,
     message: "requests must be less than or equal to their limits",
-    messageExpression:
-      "'must be less than or equal to ' + self.requests.filter(k, k in self.limits && isQuantity(string(self.requests[k])) && isQuantity(string(self.limits[k])) && quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) > 0)[0] + ' limit of ' + string(self.limits[self.requests.filter(k, k in self.limits && isQuantity(string(self.requests[k])) && isQuantity(string(self.limits[k])) && quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) > 0)[0]])",
+    messageExpression: `'must be less than or equal to ' + ${firstRequest("gt")} + ' limit of ' + string(self.limits[${firstRequest("gt")}])`,
     fieldPath: ".requests",
     messageFor: (r) =>
       Object.entries(r.requests ?? {})
-        .filter(([k, v]) => r.limits?.[k] !== undefined && quantityValue(v) > quantityValue(r.limits[k] ?? 0))
+        .filter(([k, v]) => overcommitAllowed(k) && r.limits?.[k] !== undefined && quantityValue(v) > quantityValue(r.limits[k] ?? 0))
         .map(([k]) => `must be less than or equal to ${k} limit of ${String(r.limits?.[k])}`)
         .join(", "),
-    check: (r) => Object.entries(r.requests ?? {}).every(([k, v]) => r.limits?.[k] === undefined || quantityValue(v) <= quantityValue(r.limits[k] ?? 0)),
+    check: (r) => Object.entries(r.requests ?? {}).every(([k, v]) => !overcommitAllowed(k) || r.limits?.[k] === undefined || quantityValue(v) <= quantityValue(r.limits[k] ?? 0)),
   },
   {
-    rule: `!has(self.requests) || self.requests.all(k, ${CEL_OVERCOMMIT("k")} || (has(self.limits) && k in self.limits && (!isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) == 0)))`,
-    message: "Limit must be set for non overcommitable resources (extended resources, huge pages), and the request must equal it",
+    // Extended resources and huge pages: the request must equal the limit.
+    rule: `!has(self.requests) || !has(self.limits) || self.requests.all(k, ${CEL_OVERCOMMIT("k")} || !${requestAboveLimit("eq")})`,
+    message: "requests of extended resources and huge pages must equal their limits",
+    messageExpression: `'must be equal to ' + ${firstRequest("eq")} + ' limit of ' + string(self.limits[${firstRequest("eq")}])`,
     fieldPath: ".requests",
-    check: (r) =>
-      Object.keys(r.requests ?? {}).every((k) => overcommitAllowed(k) || (r.limits !== undefined && k in r.limits)),
+    messageFor: (r) =>
+      Object.entries(r.requests ?? {})
+        .filter(([k, v]) => !overcommitAllowed(k) && r.limits?.[k] !== undefined && quantityValue(v) !== quantityValue(r.limits[k] ?? 0))
+        .map(([k]) => `must be equal to ${k} limit of ${String(r.limits?.[k])}`)
+        .join(", "),
+    check: (r) => Object.entries(r.requests ?? {}).every(([k, v]) => overcommitAllowed(k) || r.limits?.[k] === undefined || quantityValue(v) === quantityValue(r.limits[k] ?? 0)),
+  },
+  {
+    rule: `!has(self.requests) || self.requests.all(k, ${CEL_OVERCOMMIT("k")} || (has(self.limits) && k in self.limits))`,
+    message: NON_OVERCOMMIT_LIMIT_MESSAGE,
+    fieldPath: ".limits",
+    reason: "FieldValueRequired",
+    check: (r) => Object.keys(r.requests ?? {}).every((k) => overcommitAllowed(k) || (r.limits !== undefined && k in r.limits)),
+  },
+  {
+    rule: `!(${CEL_HAS_HUGEPAGES("limits")} || ${CEL_HAS_HUGEPAGES("requests")}) || ${CEL_HAS_CPU_MEMORY("limits")} || ${CEL_HAS_CPU_MEMORY("requests")}`,
+    message: HUGEPAGES_CPU_MEMORY_MESSAGE,
+    reason: "FieldValueForbidden",
+    check: (r) => {
+      const huge = (k: string) => k.startsWith("hugepages-");
+      const cpuMemory = (k: string) => k === "cpu" || k === "memory";
+      return !(hasKey(r.limits, huge) || hasKey(r.requests, huge)) || hasKey(r.limits, cpuMemory) || hasKey(r.requests, cpuMemory);
+    },
   },
   {
     rule: "!has(self.claims) || size(self.claims) == 0",
