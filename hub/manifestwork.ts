@@ -189,21 +189,45 @@ export function manifestConfigs(mcm: ManagedClusterModule): ManifestConfigOption
   return [{ resourceIdentifier: moduleIdentifier(mcm), feedbackRules: [jsonPathsFeedback({ ...MODULE_STATUS_FEEDBACK })] }];
 }
 
+/** What every work of one MCM version has in common: labels, owners, and the spec per Module. */
+interface SharedWorkParts {
+  labels: Record<string, string>;
+  ownerReferences: NonNullable<ManifestWorkObject["metadata"]["ownerReferences"]> | undefined;
+  specs: WeakMap<Module, NonNullable<ManifestWorkObject["spec"]>>;
+}
+// A reconcile builds one work per selected cluster, all alive until it ends (10 MCMs × 5,000
+// clusters at once): the parts equal across clusters are built once per MCM version and shared,
+// so a work costs its metadata only (issue 16). Like the Modules, they are never changed after.
+const workParts = new WeakMap<ManagedClusterModule, SharedWorkParts>();
+
+function sharedWorkParts(mcm: ManagedClusterModule): SharedWorkParts {
+  let parts = workParts.get(mcm);
+  if (!parts) {
+    const name = mcmName(mcm);
+    const ownerReferences =
+      mcm.metadata.uid === undefined
+        ? undefined
+        : [{ apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, name, uid: mcm.metadata.uid, controller: true, blockOwnerDeletion: true }];
+    parts = { labels: { [MCM_NAME_LABEL]: name }, ownerReferences, specs: new WeakMap() };
+    workParts.set(mcm, parts);
+  }
+  return parts;
+}
+
 /** The ManifestWork for a cluster: named after the MCM, in the cluster's namespace, owned by the MCM. */
 export function desiredManifestWork(mcm: ManagedClusterModule, cluster: string, module: Module): ManifestWorkObject {
   const name = mcmName(mcm);
-  const metadata: ManifestWorkObject["metadata"] = { name, namespace: cluster, labels: { [MCM_NAME_LABEL]: name } };
-  if (mcm.metadata.uid !== undefined) {
-    metadata.ownerReferences = [{ apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, name, uid: mcm.metadata.uid, controller: true, blockOwnerDeletion: true }];
-  }
+  const parts = sharedWorkParts(mcm);
+  const metadata: ManifestWorkObject["metadata"] = { name, namespace: cluster, labels: parts.labels };
+  if (parts.ownerReferences !== undefined) metadata.ownerReferences = parts.ownerReferences;
   // Built from already validated parts (the Module went through moduleSchema once per kernel set):
   // no second deep parse per cluster, which dominated the CPU time of a 1,000-cluster reconcile.
-  return {
-    apiVersion: MANIFESTWORK_API_VERSION,
-    kind: "ManifestWork",
-    metadata,
-    spec: { workload: { manifests: [module] }, manifestConfigs: manifestConfigs(mcm) },
-  };
+  let spec = parts.specs.get(module);
+  if (!spec) {
+    spec = { workload: { manifests: [module] }, manifestConfigs: manifestConfigs(mcm) };
+    parts.specs.set(module, spec);
+  }
+  return { apiVersion: MANIFESTWORK_API_VERSION, kind: "ManifestWork", metadata, spec };
 }
 
 /**
@@ -216,6 +240,17 @@ export function goJsonByteLength(value: unknown): number {
   let extra = 0;
   for (const m of json.matchAll(/[&<>\u2028\u2029]/g)) extra += m[0] === "\u2028" || m[0] === "\u2029" ? 6 - 3 : 6 - 1;
   return Buffer.byteLength(json) + extra;
+}
+
+// The works of clusters with equal kernels share their manifests (desiredManifestWork): measure them once.
+const manifestBytes = new WeakMap<object, number>();
+function manifestsByteLength(manifests: readonly unknown[]): number {
+  let bytes = manifestBytes.get(manifests);
+  if (bytes === undefined) {
+    bytes = goJsonByteLength(manifests);
+    manifestBytes.set(manifests, bytes);
+  }
+  return bytes;
 }
 
 /**
@@ -248,7 +283,7 @@ export function manifestWorkProblem(
   if (bad.length > 0) {
     return { reason: "ManifestWorkNameInvalid", message: `ManifestWork ${namespace}/${name}: ${bad.join("; ")}: rename the ManagedClusterModule or the cluster` };
   }
-  const bytes = goJsonByteLength(work.spec?.workload?.manifests ?? []);
+  const bytes = manifestsByteLength(work.spec?.workload?.manifests ?? []);
   if (bytes > MAX_MANIFESTWORK_BYTES) {
     return {
       reason: "ManifestWorkTooLarge",

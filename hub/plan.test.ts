@@ -99,3 +99,22 @@ describe("planning is local to a cluster and a kernel", () => {
     );
   });
 });
+
+describe("what the works of one reconcile share (issue 16: all of them are alive at once)", () => {
+  it("clusters with the same kernels share their kernel plans and their works' spec, labels and owners; names stay per cluster", () => {
+    const clusters = ["a", "b", "c"].map((n) => testCluster(n, { "wants-kmod": "true" }, n === "c" ? "5.14.0-70.el9.x86_64" : "6.1.0-18-amd64"));
+    expect(planClusters(mcm, clusters)).toHaveLength(3);
+    const plans = planClusters(mcm, clusters);
+    expect(plans[0]?.plans[0]).toBe(plans[1]?.plans[0]);
+    expect(plans[2]?.plans[0]).not.toBe(plans[0]?.plans[0]);
+    const [a, b, c] = outcomes(mcm, plans, pinsFor(clusters)).map((o) => (o.kind === "work" ? o.work : undefined));
+    expect(a?.spec).toBe(b?.spec);
+    expect(c?.spec).not.toBe(a?.spec);
+    expect(a?.metadata.labels).toBe(c?.metadata.labels);
+    expect(a?.metadata.ownerReferences).toBe(c?.metadata.ownerReferences);
+    expect([a?.metadata.namespace, b?.metadata.namespace, c?.metadata.namespace]).toEqual(["a", "b", "c"]);
+    // Equal to what a work built alone is: sharing changes nothing a reader can see.
+    const alone = outcomes(mcm, planClusters(mcm, [clusters[1]!]), pinsFor(clusters))[0];
+    expect(alone?.kind === "work" ? structuredClone(alone.work) : undefined).toEqual(structuredClone(b));
+  });
+});

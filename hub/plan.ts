@@ -77,6 +77,9 @@ function isFailure(p: KernelPlan | KernelFailure): p is KernelFailure {
 /** Selected clusters (sorted) with their kernels resolved. Never throws: failures stay in the plan of their cluster. */
 export function planClusters(mcm: ManagedClusterModule, clusters: readonly ManagedClusterObject[]): ClusterPlan[] {
   const checked = new Map<string, string | undefined>();
+  // Each kernel is planned once per reconcile: clusters running it share the plan (thousands of
+  // clusters, a handful of kernels; all plans stay alive until the reconcile ends, issue 16).
+  const byKernel = new Map<string, KernelPlan | KernelFailure>();
   return selectClusters(mcm.spec.selector, clusters).map((c): ClusterPlan => {
     const cluster = c.metadata.name ?? "";
     try {
@@ -84,7 +87,11 @@ export function planClusters(mcm: ManagedClusterModule, clusters: readonly Manag
       const plans: KernelPlan[] = [];
       const failures: KernelFailure[] = [];
       if (kernels.ready) for (const k of kernels.kernels) {
-        const p = planKernel(mcm, k, checked);
+        let p = byKernel.get(k);
+        if (p === undefined) {
+          p = planKernel(mcm, k, checked);
+          byKernel.set(k, p);
+        }
         if (isFailure(p)) failures.push(p);
         else plans.push(p);
       }
