@@ -24,7 +24,9 @@ export const NONROOT_UID = 65532;
 
 /** Debian packages of each layer above the shared base (dependencies come with them). */
 export const FLAVOURS = {
-  base: [] as string[],
+  // In the shared Debian layer: the hub and the spoke make their self-signed metrics serving
+  // certificate with the openssl CLI (shared/runtime/metrics-auth.ts).
+  base: ["openssl"] as string[],
   kmod: ["kmod", "busybox"],
   signer: ["linux-kbuild-6.1"],
 } as const;
@@ -32,7 +34,7 @@ export type Flavour = keyof typeof FLAVOURS;
 /** Runtime libraries of the Node binary (`ldd node_modules/node/bin/node`). */
 export const BASE_PACKAGES = ["libc6", "libgcc-s1", "libstdc++6"];
 /** Bump when the recipe below changes in a way the key does not see. */
-const RECIPE_VERSION = 2;
+const RECIPE_VERSION = 3;
 
 /** Files that do not belong in an image: documentation (license files stay), package tooling state. */
 const STRIP = ["dev", "proc", "sys", "run", "tmp", "var", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian", "usr/share/bug", "etc/ld.so.cache"];
@@ -168,7 +170,7 @@ async function makeLayers(root: string, out: string): Promise<void> {
   await mkdir(work, { recursive: true });
   try {
     const baseDir = path.join(work, "base");
-    await debootstrap(baseDir, BASE_PACKAGES, sources);
+    await debootstrap(baseDir, [...BASE_PACKAGES, ...FLAVOURS.base], sources);
     await addUsers(baseDir);
     await tarOf(baseDir, await walk(baseDir), path.join(out, "debian.tar"));
 
