@@ -57,6 +57,12 @@ describe("extractLayer refuses entries that leave the target", () => {
 });
 
 describe("extractLayer", () => {
+  it('takes an entry "/" (kaniko writes one for the root) as the target itself', async () => {
+    const root = await freshDir();
+    await extract([{ path: "/", type: "directory" }, { path: "opt/x", content: "x" }], root);
+    expect(existsSync(path.join(root, "opt", "x"))).toBe(true);
+  });
+
   it("writes files, modes, directories, links inside the target", async () => {
     const root = await freshDir();
     const result = await extract(

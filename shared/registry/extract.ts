@@ -27,7 +27,9 @@ export interface ExtractResult {
 /** Splits an entry name into safe components relative to the target, or throws. */
 export function safeComponents(name: string, what = name): string[] {
   if (name.includes("\0")) throw new UnsafeLayerError(what, "the name contains a NUL byte");
-  if (name.startsWith("/")) throw new UnsafeLayerError(what, "absolute paths are not allowed in a layer");
+  // "/" alone is the root directory itself (kaniko writes such an entry when a step changes the
+  // root's mode or mtime): nothing to write, nothing outside the target.
+  if (name.startsWith("/") && !/^\/+$/.test(name)) throw new UnsafeLayerError(what, "absolute paths are not allowed in a layer");
   const parts = name.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes("..")) throw new UnsafeLayerError(what, 'a ".." component would leave the target directory');
   return parts;
