@@ -2,7 +2,7 @@
 // ConfigMap, Secret, downwardAPI and projected volumes are files written from the API (the
 // ServiceAccount token from the TokenRequest API), emptyDir is an empty folder, and hostPath is a
 // folder of the node's fake host root, never of the machine.
-import { chmod, mkdir, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join, normalize, relative } from "node:path";
 import { ContainerConfigError, fieldValue, formatMap, type DataSource, type PodFacts } from "./env.ts";
 import type { Pod, PodVolume } from "./pod.ts";
@@ -41,13 +41,18 @@ export function hostPathOnNode(hostRoot: string, path: string): string {
   return join(hostRoot, normalize(`/${path}`));
 }
 
-async function writeItems(dir: string, files: { path: string; content: string; mode: number }[]): Promise<void> {
+/**
+ * Writes the items; with the pod's fsGroup, each file is group-owned by it and group-readable, as
+ * the kubelet's SetVolumeOwnership leaves a read-only volume (mode | 0440).
+ */
+async function writeItems(dir: string, files: { path: string; content: string; mode: number }[], fsGroup?: number): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const f of files) {
     const file = within(dir, f.path, "item path");
     await mkdir(dirname(file), { recursive: true });
     await writeFile(file, f.content);
-    await chmod(file, f.mode);
+    if (fsGroup !== undefined) await chown(file, 0, fsGroup);
+    await chmod(file, fsGroup !== undefined ? f.mode | 0o440 : f.mode);
   }
 }
 
@@ -167,7 +172,7 @@ export async function prepareVolume(pod: Pod, vol: PodVolume, ctx: VolumeContext
     throw new ContainerConfigError(`volume ${vol.name}: kind ${kind} is not supported by the fleet's node agent (ConfigMap, Secret, emptyDir, downwardAPI, projected, hostPath are)`);
   }
   // Files are overwritten in place: the folder stays the one the running containers have mounted.
-  await writeItems(dir, files);
+  await writeItems(dir, files, pod.spec.securityContext?.fsGroup);
   return { hostPath: dir, readOnly: true };
 }
 
