@@ -1,29 +1,21 @@
 // Builds and signing on the hub: pure builders of the build (kaniko) and sign (hub/signer) Jobs,
 // and the pure decision about each. The reconciler orchestrates; an apply step does the writes.
 //
-// How the reconciler is meant to use this, per pass over the MCMs (all reads from informer caches):
-//  1. For each selected cluster's kernel, resolve the mapping (planKernels). When the mapping has
-//     `build` or `sign` and containerImage does not resolve in the registry (or
-//     imageRebuildTriggerGeneration moved), it needs Jobs:
-//       - build: dockerfileFrom(ConfigMap build.dockerfileConfigMap in the hub namespace), then
-//         buildJob({ mcm, mapping, namespace, dockerfile, secretVersions, relatedImageBuild:
-//         RELATED_IMAGE_BUILD, dtkImage? }); emit result.warnings as Warning Events.
-//       - sign: after the build succeeded when both are set (pass unsignedDigest, the build's
-//         reported digest), else at once: signJob({ mcm, mapping, namespace, secretVersions,
-//         relatedImageSign: RELATED_IMAGE_SIGN, unsignedDigest? }).
-//     BuildInputError / SignInputError go to the MCM's status and an Event: that cluster waits.
-//  2. mergeDesiredJobs(all desired Jobs of all MCMs): one Job per name fleet-wide; report conflicts.
-//  3. For each merged Job: decideJob(job, cachedJob(job.metadata.name), cachedPods, now, gcDelayMs):
-//       create   → POST (AlreadyExists = another instance created it: fine); Event BuildCreated/SignCreated.
-//       replace  → DELETE with propagationPolicy Background and preconditions.uid; create next pass.
-//       wait     → status "building"/"signing" with the Job name.
-//       succeeded→ pin `digest` (or resolve the tag if undefined) FIRST, Event *Succeeded, then DELETE
-//                  (Background, so the pod goes too) when deleteInMs is 0, else requeue after it.
-//       failed   → status "failed" with `message` and the Job name, Warning Event *Failed; no retry.
-//  4. obsoleteJobs(cachedJobs, mergedJobs) → DELETE (only with the complete desired set of a pass).
-//  Informers: Jobs and Pods in the hub namespace with label selector JOB_SELECTOR.
+// How the reconciler uses this (step.ts, once per MCM reconcile, after the registry look-ups):
+//  - hubMadeTargets(plans): every (containerImage, kernel) of the selected clusters whose mapping
+//    builds or signs; an image the registry has (and no pending imageRebuildTriggerGeneration) is
+//    ready, a registry that cannot be asked blocks without building.
+//  - progress() per target, from the Job/pod/ConfigMap/Secret informers: create (AlreadyExists from
+//    another hub instance is fine), adopt (a second MCM with the same input hash becomes an owner:
+//    one Job fleet-wide), replace (input hash changed and no other live owner wants the old one;
+//    otherwise BuildConflict), wait, failed (kept, no retry), succeeded (the termination message's
+//    digest is pinned, both Jobs deleted after job.gcDelay).
+//  - The resulting pins feed the ManifestWork builder: a kernel still building or signing, or
+//    failed, blocks only its cluster's work (what is already there stays), with buildSign in status.
 export { BuildInputError, buildJob, declaredArgs, DOCKERFILE_KEYS, dockerfileFrom, kanikoImage, usesDtkAuto, type BuildJobInput, type BuildJobResult } from "./build-job.ts";
 export { decideJob, jobEvent, mergeDesiredJobs, obsoleteJobs, podsOf, terminationMessage, type JobConflict, type JobDecision, type JobEventReason } from "./decision.ts";
+export { hubMadeTargets, BuildSignStep, pinOf, type BuildSignOptions, type BuildSignResult } from "./step.ts";
+export { jobNames, progress, type BuildSignState, type JobAction, type Progress, type ProgressInput } from "./progress.ts";
 export { canonicalJson, inputHash } from "./hash.ts";
 export { jobSchema, observedJobSchema, observedPodSchema, type Job, type ObservedJob, type ObservedPod } from "./job.ts";
 export {
