@@ -10,7 +10,7 @@
 // Run: npm run bench -- hub-scale   (env: BENCH_SIZES "200,1000" (5,000 × 10: BENCH_SIZES=5000),
 // BENCH_MCMS 10, BENCH_IDLE_SECONDS 120, BENCH_REACTIONS 100 (at the largest size, 0 = none),
 // BENCH_HUB_HEAP_MIB = the hub's --max-old-space-size, BENCH_HUB_NODE_ARGS e.g. "--cpu-prof",
-// BENCH_SKIP_BUILD=1 to run the dist/ already built)
+// BENCH_SKIP_BUILD=1 to run the dist/ already built, BENCH_METRICS_PORT 18443)
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
@@ -35,7 +35,7 @@ const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 120);
 const REACTIONS = Number(process.env.BENCH_REACTIONS ?? 100);
 const KERNELS = ["6.1.0-18-amd64", "6.1.0-20-amd64", "5.14.0-70.el9.x86_64", "5.14.0-362.el9.x86_64"];
 const PLAIN_CONCURRENCY = 64;
-const METRICS_PORT = 18443;
+const METRICS_PORT = Number(process.env.BENCH_METRICS_PORT ?? 18443);
 const HUB_HEAP = { ...HEAP_SETTINGS.hub, ...(process.env.BENCH_HUB_HEAP_MIB !== undefined ? { oldSpaceMiB: Number(process.env.BENCH_HUB_HEAP_MIB) } : {}) };
 const EXTRA_NODE_ARGS = (process.env.BENCH_HUB_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
 const tls = { insecure: true };
@@ -57,10 +57,23 @@ function report(r: Omit<Row, "load">): void {
 }
 
 const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function scrape(): Promise<string> {
+async function scrapeOnce(): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`);
   return res.text();
+}
+
+/** The hub's metrics; a scrape a saturated machine drops is tried again (up to 10 times). */
+async function scrape(): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      return await scrapeOnce();
+    } catch (err: unknown) {
+      if (i >= 9) throw err;
+      await sleep(500);
+    }
+  }
 }
 
 function metric(text: string, name: string, labels = ""): number {
@@ -87,8 +100,6 @@ async function cpuSecondsOf(pid: number): Promise<number> {
   const stat = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
   return (Number(stat[11]) + Number(stat[12])) / 100;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const eventListSchema = z.looseObject({
   items: z.array(z.looseObject({ reportingComponent: z.string().optional(), source: z.looseObject({ component: z.string().optional() }).optional(), count: z.number().optional() })),
@@ -126,7 +137,7 @@ class HubProcess {
     for (let i = 0; ; i++) {
       if (this.proc.exitCode !== null) throw new Error(`the hub exited with ${this.proc.exitCode}`);
       try {
-        await scrape();
+        await scrapeOnce();
         return;
       } catch {
         if (i > 480) throw new Error("the hub did not start serving metrics within 2 minutes");
