@@ -25,7 +25,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide("fleet", info);
     return dropTokens;
   }
-  const fleet = await startFleet({ spokes: 2, realNodes: true, log: (m) => console.log(`[fleet] ${m}`) });
+  const fleet = await startFleet({ spokes: 2, realNodes: true, log: (m) => console.log(`[fleet] ${m}`) }).catch(async (err: unknown) => {
+    // buildah keeps working (and writing temporary files) until the build ends: let it end first.
+    await build.catch(() => undefined);
+    throw err;
+  });
   console.log(`[fleet] component logs: ${fleet.info.hub.logDir}`);
   const stop = async () => {
     await fleet.stop();

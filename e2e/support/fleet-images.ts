@@ -1,13 +1,8 @@
 // The product's four images (hub, spoke, worker, signer) in the fleet's registry, pinned by digest,
 // for the suites that run them on real nodes. Built with images/build.ts (its build record lets the
-// images project's setup and this one share one build in `npm test`), pushed with buildah's
-// --cert-dir and --creds: the fleet's registry has its own CA and an htpasswd user.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
-import { z } from "zod";
-import { buildah } from "../../images/buildah.ts";
+// images project's setup and this one share one build in `npm test`), pushed by buildImages with the
+// fleet registry's CA folder and credentials: the registry has its own CA and an htpasswd user.
 import { buildImages, IMAGE_NAMES, type BuildResult, type ImageName } from "../../images/build.ts";
-import { cacheDir } from "../controlplane/binaries.ts";
 import type { FleetRegistry } from "../fleet-types.ts";
 
 /** Repository prefix of the product's images in the fleet's registry: `<host>/kmm-hub/<image>`. */
@@ -33,13 +28,9 @@ declare module "vitest" {
   }
 }
 
-export class FleetImagePushError extends Error {
-  override readonly name = "FleetImagePushError";
-}
-
 let building: Promise<{ result: BuildResult; seconds: number }> | undefined;
 
-/** Name of the local build (`localhost/kmm-hub/...`), replaced by the fleet registry's host on push. */
+/** The local build's own name; the push names the images under the fleet registry's host. */
 const LOCAL_PREFIX = `localhost/${FLEET_IMAGE_PREFIX}`;
 
 /**
@@ -55,41 +46,33 @@ export function buildFleetImages(log: (line: string) => void = () => undefined):
   return building;
 }
 
-const digestSchema = z.string().regex(/^sha256:[0-9a-f]{64}$/, "a sha256 digest");
-
 /**
- * Pushes the four images to the fleet's registry (TLS with its CA, its user's credentials) and
- * resolves with their pinned references. Throws FleetImagePushError naming the image and buildah's words.
+ * Pushes the four images to the fleet's registry with buildImages (its CA folder, its user's
+ * credentials through a private auth file) and resolves with their pinned references. The build
+ * itself is the one of buildFleetImages, found again through images/build.ts's build record.
+ * Throws ImageBuildError / BuildahError from images/build.ts, naming the image and buildah's words.
  */
 export async function pushFleetImages(registry: FleetRegistry, log: (line: string) => void = () => undefined): Promise<FleetImages> {
-  const { result, seconds } = await buildFleetImages(log);
+  const { result: local, seconds } = await buildFleetImages(log);
   const started = Date.now();
-  const dir = await mkdtemp(join(cacheDir, "fleet-image-push-"));
-  try {
-    const refs = {} as Record<ImageName, string>;
-    const tagged = {} as Record<ImageName, string>;
-    await Promise.all(
-      IMAGE_NAMES.map(async (name) => {
-        const img = result.images[name];
-        const target = `${registry.host}/${img.tagged.slice("localhost/".length)}`;
-        const digestFile = join(dir, `${name}.digest`);
-        try {
-          // Uncompressed layers: the registry is on loopback, and gzip of four Node runtimes took
-          // most of two minutes on two busy cores.
-          await buildah(result.storage, ["push", "--quiet", "--disable-compression", "--cert-dir", registry.certDir, "--creds", `${registry.username}:${registry.password}`, "--digestfile", digestFile, img.local, `docker://${target}`]);
-        } catch (err) {
-          // buildah's message never holds the --creds value (its args are not part of the message).
-          throw new FleetImagePushError(`pushing ${name} (${img.local}) to ${target} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-        }
-        const digest = digestSchema.parse((await readFile(digestFile, "utf8")).trim());
-        tagged[name] = target;
-        refs[name] = `${target.slice(0, target.lastIndexOf(":"))}@${digest}`;
-      }),
-    );
-    const pushSeconds = (Date.now() - started) / 1000;
-    log(`pushed ${IMAGE_NAMES.join(", ")} to ${registry.host}/${FLEET_IMAGE_PREFIX} in ${pushSeconds.toFixed(1)} s (build ${result.built ? "ran" : "reused"}, ${seconds.toFixed(1)} s)`);
-    return { refs, tagged, buildSeconds: seconds, pushSeconds, built: result.built };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+  const result = await buildImages({
+    registry: `${registry.host}/${FLEET_IMAGE_PREFIX}`,
+    push: true,
+    // The commit the first build named: another commit in the meantime is no reason to build again.
+    revision: local.revision,
+    certDir: registry.certDir,
+    creds: `${registry.username}:${registry.password}`,
+    log,
+  });
+  const pushSeconds = (Date.now() - started) / 1000;
+  // Sources edited since the first build are built again here (the record is keyed by them).
+  if (result.built) log("the sources changed while the fleet started: built again before pushing");
+  const refs = {} as Record<ImageName, string>;
+  const tagged = {} as Record<ImageName, string>;
+  for (const name of IMAGE_NAMES) {
+    refs[name] = result.images[name].ref;
+    tagged[name] = result.images[name].tagged;
   }
+  log(`pushed ${IMAGE_NAMES.join(", ")} to ${registry.host}/${FLEET_IMAGE_PREFIX} in ${pushSeconds.toFixed(1)} s (build ${local.built ? "ran" : "reused"}, ${seconds.toFixed(1)} s)`);
+  return { refs, tagged, buildSeconds: seconds, pushSeconds, built: local.built || result.built };
 }
