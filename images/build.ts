@@ -9,8 +9,8 @@
 // last build per input key, which lets a call with unchanged inputs skip buildah altogether.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,7 +34,7 @@ export const IMAGES = {
 } as const satisfies Record<string, { dockerfile: string; name: string; base: Flavour }>;
 export type ImageName = keyof typeof IMAGES;
 /** Bump when the labels or the use of the Dockerfiles change: the build records do not see them. */
-const BUILD_FORMAT = 3;
+const BUILD_FORMAT = 4;
 /** The shared build stage, built once per state of the sources (ensureStaged). */
 const STAGED_REPO = "localhost/kmm-hub/staged";
 export const IMAGE_NAMES = Object.keys(IMAGES) as ImageName[];
@@ -87,7 +87,7 @@ export type BuiltImages = Record<ImageName, BuiltImage>;
 
 export interface BuildResult {
   images: BuiltImages;
-  /** Whether buildah ran (false: an unchanged input was found in the build record). */
+  /** Whether buildah built any of the four (false: each was found unchanged in a build record). */
   built: boolean;
   pushed: boolean;
   storage: Storage;
@@ -178,10 +178,30 @@ async function withLock<T>(cacheDir: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-const recordSchema = z.object({
-  local: z.record(z.string(), z.object({ local: z.string(), digest: z.string() })),
-  pushed: z.record(z.string(), z.record(z.string(), z.string())).default({}),
+/** A build: the image record key of each of the four (records/images/<name>-<key>.json). */
+const recordSchema = z.object({ images: z.record(z.string(), z.string()) });
+/** One final image, keyed by what goes into it: where it is, its local digest, and the registries that hold it. */
+const imageRecordSchema = z.object({
+  local: z.string(),
+  digest: z.string(),
+  pushed: z.record(z.string(), z.string()).default({}),
 });
+type ImageRecord = z.infer<typeof imageRecordSchema>;
+
+async function writeImageRecord(file: string, r: ImageRecord): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, JSON.stringify(r, null, 2));
+}
+
+async function readJson<T>(file: string, schema: z.ZodType<T>): Promise<T | undefined> {
+  const text = await readFile(file, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    return schema.safeParse(JSON.parse(text)).data;
+  } catch {
+    return undefined;
+  }
+}
 
 async function localDigest(storage: Storage, image: string): Promise<string> {
   const out = (await buildah(storage, ["inspect", "--type", "image", "--format", "{{.FromImageDigest}}", image])).trim();
@@ -211,6 +231,47 @@ async function ensureStaged(opts: z.output<typeof buildOptionsSchema>, storage: 
 }
 
 /**
+ * Content hash (hex sha256) of each program's folder /out/<program> in the staged build stage:
+ * paths (sorted), type, mode, owner, and file content or link target. Not the mtimes: the final
+ * builds set every file's time (--timestamp 0), so they do not reach an image. The key by which
+ * a final image is reused (imageKey). Throws BuildahError when the stage cannot be mounted.
+ */
+export async function stagedOutputHashes(storage: Storage, staged: string): Promise<Record<ImageName, string>> {
+  const ctr = (await buildah(storage, ["from", "--pull=never", staged])).trim().split("\n").pop() ?? "";
+  try {
+    const mnt = (await buildah(storage, ["mount", ctr])).trim();
+    const hashes = {} as Record<ImageName, string>;
+    for (const name of IMAGE_NAMES) hashes[name] = await treeHash(path.join(mnt, "out", name));
+    return hashes;
+  } finally {
+    await buildah(storage, ["umount", ctr]).catch(() => "");
+    await buildah(storage, ["rm", ctr]).catch(() => "");
+  }
+}
+
+/** sha256 over a folder tree as stagedOutputHashes describes; "missing" when there is none. */
+export async function treeHash(dir: string): Promise<string> {
+  const h = createHash("sha256");
+  const top = await lstat(dir).catch(() => undefined);
+  if (top === undefined) return "missing";
+  const walk = async (rel: string): Promise<void> => {
+    const abs = path.join(dir, rel);
+    const st = await lstat(abs);
+    h.update(`${rel}\0${st.mode.toString(8)}\0${st.uid}:${st.gid}\0`);
+    if (st.isDirectory()) {
+      for (const e of (await readdir(abs)).sort()) await walk(rel === "" ? e : `${rel}/${e}`);
+    } else if (st.isSymbolicLink()) {
+      h.update(await readlink(abs));
+    } else if (st.isFile()) {
+      h.update(createHash("sha256").update(await readFile(abs)).digest("hex"));
+    }
+    h.update("\n");
+  };
+  await walk("");
+  return h.digest("hex");
+}
+
+/**
  * Builds the hub, spoke, worker and signer images; with `push`, pushes them to
  * `registry` (HOST[:PORT]/PREFIX) and returns the registry's digests. A second call with unchanged
  * sources, lock file and options returns without running buildah (and re-pushes only to a
@@ -228,27 +289,51 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
     const revision = opts.revision ?? source.revision;
     const tag = `${version}-${revision.slice(0, 12)}${revision.endsWith("-dirty") ? "-dirty" : ""}`;
     const key = await inputKey(opts.root, { BUILD_FORMAT, BUD_FLAGS, base: base.key, revision, version, dockerfiles: Object.values(IMAGES).map((i) => readFileSync(path.join(opts.root, i.dockerfile), "utf8")) });
-    const recordFile = path.join(opts.cacheDir, "records", `${key}.json`);
-    let record = existsSync(recordFile) && !opts.noCache ? recordSchema.safeParse(JSON.parse(await readFile(recordFile, "utf8"))).data : undefined;
-    // A record whose local images were removed from the storage is stale.
-    if (record !== undefined) {
-      for (const name of IMAGE_NAMES) {
-        const l = record.local[name];
-        if (l === undefined || (await localDigest(storage, l.local).catch(() => "")) !== l.digest) record = undefined;
-        if (record === undefined) break;
+    const recordDir = path.join(opts.cacheDir, "records");
+    const recordFile = path.join(recordDir, `${key}.json`);
+    const imageRecordFile = (name: ImageName, imageKey: string) => path.join(recordDir, "images", `${name}-${imageKey}.json`);
+    /** The image record of `imageKey` when its image is still in the storage with that digest. */
+    const usable = async (name: ImageName, imageKey: string): Promise<ImageRecord | undefined> => {
+      if (opts.noCache) return undefined;
+      const r = await readJson(imageRecordFile(name, imageKey), imageRecordSchema);
+      if (r === undefined || (await localDigest(storage, r.local).catch(() => "")) !== r.digest) return undefined;
+      return r;
+    };
+    let record = opts.noCache ? undefined : await readJson(recordFile, recordSchema);
+    const images = {} as Record<ImageName, { key: string; record: ImageRecord }>;
+    // A build record whose images were removed from the storage is stale.
+    for (const name of IMAGE_NAMES) {
+      const imageKey = record?.images[name];
+      const r = imageKey === undefined ? undefined : await usable(name, imageKey);
+      if (imageKey === undefined || r === undefined) {
+        record = undefined;
+        break;
       }
+      images[name] = { key: imageKey, record: r };
     }
-    const built = record === undefined;
+    let built = false;
     if (record === undefined) {
-      const fresh: z.infer<typeof recordSchema> = { local: {}, pushed: {} };
       const staged = await ensureStaged(opts, storage, base.images.base, log);
+      const outputs = await stagedOutputHashes(storage, staged);
       const buildOne = async (name: ImageName): Promise<void> => {
         const img = IMAGES[name];
         const local = `localhost/kmm-hub/${img.name}:${tag}`;
-        const started = Date.now();
-        log(`building ${img.name} (${img.dockerfile})`);
         // buildah would annotate the digest of the base as this storage holds it (not reproducible).
         const baseDigest = await localDigest(storage, base.images[img.base]);
+        const labels = [`org.opencontainers.image.version=${version}`, `org.opencontainers.image.revision=${revision}`];
+        // Everything the final stage reads: the program's staged files, its Dockerfile, the base, the metadata.
+        const imageKey = createHash("sha256")
+          .update(JSON.stringify({ BUILD_FORMAT, BUD_FLAGS, output: outputs[name], dockerfile: readFileSync(path.join(opts.root, img.dockerfile), "utf8"), baseDigest, labels, local }))
+          .digest("hex")
+          .slice(0, 24);
+        const reuse = await usable(name, imageKey);
+        if (reuse !== undefined) {
+          log(`${img.name}: its staged program, Dockerfile, base and labels are unchanged, reusing ${reuse.local}`);
+          images[name] = { key: imageKey, record: reuse };
+          return;
+        }
+        const started = Date.now();
+        log(`building ${img.name} (${img.dockerfile})`);
         await buildah(storage, [
           "bud",
           ...BUD_FLAGS,
@@ -256,8 +341,7 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
           "--build-arg", `BUILD_BASE=${base.images.base}`,
           "--build-arg", `BASE=${base.images[img.base]}`,
           "--build-arg", `STAGED=${staged}`,
-          "--label", `org.opencontainers.image.version=${version}`,
-          "--label", `org.opencontainers.image.revision=${revision}`,
+          ...labels.flatMap((l) => ["--label", l]),
           "-f", path.join(opts.root, img.dockerfile),
           "-t", local,
           opts.root,
@@ -265,39 +349,41 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
         // buildah 1.28 leaves the working container of the instruction-less `staged` stage behind.
         const left = (await buildah(storage, ["containers", "--quiet", "--filter", `ancestor=${staged}`])).split("\n").filter((l) => l.trim() !== "");
         if (left.length > 0) await buildah(storage, ["rm", ...left]);
-        fresh.local[name] = { local, digest: await localDigest(storage, local) };
+        images[name] = { key: imageKey, record: { local, digest: await localDigest(storage, local), pushed: {} } };
+        await writeImageRecord(imageRecordFile(name, imageKey), images[name].record);
+        built = true;
         log(`built ${local} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       };
       // One after the other: side by side they wait on the storage's locks (4x slower here).
       for (const name of IMAGE_NAMES) await buildOne(name);
-      record = fresh;
+      record = { images: Object.fromEntries(IMAGE_NAMES.map((n) => [n, images[n].key])) };
     }
     const target = `${opts.registry}|${opts.tlsVerify}`;
-    const images = {} as BuiltImages;
+    const result = {} as BuiltImages;
     for (const name of IMAGE_NAMES) {
-      const { local, digest: ldigest } = record.local[name] as { local: string; digest: string };
+      const { local, digest: ldigest } = images[name].record;
       const repo = `${opts.registry}/${IMAGES[name].name}`;
-      images[name] = { ref: `${repo}@${ldigest}`, digest: ldigest, tagged: `${repo}:${tag}`, local };
+      result[name] = { ref: `${repo}@${ldigest}`, digest: ldigest, tagged: `${repo}:${tag}`, local };
     }
     if (opts.push) {
-      const pushedHere = (record.pushed[target] ??= {});
-      const dir = path.join(opts.cacheDir, "records");
-      await mkdir(dir, { recursive: true });
+      await mkdir(recordDir, { recursive: true });
       await withRegistryAccess(opts, async (access) => {
         const pushOne = async (name: ImageName): Promise<void> => {
-          const img = images[name];
-          const known = pushedHere[name];
+          const img = result[name];
+          const { key: imageKey, record: ir } = images[name];
+          const known = ir.pushed[target];
           if (known !== undefined && (await registryHas(img.tagged, known, access))) {
-            images[name] = { ...img, ref: `${img.tagged.slice(0, img.tagged.lastIndexOf(":"))}@${known}`, digest: known };
+            result[name] = { ...img, ref: `${img.tagged.slice(0, img.tagged.lastIndexOf(":"))}@${known}`, digest: known };
             return;
           }
-          const digestFile = path.join(dir, `${key}.${name}.digest`);
+          const digestFile = path.join(recordDir, `${key}.${name}.digest`);
           log(`pushing ${img.tagged}`);
           await buildah(storage, ["push", "--quiet", `--tls-verify=${opts.tlsVerify}`, ...access.flags, "--digestfile", digestFile, img.local, `docker://${img.tagged}`]);
           const digest = (await readFile(digestFile, "utf8")).trim();
           await rm(digestFile, { force: true });
-          pushedHere[name] = digest;
-          images[name] = { ...img, ref: `${img.tagged.slice(0, img.tagged.lastIndexOf(":"))}@${digest}`, digest };
+          ir.pushed[target] = digest;
+          await writeImageRecord(imageRecordFile(name, imageKey), ir);
+          result[name] = { ...img, ref: `${img.tagged.slice(0, img.tagged.lastIndexOf(":"))}@${digest}`, digest };
         };
         // One after the other: the first push compresses and uploads the shared base layers, the
         // others find them in the registry (side by side, each compressed them again).
@@ -306,7 +392,7 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
     }
     await mkdir(path.dirname(recordFile), { recursive: true });
     await writeFile(recordFile, JSON.stringify(record, null, 2));
-    return { images, built, pushed: opts.push, storage, revision, version, baseKey: base.key };
+    return { images: result, built, pushed: opts.push, storage, revision, version, baseKey: base.key };
   });
 }
 

@@ -66,5 +66,7 @@ it("a warm storage holding the same images under other labels still gives the sa
   // One shared build stage, kept for the next build; no working container left behind.
   expect((await buildah(warm.storage, ["images", "--noheading", "--format", "{{.Name}}", "--filter", "reference=localhost/kmm-hub/staged"])).trim().split("\n")).toHaveLength(1);
   expect((await buildah(warm.storage, ["containers", "--quiet"])).trim()).toBe("");
-  expect(await readdir(path.join(cacheDir, "records"))).toHaveLength(1);
+  expect((await readdir(path.join(cacheDir, "records"))).filter((f) => f.endsWith(".json"))).toHaveLength(1);
+  // One record per final image, keyed by its staged program, Dockerfile, base and labels.
+  expect((await readdir(path.join(cacheDir, "records", "images"))).sort().map((f) => f.replace(/-[0-9a-f]{24}\.json$/, ""))).toEqual([...IMAGE_NAMES].sort());
 }, 1_200_000);
