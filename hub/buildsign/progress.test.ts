@@ -138,6 +138,13 @@ describe("progress", () => {
     expect(p.state.state).toBe("Building");
   });
 
+  it("does not build again in a rebuild whose build finished and whose Job is gone: signs the rebuilt intermediate", () => {
+    const p = progress(input(a, { imageDigest: D_OLD, intermediateDigest: D_UNSIGNED, rebuild: true, rebuiltIntermediate: true }));
+    expect(p.actions).toEqual([{ kind: "create", type: "sign", job: signOf(a) }]);
+    const b = observedOf(buildOf(a), done());
+    expect(progress(input(a, { jobs: [b], pods: [podOf(b, D_UNSIGNED)], rebuild: true })).built).toBe(true);
+  });
+
   it("keeps a failed build, does not retry, and says so", () => {
     const b = observedOf(buildOf(a), failed);
     const p = progress(input(a, { jobs: [b] }));

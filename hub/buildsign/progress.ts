@@ -44,6 +44,11 @@ export interface ProgressInput {
   intermediateDigest: string | undefined;
   /** imageRebuildTriggerGeneration moved and this image was not rebuilt since: build even if it exists. */
   rebuild: boolean;
+  /**
+   * During a rebuild that also signs: the build part already finished (its Job may be gone, deleted
+   * after gcDelay by any MCM that shares it), so the intermediate in the registry is the rebuilt one.
+   */
+  rebuiltIntermediate?: boolean;
   job: (name: string) => ObservedJob | undefined;
   pods: readonly ObservedPod[];
   /** The desired build Job; throws BuildInputError (missing ConfigMap, Secret) for the state. */
@@ -67,6 +72,8 @@ export interface Progress {
   requeueAfterMs?: number;
   /** The chain finished this pass: a pending rebuild is done. */
   finished: boolean;
+  /** The build Job (followed by signing) has succeeded: the intermediate in the registry is its result. */
+  built?: boolean;
 }
 
 function complete(j: ObservedJob): boolean {
@@ -200,7 +207,7 @@ export function progress(input: ProgressInput): Progress {
       out.state = { state: "Failed", reason: "BuildInputInvalid", message: `kernel ${kernel}: ${messageOf(err)}` };
       return out;
     }
-    const skip = mapping.sign !== undefined && !input.rebuild && input.intermediateDigest !== undefined && cachedBuild === undefined;
+    const skip = mapping.sign !== undefined && (!input.rebuild || input.rebuiltIntermediate === true) && input.intermediateDigest !== undefined && cachedBuild === undefined;
     if (skip) {
       unsignedDigest = input.intermediateDigest;
     } else {
@@ -214,6 +221,7 @@ export function progress(input: ProgressInput): Progress {
         collectGc([r.job], input, out);
         return out;
       }
+      out.built = true;
       unsignedDigest = r.digest ?? input.intermediateDigest;
       if (unsignedDigest === undefined) {
         out.state = { state: "Building", job: names.build ?? "", message: `Job ${names.build ?? ""} succeeded; waiting for ${unsignedImageName(mapping.containerImage)} in the registry` };

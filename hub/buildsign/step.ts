@@ -234,11 +234,12 @@ export class BuildSignStep {
       const image = t.mapping.containerImage;
       const registryPin = pins.get(image);
       const rebuild = done !== undefined && !done.has(t.key);
+      const rebuiltIntermediate = done !== undefined && done.has(`${t.key}\0build`);
       const imageDigest = registryPin !== undefined && "digest" in registryPin ? registryPin.digest : undefined;
       // A registry that cannot be asked is not a missing image: no build on its word.
       if (!rebuild && registryPin !== undefined && "error" in registryPin && registryPin.reason !== "ImageNotFound") continue;
       const needsIntermediate = t.mapping.build !== undefined && t.mapping.sign !== undefined && (imageDigest === undefined || rebuild);
-      const intermediateDigest = needsIntermediate && !rebuild ? await this.intermediate(t.mapping, keychain) : undefined;
+      const intermediateDigest = needsIntermediate && (!rebuild || rebuiltIntermediate) ? await this.intermediate(t.mapping, keychain) : undefined;
       let lastUnsigned: string | undefined;
       const p = progress({
         owner: ownerOf(mcm),
@@ -246,6 +247,7 @@ export class BuildSignStep {
         imageDigest,
         intermediateDigest,
         rebuild,
+        rebuiltIntermediate,
         job: (n) => this.jobs.get(this.opts.namespace, n),
         pods,
         makeBuild: () => {
@@ -270,9 +272,15 @@ export class BuildSignStep {
       if (p.state.state === "Ready" && p.state.digest !== undefined) this.opts.digests.invalidate(image);
       if (p.state.state === "Building" || p.state.state === "Signing") later(RUNNING_RECHECK_MS);
       if (p.finished && done !== undefined) done.add(t.key);
+      if (p.built === true && done !== undefined && !done.has(`${t.key}\0build`)) {
+        // The next look-up of the intermediate must see this rebuild's push, not a cached older one.
+        this.opts.digests.invalidate(unsignedImageName(image));
+        done.add(`${t.key}\0build`);
+      }
       out.set(image, pinOf(p.state, registryPin));
     }
     if (done !== undefined && targets.every((t) => done.has(t.key))) this.rebuilds.delete(name);
+    // (keys "<image>\0<kernel>\0build" mark a rebuild whose build part is done)
     await this.record(target, events);
     return { pins: out, ...(requeue !== undefined ? { requeueAfterMs: requeue } : {}) };
   }
