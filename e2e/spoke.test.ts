@@ -507,4 +507,28 @@ describe("spoke edition", () => {
     await admin.custom.deleteNamespacedCustomObject({ group: "kmm.sigs.x-k8s.io", version: "v1beta1", namespace: ns, plural: "modules", name });
     await until("Module released", async () => ((await gone(readModule(name))) ? true : "still there"), 90_000);
   });
+
+  it("reports a spec the API server admits but Kubernetes would refuse in the pods (projected paths written twice), and writes nothing for it (issue 13)", async () => {
+    const name = "kmod-dup-paths";
+    const manifest = moduleManifest(name, { devicePlugin: true });
+    const sources = [
+      { configMap: { name: "plugin-config", items: [{ key: "a", path: "conf" }] } },
+      { secret: { name: "plugin-secret", items: [{ key: "b", path: "conf" }] } },
+    ];
+    Object.assign(manifest.spec, { devicePlugin: { container: { image: "registry.example/kmm/dp:1" }, volumes: [{ name: "config", projected: { sources } }] } });
+    // The CRD admits it: the check costs more than the API server's CEL budget allows.
+    await adminRaw.apply(manifest, "kmm-e2e");
+    await until("SpecValid False with Kubernetes' words", async () => {
+      const c = (await readModule(name)).status?.conditions?.find((x) => x.type === "SpecValid");
+      return c?.status === "False" && c.reason === "InvalidSpec" && c.message.includes('spec.devicePlugin.volumes[0].projected: conflicting duplicate paths: "conf"') ? true : `condition ${JSON.stringify(c)}`;
+    });
+    const events = await admin.core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name},reason=InvalidSpec` });
+    expect(events.items.some((e) => e.type === "Warning" && e.message?.includes("conflicting duplicate paths") === true)).toBe(true);
+    // Nothing was written for it: no finalizer, no DaemonSet.
+    expect((await readModule(name)).metadata.finalizers ?? []).toEqual([]);
+    expect(await daemonSets(name, "module-loader")).toEqual([]);
+    expect(await daemonSets(name, "device-plugin")).toEqual([]);
+    await admin.custom.deleteNamespacedCustomObject({ group: "kmm.sigs.x-k8s.io", version: "v1beta1", namespace: ns, plural: "modules", name });
+    await until("Module gone", async () => ((await gone(readModule(name))) ? true : "still there"));
+  });
 });

@@ -14,6 +14,9 @@ import {
   type ManagedClusterModule,
   type ManagedClusterModuleStatus,
 } from "../shared/api/index.ts";
+import { nextCondition } from "../shared/api/conditions.ts";
+import { upstreamRuleProblems } from "../shared/api/module.ts";
+import { CONDITION_SPEC_VALID, INVALID_SPEC_REASON, specInvalidCondition } from "../shared/api/upstream-rules.ts";
 import { MANAGEDCLUSTER_API_VERSION, MANIFESTWORK_API_VERSION, type ManagedClusterObject, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { RegistryClient, DigestCache } from "../shared/registry/index.ts";
 import { PullSecretSchema, type PullSecret } from "../shared/registry/keychain.ts";
@@ -241,12 +244,31 @@ export class ManagedClusterModuleReconciler {
     }
     const target = { name, uid: mcm.metadata.uid };
     try {
+      const problems = upstreamRuleProblems(mcm.spec.moduleSpec);
+      if (problems.length > 0) return await this.reportInvalidSpec(mcm, target, problems);
       return await this.converge(mcm, target);
     } catch (err: unknown) {
       // Every step reports its own failures; what still gets here is unexpected: say it, then retry.
       await this.events.record(target, "Warning", EventReasons.ReconcileFailed, `reconcile failed, retrying: ${err instanceof Error ? err.message : String(err)}`);
       throw err;
     }
+  }
+
+  /**
+   * A stored moduleSpec that breaks a rule the API server does not enforce (upstreamRuleProblems):
+   * condition SpecValid=False and a Warning Event, and nothing else written; the ManifestWorks
+   * already there stay as they are. Terminal until the MCM changes.
+   */
+  private async reportInvalidSpec(mcm: ManagedClusterModule, target: EventTarget, problems: ReturnType<typeof upstreamRuleProblems>): Promise<undefined> {
+    const before = mcm.status?.conditions ?? [];
+    const invalid = nextCondition(before, specInvalidCondition(problems, "spec.moduleSpec."), this.nowText(), mcm.metadata.generation);
+    await this.events.record(target, "Warning", INVALID_SPEC_REASON, invalid.message);
+    const status: ManagedClusterModuleStatus = { ...(mcm.status ?? {}), conditions: [...before.filter((c) => c.type !== CONDITION_SPEC_VALID), invalid] };
+    if (jsonEqual(status, mcm.status ?? {})) return undefined;
+    const written = await this.applyStatus(mcm, status);
+    if (written.refused !== undefined) await this.events.record(target, "Warning", EventReasons.StatusRefused, written.refused);
+    if (written.retry === true) throw new Error(`ManagedClusterModule ${mcm.metadata.name ?? ""}: its status did not get through; retrying`);
+    return undefined;
   }
 
   /** One reconcile of an existing MCM: plan, pin, build, apply, clean up, report. */

@@ -9,6 +9,8 @@ import {
 } from "../k8s/core.generated.ts";
 import {
   devicePluginPodRules,
+  DUPLICATE_PATHS_MESSAGE,
+  duplicateProjectedPaths,
   envSchema,
   kubernetesName,
   labelValue,
@@ -460,14 +462,20 @@ export interface FieldProblem {
  * regexp validity (RE2), inTreeModuleToRemove vs inTreeModulesToRemove, filesToSign under dirName.
  * zod leaves them out so that objects stored before the CRD carried them still parse and reach the
  * controllers, which must then refuse them visibly (status condition + Event) instead of acting on
- * them. Returns [] for a spec upstream would admit. Fields are relative to the Module spec
+ * them. Also Kubernetes' rules the CRD cannot carry within the API server's CEL cost budget
+ * (duplicate paths in a projected volume). Returns [] for a spec upstream and Kubernetes would admit. Fields are relative to the Module spec
  * (`moduleLoader.container.kernelMappings[2].regexp`); prefix `spec.` or `spec.moduleSpec.`.
  */
 export function upstreamRuleProblems(spec: ModuleSpec): FieldProblem[] {
-  const c = spec.moduleLoader?.container;
-  if (c === undefined) return [];
-  const at = "moduleLoader.container";
   const problems: FieldProblem[] = [];
+  // Kubernetes' own rule that CEL cannot afford (see duplicateProjectedPaths): the API server admits it.
+  (spec.devicePlugin?.volumes ?? []).forEach((v, i) => {
+    const dups = duplicateProjectedPaths(v.projected?.sources);
+    if (dups.length > 0) problems.push({ field: `devicePlugin.volumes[${i}].projected`, message: `${DUPLICATE_PATHS_MESSAGE}: ${dups.map((d) => JSON.stringify(d)).join(", ")}` });
+  });
+  const c = spec.moduleLoader?.container;
+  if (c === undefined) return problems;
+  const at = "moduleLoader.container";
   if (c.inTreeModulesToRemove !== undefined && isSet(c.inTreeModuleToRemove)) {
     problems.push({ field: `${at}.inTreeModuleToRemove`, message: IN_TREE_BOTH_MESSAGE });
   }

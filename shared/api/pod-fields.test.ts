@@ -118,3 +118,25 @@ describe("upstream KMM's hostPath rule (filepath.Clean, then /dev, /sys, /var, /
     expect(isAllowedHostPath(path)).toBe(allowed);
   });
 });
+
+describe("projected volumes writing a path twice (Kubernetes refuses the pod; the CRD cannot afford the check)", () => {
+  const withProjected = (sources: unknown[]) => {
+    const spec = validPodFieldCases[0]?.spec ?? {};
+    return { ...spec, devicePlugin: { container: { image: "registry.example.com/org/dp:v1" }, volumes: [{ name: "p", projected: { sources } }] } };
+  };
+  const paths = (...ps: string[]) => ps.map((path, i) => ({ key: `k${i}`, path }));
+
+  it("is admitted by zod and reported by upstreamRuleProblems, naming the paths", () => {
+    const parsed = moduleSchema.parse(moduleObject("m", "default", withProjected([{ configMap: { name: "c", items: paths("a", "b") } }, { secret: { name: "s", items: paths("b") } }])));
+    expect(upstreamRuleProblems(parsed.spec)).toEqual([{ field: "devicePlugin.volumes[0].projected", message: 'conflicting duplicate paths: "b"' }]);
+  });
+
+  it("counts paths within one source and downward API files too, and leaves distinct paths alone", () => {
+    const dup = moduleSchema.parse(moduleObject("m", "default", withProjected([{ configMap: { name: "c", items: paths("a", "a") } }])));
+    expect(upstreamRuleProblems(dup.spec)).toHaveLength(1);
+    const downward = [{ downwardAPI: { items: [{ path: "a", fieldRef: { fieldPath: "metadata.name" } }] } }, { secret: { name: "s", items: paths("a") } }];
+    expect(upstreamRuleProblems(moduleSchema.parse(moduleObject("m", "default", withProjected(downward))).spec)).toHaveLength(1);
+    const distinct = moduleSchema.parse(moduleObject("m", "default", withProjected([{ configMap: { name: "c", items: paths("a") } }, { secret: { name: "s", items: paths("b") } }])));
+    expect(upstreamRuleProblems(distinct.spec)).toEqual([]);
+  });
+});

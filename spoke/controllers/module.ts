@@ -4,7 +4,8 @@
 // the Module's status (condition WriteRefused) and as a Warning Event with the server's message, and
 // the reconcile is retried with backoff once everything else is written.
 import type { Module } from "../../shared/api/module.ts";
-import { MODULE_API_VERSION, MODULE_KIND, MODULE_PLURAL } from "../../shared/api/module.ts";
+import { MODULE_API_VERSION, MODULE_KIND, MODULE_PLURAL, upstreamRuleProblems } from "../../shared/api/module.ts";
+import { CONDITION_SPEC_VALID, INVALID_SPEC_REASON, specInvalidCondition } from "../../shared/api/upstream-rules.ts";
 import { isNotFound, type RawClient } from "../../shared/kube/raw.ts";
 import type { Reconcile } from "../../shared/runtime/controller.ts";
 import type { Informer } from "../../shared/runtime/informer.ts";
@@ -85,6 +86,21 @@ export function moduleReconciler(deps: ModuleReconcilerDeps): Reconcile {
     const deleting = module.metadata.deletionTimestamp !== undefined;
     const finalizers = module.metadata.finalizers ?? [];
     const writes = new Writes();
+    // A stored spec that breaks a rule the API server does not enforce: report it, write nothing else.
+    const problems = deleting ? [] : upstreamRuleProblems(module.spec);
+    if (problems.length > 0) {
+      const before = module.status?.conditions ?? [];
+      const invalid = specInvalidCondition(problems, "spec.");
+      const status = { ...(module.status ?? {}), conditions: [...before.filter((c) => c.type !== CONDITION_SPEC_VALID), ...mergeConditions(before, [invalid], module.metadata.generation, new Date())] };
+      if (before.find((c) => c.type === CONDITION_SPEC_VALID)?.message !== invalid.message) await record(deps, involved, "Warning", INVALID_SPEC_REASON, invalid.message);
+      if (!statusUnchanged(module.status, status)) {
+        const body = { apiVersion: MODULE_API_VERSION, kind: MODULE_KIND, metadata: { name: m.name, namespace: m.namespace }, status };
+        await writes.attempt(`status of Module ${key}`, () => deps.raw.applyStatus(body, FIELD_MANAGER));
+      }
+      if (writes.failure !== undefined) throw writes.failure;
+      // Terminal until the spec changes (its update event queues the Module again).
+      return undefined;
+    }
     if (!deleting && !finalizers.includes(MODULE_FINALIZER)) {
       await writes.attempt(`finalizer of Module ${key}`, () => setFinalizers(deps.raw, module, [...finalizers, MODULE_FINALIZER]));
     }
