@@ -52,3 +52,12 @@ describe("ProcessGroup.failOnExit", () => {
     expect(rejected).toBe(false);
   });
 });
+
+describe("ProcessGroup.start", () => {
+  it("refuses to start a process once the group is stopping, so a late step of a failed start leaves no orphan", async () => {
+    const g = await newGroup();
+    await g.stopAll(500);
+    expect(() => g.start("registry", "sleep", ["30"])).toThrow("not starting registry: the process group is stopping");
+    group = undefined;
+  });
+});

@@ -97,6 +97,9 @@ export class ProcessGroup {
   }
 
   start(name: string, cmd: string, args: string[], env: Record<string, string> = {}): ManagedProcess {
+    // A start that lost a race with stopAll (a failed fleet start whose other steps still run)
+    // would leave an orphan that no one stops.
+    if (this.stopping) throw new Error(`not starting ${name}: the process group is stopping`);
     const logFile = join(this.dir, `${name}.log`);
     const fd = openSync(logFile, "a");
     const child = spawn(cmd, args, {
