@@ -130,6 +130,9 @@ describe("progress", () => {
     expect(p.actions).toEqual([{ kind: "create", type: "sign", job: signOf(a) }]);
     const ready = progress(input(a, { imageDigest: D_SIGNED }));
     expect(ready).toMatchObject({ state: { state: "Ready", digest: undefined }, actions: [] });
+    // Seen in the registry before the sign Job read Complete: its success is still an Event.
+    const s = observedOf(signOf(a), done());
+    expect(progress(input(a, { imageDigest: D_SIGNED, jobs: [s] })).events.map((e) => e.reason)).toEqual(["SignSucceeded"]);
   });
 
   it("builds again on a rebuild trigger even where the image and intermediate exist", () => {

@@ -193,6 +193,10 @@ export function progress(input: ProgressInput): Progress {
   const cachedSign = names.sign !== undefined ? input.job(names.sign) : undefined;
 
   if (input.imageDigest !== undefined && !input.rebuild) {
+    // The registry may show the push before the Job reads Complete: its success is still said.
+    for (const [type, j] of [["build", cachedBuild], ["sign", cachedSign]] as const) {
+      if (j !== undefined && complete(j) && j.metadata.deletionTimestamp === undefined) out.events.push(jobEvent(type, "succeeded", kernel, `Job ${j.metadata.name}`));
+    }
     collectGc([cachedBuild, cachedSign], input, out);
     return out;
   }
