@@ -271,6 +271,62 @@ export async function treeHash(dir: string): Promise<string> {
   return h.digest("hex");
 }
 
+/** An image of the storage: full id and its names (REPO:TAG; none when untagged). */
+export interface StoredImage {
+  id: string;
+  names: string[];
+}
+
+/**
+ * The images of the project's storage a finished build no longer needs: earlier revisions' final
+ * images, earlier staged build stages and untagged leftovers, all named under localhost/kmm-hub/
+ * (or nameless). Kept: any image with a name in `keep` (this build's four and its staged stage)
+ * and the base images (localhost/kmm-hub/base*: images/base.ts keeps and keys them), and anything
+ * named outside localhost/kmm-hub/. Pure; returns ids.
+ */
+export function prunableImages(stored: readonly StoredImage[], keep: readonly string[]): string[] {
+  const kept = new Set(keep);
+  return stored
+    .filter((img) => !img.names.some((n) => kept.has(n) || n.startsWith("localhost/kmm-hub/base") || !n.startsWith("localhost/kmm-hub/")))
+    .map((img) => img.id);
+}
+
+/** The images of `storage`, grouped by id. */
+async function storedImages(storage: Storage): Promise<StoredImage[]> {
+  const out = await buildah(storage, ["images", "--all", "--no-trunc", "--noheading", "--format", "{{.ID}} {{.Name}}:{{.Tag}}"]);
+  const byId = new Map<string, string[]>();
+  for (const line of out.split("\n")) {
+    const [id, name] = line.trim().split(/\s+/);
+    if (id === undefined || id === "" || name === undefined) continue;
+    const names = byId.get(id) ?? [];
+    if (name !== "<none>:<none>") names.push(name);
+    byId.set(id, names);
+  }
+  return [...byId].map(([id, names]) => ({ id, names }));
+}
+
+/**
+ * After a successful build: removes from the storage what prunableImages selects, and the build
+ * records other than `recordFile` and `imageRecords` (they name images that are gone). Images still
+ * used by another (a parent of a kept one, a working container) are left for a later prune.
+ */
+async function prune(storage: Storage, keep: readonly string[], recordFile: string, imageRecords: readonly string[], log: (line: string) => void): Promise<void> {
+  const ids = prunableImages(await storedImages(storage), keep);
+  let removed = 0;
+  for (const id of ids) {
+    if ((await buildah(storage, ["rmi", id]).then(() => true, () => false))) removed++;
+  }
+  if (removed > 0) log(`pruned ${removed} image(s) of earlier builds from the storage`);
+  const dir = path.dirname(recordFile);
+  for (const f of await readdir(dir).catch(() => [])) {
+    if (f.endsWith(".json") && path.join(dir, f) !== recordFile) await rm(path.join(dir, f), { force: true });
+  }
+  const keepRecords = new Set(imageRecords);
+  for (const f of await readdir(path.join(dir, "images")).catch(() => [])) {
+    if (!keepRecords.has(path.join(dir, "images", f))) await rm(path.join(dir, "images", f), { force: true });
+  }
+}
+
 /**
  * Builds the hub, spoke, worker and signer images; with `push`, pushes them to
  * `registry` (HOST[:PORT]/PREFIX) and returns the registry's digests. A second call with unchanged
@@ -311,9 +367,10 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
       }
       images[name] = { key: imageKey, record: r };
     }
-    let built = false;
+    const rebuilt: ImageName[] = [];
+    let staged: string | undefined;
     if (record === undefined) {
-      const staged = await ensureStaged(opts, storage, base.images.base, log);
+      staged = await ensureStaged(opts, storage, base.images.base, log);
       const outputs = await stagedOutputHashes(storage, staged);
       const buildOne = async (name: ImageName): Promise<void> => {
         const img = IMAGES[name];
@@ -347,11 +404,11 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
           opts.root,
         ]);
         // buildah 1.28 leaves the working container of the instruction-less `staged` stage behind.
-        const left = (await buildah(storage, ["containers", "--quiet", "--filter", `ancestor=${staged}`])).split("\n").filter((l) => l.trim() !== "");
+        const left = (await buildah(storage, ["containers", "--quiet", "--filter", `ancestor=${staged as string}`])).split("\n").filter((l) => l.trim() !== "");
         if (left.length > 0) await buildah(storage, ["rm", ...left]);
         images[name] = { key: imageKey, record: { local, digest: await localDigest(storage, local), pushed: {} } };
         await writeImageRecord(imageRecordFile(name, imageKey), images[name].record);
-        built = true;
+        rebuilt.push(name);
         log(`built ${local} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       };
       // One after the other: side by side they wait on the storage's locks (4x slower here).
@@ -392,6 +449,9 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
     }
     await mkdir(path.dirname(recordFile), { recursive: true });
     await writeFile(recordFile, JSON.stringify(record, null, 2));
+    const built = rebuilt.length > 0;
+    // Also when nothing was built: an earlier build may have been stopped before its prune.
+    await prune(storage, [...IMAGE_NAMES.map((n) => images[n].record.local), ...(staged === undefined ? [] : [staged])], recordFile, IMAGE_NAMES.map((n) => imageRecordFile(n, images[n].key)), log);
     return { images: result, built, pushed: opts.push, storage, revision, version, baseKey: base.key };
   });
 }

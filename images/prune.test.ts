@@ -1,0 +1,31 @@
+// Which images a finished build prunes from the project's storage: earlier revisions' images,
+// earlier staged stages and untagged leftovers go; this build's images, the base images and
+// anything not named by this project stay. After the run's own build, the storage holds no
+// final image or staged stage other than that build's.
+import { expect, inject, it } from "vitest";
+import { buildah, projectStorage } from "./buildah.ts";
+import { DEFAULT_CACHE_DIR, IMAGE_NAMES, prunableImages } from "./build.ts";
+
+const { built } = inject("images");
+
+it("selects earlier builds' images, keeps this build's, the base images and foreign images", () => {
+  const stored = [
+    { id: "hub-now", names: ["localhost/kmm-hub/kmm-hub:0.1.0-abc"] },
+    { id: "hub-old", names: ["localhost/kmm-hub/kmm-hub:0.1.0-old"] },
+    { id: "staged-now", names: ["localhost/kmm-hub/staged:k2"] },
+    { id: "staged-old", names: ["localhost/kmm-hub/staged:k1"] },
+    { id: "untagged", names: [] },
+    { id: "base", names: ["localhost/kmm-hub/base:t1", "localhost/kmm-hub/base:t0"] },
+    { id: "base-debian", names: ["localhost/kmm-hub/base-debian:t1"] },
+    { id: "foreign", names: ["docker.io/library/debian:trixie"] },
+    { id: "both", names: ["localhost/kmm-hub/kmm-hub:0.1.0-old", "localhost/kmm-hub/kmm-hub:0.1.0-abc"] },
+  ];
+  expect(prunableImages(stored, ["localhost/kmm-hub/kmm-hub:0.1.0-abc", "localhost/kmm-hub/staged:k2"]).sort()).toEqual(["hub-old", "staged-old", "untagged"]);
+});
+
+it("leaves the storage with one set of final images after the run's build", async () => {
+  const names = (await buildah(projectStorage(DEFAULT_CACHE_DIR), ["images", "--noheading", "--format", "{{.Name}}:{{.Tag}}"])).split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("localhost/kmm-hub/base"));
+  const finals = names.filter((n) => !n.startsWith("localhost/kmm-hub/staged:"));
+  expect(finals.sort()).toEqual(IMAGE_NAMES.map((n) => built[n].local).sort());
+  expect(names.filter((n) => n.startsWith("localhost/kmm-hub/staged:")).length).toBeLessThanOrEqual(1);
+});
