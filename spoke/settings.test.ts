@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../shared/runtime/config.ts";
-import { DEFAULT_WORKER_IMAGE, SettingsError, settingsFrom } from "./settings.ts";
+import { SettingsError, settingsFrom } from "./settings.ts";
 
 const config = parseConfig("worker:\n  firmwareHostPath: /lib/firmware/updates\n  runAsUser: 0\n", "spoke");
 
@@ -17,15 +17,21 @@ describe("spoke settings", () => {
     });
   });
 
-  it("default to the published worker image, the pod's namespace and unmanaged mode", () => {
-    const s = settingsFrom({ POD_NAMESPACE: "ops" }, config);
-    expect(s.workerImage).toBe(DEFAULT_WORKER_IMAGE);
+  it("default to the pod's namespace and unmanaged mode", () => {
+    const s = settingsFrom({ POD_NAMESPACE: "ops", RELATED_IMAGE_WORKER: "registry.example.com/w@sha256:" + "0".repeat(64) }, config);
     expect(s.operatorNamespace).toBe("ops");
     expect(s.managed).toBe(false);
   });
 
   it("refuse values they cannot use, naming the variable", () => {
-    expect(() => settingsFrom({ KMM_MANAGED: "yes" }, config)).toThrow(SettingsError);
+    expect(() => settingsFrom({ KMM_MANAGED: "yes", RELATED_IMAGE_WORKER: "w:1" }, config)).toThrow(SettingsError);
     expect(() => settingsFrom({ RELATED_IMAGE_WORKER: "a b" }, config)).toThrow(/RELATED_IMAGE_WORKER/);
+  });
+
+  it("require RELATED_IMAGE_WORKER, as upstream KMM does: no placeholder worker image", () => {
+    for (const env of [{}, { RELATED_IMAGE_WORKER: "" }]) {
+      expect(() => settingsFrom(env, config)).toThrow(SettingsError);
+      expect(() => settingsFrom(env, config)).toThrow(/RELATED_IMAGE_WORKER: is not set: the spoke needs the worker image/);
+    }
   });
 });

@@ -3,7 +3,6 @@
 import { z } from "zod";
 import type { OperatorConfig } from "../shared/runtime/config.ts";
 
-export const DEFAULT_WORKER_IMAGE = "ghcr.io/kmm-hub/kmm-hub-worker:latest";
 /** Upstream's default ServiceAccounts for Modules in the operator's own namespace. */
 export const DEFAULT_MODULE_LOADER_SERVICE_ACCOUNT = "kmm-operator-module-loader";
 export const DEFAULT_DEVICE_PLUGIN_SERVICE_ACCOUNT = "kmm-operator-device-plugin";
@@ -13,7 +12,10 @@ export class SettingsError extends Error {
 }
 
 const envSchema = z.object({
-  RELATED_IMAGE_WORKER: z.string().min(1).regex(/^[^\s]+$/, "must be an image reference without spaces").default(DEFAULT_WORKER_IMAGE),
+  // Required, as upstream KMM requires it: a placeholder default would only fail later, on every node.
+  RELATED_IMAGE_WORKER: z
+    .string({ error: (i) => (i.input === undefined ? "is not set: the spoke needs the worker image (kmm-hub-worker, by digest) that its module-loader pods run; set RELATED_IMAGE_WORKER as spoke/deploy and the Policy do" : undefined) })
+    .regex(/^[^\s]+$/, "must be an image reference without spaces"),
   OPERATOR_NAMESPACE: z.string().min(1).optional(),
   POD_NAMESPACE: z.string().min(1).optional(),
   KMM_MANAGED: z.enum(["0", "1", "true", "false", ""]).default("0"),
@@ -32,6 +34,10 @@ export interface SpokeSettings {
   firmwareClassPath?: string | undefined;
 }
 
+/**
+ * The spoke's settings from its environment (upstream KMM's variable names) and config file.
+ * Throws SettingsError naming the variable when one is missing (RELATED_IMAGE_WORKER) or not valid.
+ */
 export function settingsFrom(env: NodeJS.ProcessEnv, config: OperatorConfig): SpokeSettings {
   const parsed = envSchema.safeParse({
     RELATED_IMAGE_WORKER: env.RELATED_IMAGE_WORKER === "" ? undefined : env.RELATED_IMAGE_WORKER,

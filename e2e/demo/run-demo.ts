@@ -117,7 +117,7 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
         );
       }
       await ignoreExists(s.raw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: DEMO_SPOKE_NAMESPACE } }));
-      const spoke = createSpoke({ connection: await connectionFrom(s.info.kubeconfig), config: quietConfig("spoke"), env: { KMM_MANAGED: "1", OPERATOR_NAMESPACE: "kmm-operator-system" }, logger: logFile(`kmm-spoke-${s.info.name}`) });
+      const spoke = createSpoke({ connection: await connectionFrom(s.info.kubeconfig), config: quietConfig("spoke"), env: { KMM_MANAGED: "1", OPERATOR_NAMESPACE: "kmm-operator-system", RELATED_IMAGE_WORKER: "registry.example/kmm/worker:demo" }, logger: logFile(`kmm-spoke-${s.info.name}`) });
       managers.push({ manager: spoke.manager, run: spoke.manager.run() });
       log(`${s.info.name}: ${s.kernels.length} kwok node(s) with kernel(s) ${s.kernels.join(", ")}; spoke edition started`);
     }
