@@ -6,28 +6,43 @@
 #   KMM_E2E_FLEET=<dir>/fleet.json npx vitest run --project e2e
 # Not exercised in CI (kind cannot run on the CI machine); e2e/controlplane is what CI uses.
 #
-#   e2e/kind/up.sh [--spokes N] [--dir DIR]
-#   images: KMM_HUB_IMAGE, KMM_SPOKE_IMAGE, KMM_WORKER_IMAGE (local Docker images, loaded with `kind load`)
+#   e2e/kind/up.sh [--spokes N] [--dir DIR] (--registry HOST[:PORT]/PREFIX [--tls-verify=false] | --manifests DIR)
+# The hub and the Policy come from the manifests `npm run images -- --registry … --push --manifests DIR`
+# renders, every image pinned by digest: with --registry this script runs that command (the kind
+# nodes must reach the registry), with --manifests it applies what an earlier run wrote.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 spokes=2
 dir=$root/.cache/kind-fleet
+registry=
+tls_verify=true
+manifests=
+usage="usage: $0 [--spokes N] [--dir DIR] (--registry HOST[:PORT]/PREFIX [--tls-verify=false] | --manifests DIR)"
 while [ $# -gt 0 ]; do
   case $1 in
     --spokes) spokes=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
-    *) echo "usage: $0 [--spokes N] [--dir DIR]" >&2; exit 2 ;;
+    --registry) registry=$2; shift 2 ;;
+    --tls-verify=*) tls_verify=${1#--tls-verify=}; shift ;;
+    --manifests) manifests=$2; shift 2 ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
+if [ -n "$registry" ] && [ -n "$manifests" ]; then echo "up.sh: give --registry or --manifests, not both" >&2; exit 2; fi
+if [ -z "$registry" ] && [ -z "$manifests" ]; then echo "up.sh: the images are needed: $usage" >&2; exit 2; fi
 [[ $spokes =~ ^[1-9][0-9]*$ ]] || { echo "up.sh: --spokes must be a positive number, got '$spokes'" >&2; exit 2; }
 for tool in docker kind kubectl clusteradm; do
   command -v "$tool" >/dev/null || { echo "up.sh: $tool is required" >&2; exit 1; }
 done
-hub_image=${KMM_HUB_IMAGE:-}
-spoke_image=${KMM_SPOKE_IMAGE:-}
-worker_image=${KMM_WORKER_IMAGE:-}
+if [ -n "$registry" ]; then
+  manifests=$dir/manifests
+  (cd "$root" && npm run --silent images -- --registry "$registry" --tls-verify="$tls_verify" --push --manifests "$manifests")
+fi
+for f in kmm-hub.yaml install-kmm-spoke.yaml; do
+  [ -f "$manifests/$f" ] || { echo "up.sh: $manifests/$f is missing: write it with npm run images -- --registry … --push --manifests $manifests" >&2; exit 1; }
+done
 
 hub=kmm-hub
 spoke_names=()
@@ -49,11 +64,6 @@ create() { # <kind name> <config>
 create "$hub" "$here/hub.yaml"
 for s in "${spoke_names[@]}"; do create "$s" "$here/spoke.yaml"; done
 
-for image in "$hub_image" "$spoke_image" "$worker_image"; do
-  [ -n "$image" ] || continue
-  for c in "$hub" "${spoke_names[@]}"; do kind load docker-image "$image" --name "$c"; done
-done
-
 # OCM: the cluster manager on the hub, a klusterlet per spoke, accepted on the hub.
 clusteradm init --wait --context "$(ctx "$hub")"
 token=$(clusteradm get token --context "$(ctx "$hub")" | sed -n 's/.*--hub-token \([^ ]*\).*/\1/p' | head -n1)
@@ -70,20 +80,11 @@ clusteradm accept --clusters "$spoke_list" --wait --context "$(ctx "$hub")"
 clusteradm install hub-addon --names governance-policy-framework --context "$(ctx "$hub")"
 clusteradm addon enable --names governance-policy-framework,config-policy-controller --clusters "$spoke_list" --context "$(ctx "$hub")"
 
-# The hub, then the spoke edition through the Policy (with the loaded images when given).
+# The hub, then the spoke edition through the Policy, both as rendered with the images' digests.
 hubctl() { kubectl --kubeconfig "$(kubeconfig "$hub")" "$@"; }
 hubctl apply --server-side -f "$root/crds/"
-hubctl apply --server-side -f "$root/hub/deploy/rbac.yaml" -f "$root/hub/deploy/deployment.yaml"
-if [ -n "$hub_image" ]; then hubctl -n kmm-hub set image deployment/kmm-hub "*=$hub_image"; fi
-policy=$root/policies/install-kmm-spoke.yaml
-if [ -n "$spoke_image" ] || [ -n "$worker_image" ]; then
-  policy=$dir/install-kmm-spoke.yaml
-  args=()
-  [ -n "$spoke_image" ] && args+=(--image "$spoke_image")
-  [ -n "$worker_image" ] && args+=(--worker-image "$worker_image")
-  (cd "$root" && npm run --silent gen:policy -- "${args[@]}" --out "$policy")
-fi
-hubctl apply --server-side -f "$policy"
+hubctl apply --server-side -f "$manifests/kmm-hub.yaml"
+hubctl apply --server-side -f "$manifests/install-kmm-spoke.yaml"
 hubctl -n kmm-hub-policies wait policy/install-kmm-spoke --for=jsonpath='{.status.compliant}'=Compliant --timeout=300s
 
 # fleet.json, in the shape of e2e/fleet-types.ts (no extra users: kind has no static tokens).
