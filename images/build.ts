@@ -282,13 +282,11 @@ export interface StoredImage {
  * images, earlier staged build stages and untagged leftovers, all named under localhost/kmm-hub/
  * (or nameless). Kept: any image with a name in `keep` (this build's four and its staged stage)
  * and the base images (localhost/kmm-hub/base*: images/base.ts keeps and keys them), and anything
- * named outside localhost/kmm-hub/. Pure; returns ids.
+ * named outside localhost/kmm-hub/. Pure.
  */
-export function prunableImages(stored: readonly StoredImage[], keep: readonly string[]): string[] {
+export function prunableImages(stored: readonly StoredImage[], keep: readonly string[]): StoredImage[] {
   const kept = new Set(keep);
-  return stored
-    .filter((img) => !img.names.some((n) => kept.has(n) || n.startsWith("localhost/kmm-hub/base") || !n.startsWith("localhost/kmm-hub/")))
-    .map((img) => img.id);
+  return stored.filter((img) => !img.names.some((n) => kept.has(n) || n.startsWith("localhost/kmm-hub/base") || !n.startsWith("localhost/kmm-hub/")));
 }
 
 /** The images of `storage`, grouped by id. */
@@ -311,10 +309,10 @@ async function storedImages(storage: Storage): Promise<StoredImage[]> {
  * used by another (a parent of a kept one, a working container) are left for a later prune.
  */
 async function prune(storage: Storage, keep: readonly string[], recordFile: string, imageRecords: readonly string[], log: (line: string) => void): Promise<void> {
-  const ids = prunableImages(await storedImages(storage), keep);
   let removed = 0;
-  for (const id of ids) {
-    if ((await buildah(storage, ["rmi", id]).then(() => true, () => false))) removed++;
+  for (const img of prunableImages(await storedImages(storage), keep)) {
+    // By its names when it has any: buildah refuses to remove by id an image with several names.
+    if ((await buildah(storage, ["rmi", ...(img.names.length > 0 ? img.names : [img.id])]).then(() => true, () => false))) removed++;
   }
   if (removed > 0) log(`pruned ${removed} image(s) of earlier builds from the storage`);
   const dir = path.dirname(recordFile);

@@ -11,7 +11,7 @@ const { built } = inject("images");
 it("selects earlier builds' images, keeps this build's, the base images and foreign images", () => {
   const stored = [
     { id: "hub-now", names: ["localhost/kmm-hub/kmm-hub:0.1.0-abc"] },
-    { id: "hub-old", names: ["localhost/kmm-hub/kmm-hub:0.1.0-old"] },
+    { id: "hub-old", names: ["localhost/kmm-hub/kmm-hub:0.1.0-old", "localhost/kmm-hub/kmm-hub:0.1.0-older"] },
     { id: "staged-now", names: ["localhost/kmm-hub/staged:k2"] },
     { id: "staged-old", names: ["localhost/kmm-hub/staged:k1"] },
     { id: "untagged", names: [] },
@@ -20,11 +20,11 @@ it("selects earlier builds' images, keeps this build's, the base images and fore
     { id: "foreign", names: ["docker.io/library/debian:trixie"] },
     { id: "both", names: ["localhost/kmm-hub/kmm-hub:0.1.0-old", "localhost/kmm-hub/kmm-hub:0.1.0-abc"] },
   ];
-  expect(prunableImages(stored, ["localhost/kmm-hub/kmm-hub:0.1.0-abc", "localhost/kmm-hub/staged:k2"]).sort()).toEqual(["hub-old", "staged-old", "untagged"]);
+  expect(prunableImages(stored, ["localhost/kmm-hub/kmm-hub:0.1.0-abc", "localhost/kmm-hub/staged:k2"]).map((i) => i.id).sort()).toEqual(["hub-old", "staged-old", "untagged"]);
 });
 
 it("leaves the storage with one set of final images after the run's build", async () => {
-  const names = (await buildah(projectStorage(DEFAULT_CACHE_DIR), ["images", "--noheading", "--format", "{{.Name}}:{{.Tag}}"])).split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("localhost/kmm-hub/base"));
+  const names = (await buildah(projectStorage(DEFAULT_CACHE_DIR), ["images", "--noheading", "--format", "{{.Name}}:{{.Tag}}"])).split("\n").map((l) => l.trim()).filter((l) => l.startsWith("localhost/kmm-hub/") && !l.startsWith("localhost/kmm-hub/base"));
   const finals = names.filter((n) => !n.startsWith("localhost/kmm-hub/staged:"));
   expect(finals.sort()).toEqual(IMAGE_NAMES.map((n) => built[n].local).sort());
   expect(names.filter((n) => n.startsWith("localhost/kmm-hub/staged:")).length).toBeLessThanOrEqual(1);
