@@ -129,11 +129,13 @@ describe("OCM models round-trip through the real API server", () => {
     expect(Placement.parse(created)).toEqual(created);
     expect(created).toMatchObject(sent);
 
-    const decisionName = "kmm-spokes-decision-1";
+    // The fleet's real placement controller writes kmm-spokes-decision-1 for the Placement above: the
+    // model's own decision takes another name and a placement label no Placement has, so it stays the test's.
+    const decisionName = "kmm-spokes-model-decision-1";
     await create(gvr.placementdecisions, ns, {
       apiVersion: PlacementDecision.apiVersion,
       kind: PlacementDecision.kind,
-      metadata: { name: decisionName, namespace: ns, labels: { "cluster.open-cluster-management.io/placement": "kmm-spokes" } },
+      metadata: { name: decisionName, namespace: ns, labels: { "cluster.open-cluster-management.io/placement": "kmm-spokes-model" } },
     });
     const withStatus: unknown = await hub.custom.replaceNamespacedCustomObjectStatus({
       ...gvr.placementdecisions,

@@ -167,7 +167,8 @@ describe("every layer of every image", () => {
             entries++;
             const where = `${name} ${layer.digest.slice(7, 19)} ${header.path}`;
             if (header.type !== "symlink" && (header.mode & 0o002) !== 0) problems.push(`${where}: world-writable (${header.mode.toString(8)})`);
-            if (SECRET_NAMES.test(header.path.replace(/\/$/, ""))) problems.push(`${where}: a credential file name`);
+            // A symlink holds no bytes of its own (openssl's usr/lib/ssl/cert.pem points at the public CA bundle).
+            if (header.type !== "symlink" && SECRET_NAMES.test(header.path.replace(/\/$/, ""))) problems.push(`${where}: a credential file name`);
             if (path.posix.basename(header.path).startsWith(".wh.")) problems.push(`${where}: a whiteout (the layers only add files)`);
             if (header.type !== "file") continue;
             const chunks: Buffer[] = [];
