@@ -7,7 +7,7 @@ import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
 import { Placement, PlacementRule } from "../shared/ocm/placement.ts";
 import { Policy, PlacementBinding, embeddedConfigurationPolicies } from "../shared/ocm/policy.ts";
-import { POLICY_FILE, POLICY_FILES, WORK_AGENT_SA, WORK_AGGREGATION_LABEL, imageFlags, renderPolicy, spokeObjects } from "./gen-policy.ts";
+import { POLICY_FILE, POLICY_FILES, WORK_AGENT_SA, WORK_AGGREGATION_LABEL, imageFlags, labelPairs, parseToleration, renderPolicy, schedulingFlags, spokeObjects } from "./gen-policy.ts";
 
 const docs = (text: string): Record<string, unknown>[] => parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
 const byKind = (objs: Record<string, unknown>[], kind: string) => objs.filter((o) => o.kind === kind);
@@ -109,5 +109,66 @@ describe("gen-policy image flags", () => {
     const deployment = objects.find((o) => o.kind === "Deployment") as unknown as { spec: { template: { spec: { containers: { image: string; env: { name: string; value?: string }[] }[] } } } };
     expect(deployment.spec.template.spec.containers[0]?.image).toBe("kmm-hub-spoke");
     expect(deployment.spec.template.spec.containers[0]?.env.find((e) => e.name === "RELATED_IMAGE_WORKER")?.value).toBe("kmm-hub-worker");
+  });
+});
+
+describe("gen-policy scheduling and selection flags", () => {
+  type PodSpec = { nodeSelector?: unknown; tolerations?: unknown; imagePullSecrets?: unknown };
+  const podSpec = (text: string): PodSpec => {
+    const deployment = embeddedConfigurationPolicies(Policy.parse(byKind(docs(text), "Policy")[0]))
+      .flatMap((c) => (c.spec["object-templates"] ?? []).map((t) => t.objectDefinition as Record<string, unknown>))
+      .find((o) => o.kind === "Deployment") as { spec: { template: { spec: PodSpec } } };
+    return deployment.spec.template.spec;
+  };
+  const run = (args: string[]) => spawnSync(process.execPath, ["--disable-warning=ExperimentalWarning", fileURLToPath(new URL("./gen-policy.ts", import.meta.url)), ...args], { encoding: "utf8" });
+
+  it("reads tolerations as kubectl taint writes taints: Exists without a value, Equal with one, any effect without one", () => {
+    expect(parseToleration("node-role.kubernetes.io/infra:NoSchedule")).toEqual({ key: "node-role.kubernetes.io/infra", operator: "Exists", effect: "NoSchedule" });
+    expect(parseToleration("dedicated=kmm:NoExecute")).toEqual({ key: "dedicated", operator: "Equal", value: "kmm", effect: "NoExecute" });
+    expect(parseToleration("dedicated")).toEqual({ key: "dedicated", operator: "Exists" });
+    expect(() => parseToleration("dedicated=kmm:Never")).toThrow(/--toleration dedicated=kmm:Never: effect 'Never' is not one of NoSchedule, PreferNoSchedule, NoExecute/);
+    expect(() => parseToleration("bad key:NoSchedule")).toThrow(/'bad key' is not a label key/);
+    expect(() => parseToleration("k=v v")).toThrow(/'v v' is not a label value/);
+  });
+
+  it("reads KEY=VALUE pairs (empty values allowed) and refuses others naming the flag", () => {
+    expect(labelPairs("--node-selector", ["node-role.kubernetes.io/infra=", "zone=a"])).toEqual({ "node-role.kubernetes.io/infra": "", zone: "a" });
+    expect(() => labelPairs("--cluster-label", ["environment"])).toThrow(/^--cluster-label environment: expected KEY=VALUE/);
+    expect(() => schedulingFlags({ "image-pull-secret": ["Not_A_Name"] })).toThrow(/--image-pull-secret Not_A_Name: not a Secret name/);
+  });
+
+  it("the default Deployment has no node selector, toleration or pull secret; the flags add exactly what they say", () => {
+    expect(podSpec(renderPolicy())).not.toHaveProperty("nodeSelector");
+    expect(podSpec(renderPolicy())).not.toHaveProperty("tolerations");
+    expect(podSpec(renderPolicy())).not.toHaveProperty("imagePullSecrets");
+    const scheduling = schedulingFlags({ "node-selector": ["node-role.kubernetes.io/infra="], toleration: ["node-role.kubernetes.io/infra:NoSchedule"], "image-pull-secret": ["my-registry"] });
+    expect(podSpec(renderPolicy(undefined, undefined, "placement", undefined, scheduling))).toMatchObject({
+      nodeSelector: { "node-role.kubernetes.io/infra": "" },
+      tolerations: [{ key: "node-role.kubernetes.io/infra", operator: "Exists", effect: "NoSchedule" }],
+      imagePullSecrets: [{ name: "my-registry" }],
+    });
+  });
+
+  it("--out with --cluster-label, --node-selector, --toleration and --image-pull-secret renders them; a bad one exits 1 naming the flag", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "kmm-gen-policy-"));
+    try {
+      const out = path.join(dir, "policy.yaml");
+      const ok = run(["--cluster-label", "kmm=enabled", "--node-selector", "pool=infra", "--toleration", "pool=infra:NoSchedule", "--toleration", "gpu", "--image-pull-secret", "pull", "--out", out]);
+      expect(ok.stderr).toBe("");
+      expect(ok.status).toBe(0);
+      const text = readFileSync(out, "utf8");
+      expect(podSpec(text)).toMatchObject({
+        nodeSelector: { pool: "infra" },
+        tolerations: [{ key: "pool", operator: "Equal", value: "infra", effect: "NoSchedule" }, { key: "gpu", operator: "Exists" }],
+        imagePullSecrets: [{ name: "pull" }],
+      });
+      const placement = Placement.parse(byKind(docs(text), "Placement")[0]);
+      expect(JSON.stringify(placement.spec)).toContain('"kmm":"enabled"');
+      const bad = run(["--toleration", "pool=infra:Sometimes", "--out", out]);
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/^--toleration pool=infra:Sometimes: effect 'Sometimes'/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

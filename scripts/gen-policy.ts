@@ -10,6 +10,10 @@
 //   node scripts/gen-policy.ts --check    exit 1 when a file differs from what would be written
 //   --image REPO@sha256:… --worker-image REPO@sha256:…   the spoke and worker images, by digest
 //   --out FILE                               write only the Placement flavour, to FILE
+//   --cluster-label KEY=VALUE                select only ManagedClusters with these labels (repeatable)
+//   --node-selector KEY=VALUE --toleration KEY[=VALUE][:EFFECT] --image-pull-secret NAME
+//                                            where the spoke's pod may run and how it pulls (repeatable;
+//                                            e.g. tainted infra nodes, a private registry)
 // Without the image flags the Policy names the images by their bare names (kmm-hub-spoke,
 // kmm-hub-worker), as the committed files under policies/ do: a template, not for a cluster.
 // `npm run images -- --push --manifests DIR` renders it with the images it pushed.
@@ -71,7 +75,27 @@ function readObjects(rel: string): EmbeddedResource[] {
   return out;
 }
 
-function spokeDeployment(image: string, workerImage: string): EmbeddedResource {
+/** A pod toleration (core/v1 Toleration): `Exists` without a value, `Equal` with one; no effect = every effect. */
+export interface Toleration {
+  key: string;
+  operator: "Exists" | "Equal";
+  value?: string;
+  effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+}
+
+/**
+ * Where the spoke edition's pod may run and how it pulls its image, beyond the product's defaults
+ * (any untainted node, anonymous pulls): nodeSelector and tolerations as in a PodSpec, pull secrets
+ * by name (Secrets of type kubernetes.io/dockerconfigjson the user puts in kmm-operator-system on
+ * each spoke). Empty by default, and the committed Policy carries none of it.
+ */
+export interface SpokeScheduling {
+  nodeSelector?: Record<string, string>;
+  tolerations?: Toleration[];
+  imagePullSecrets?: string[];
+}
+
+function spokeDeployment(image: string, workerImage: string, scheduling: SpokeScheduling): EmbeddedResource {
   const probe = (p: string) => ({ httpGet: { path: p, port: 8081 }, initialDelaySeconds: 5, periodSeconds: 10 });
   return {
     apiVersion: "apps/v1",
@@ -104,9 +128,19 @@ function spokeDeployment(image: string, workerImage: string): EmbeddedResource {
             },
           ],
           volumes: [{ name: "tmp", emptyDir: { sizeLimit: "16Mi" } }],
+          ...podScheduling(scheduling),
         },
       },
     },
+  };
+}
+
+/** The PodSpec fields of `scheduling`, each only when given (so the default Deployment has none of them). */
+function podScheduling(s: SpokeScheduling): Record<string, unknown> {
+  return {
+    ...(s.nodeSelector !== undefined && Object.keys(s.nodeSelector).length > 0 ? { nodeSelector: s.nodeSelector } : {}),
+    ...(s.tolerations !== undefined && s.tolerations.length > 0 ? { tolerations: s.tolerations } : {}),
+    ...(s.imagePullSecrets !== undefined && s.imagePullSecrets.length > 0 ? { imagePullSecrets: s.imagePullSecrets.map((name) => ({ name })) } : {}),
   };
 }
 
@@ -130,14 +164,14 @@ function workAgentRbac(): EmbeddedResource[] {
 }
 
 /** The objects the Policy enforces on every selected spoke, in the order they can be created. */
-export function spokeObjects(image = DEFAULT_SPOKE_IMAGE, workerImage = DEFAULT_WORKER_IMAGE): EmbeddedResource[] {
+export function spokeObjects(image = DEFAULT_SPOKE_IMAGE, workerImage = DEFAULT_WORKER_IMAGE, scheduling: SpokeScheduling = {}): EmbeddedResource[] {
   return [
     { apiVersion: "v1", kind: "Namespace", metadata: { name: SPOKE_NAMESPACE } },
     ...readObjects("crds/kmm.sigs.x-k8s.io_modules.yaml"),
     ...readObjects("crds/kmm.sigs.x-k8s.io_modules_admission-policy.yaml"),
     ...readObjects("spoke/deploy/rbac.yaml"),
     ...workAgentRbac(),
-    spokeDeployment(image, workerImage),
+    spokeDeployment(image, workerImage, scheduling),
   ];
 }
 
@@ -167,13 +201,20 @@ function placementObjects(flavour: PolicyFlavour, clusterLabels?: Record<string,
 
 /**
  * The policy file: Namespace, Policy and what binds it to clusters. `clusterLabels` narrows the
- * selection to ManagedClusters with those labels (the generated files select every cluster).
+ * selection to ManagedClusters with those labels (the generated files select every cluster);
+ * `scheduling` places the spoke's pod (SpokeScheduling).
  */
-export function renderPolicy(image = DEFAULT_SPOKE_IMAGE, workerImage = DEFAULT_WORKER_IMAGE, flavour: PolicyFlavour = "placement", clusterLabels?: Record<string, string>): string {
+export function renderPolicy(
+  image = DEFAULT_SPOKE_IMAGE,
+  workerImage = DEFAULT_WORKER_IMAGE,
+  flavour: PolicyFlavour = "placement",
+  clusterLabels?: Record<string, string>,
+  scheduling: SpokeScheduling = {},
+): string {
   const config = configurationPolicy({
     name: "install-kmm-spoke",
     severity: "high",
-    objects: spokeObjects(image, workerImage).map((objectDefinition) => ({ complianceType: "musthave", objectDefinition })),
+    objects: spokeObjects(image, workerImage, scheduling).map((objectDefinition) => ({ complianceType: "musthave", objectDefinition })),
   });
   const docs: unknown[] = [
     { apiVersion: "v1", kind: "Namespace", metadata: { name: POLICY_NAMESPACE } },
@@ -196,20 +237,86 @@ export function imageFlags(values: { image?: string | undefined; "worker-image"?
   return { ...(parsed.data.image !== undefined ? { image: parsed.data.image } : {}), ...(parsed.data["worker-image"] !== undefined ? { worker: parsed.data["worker-image"] } : {}) };
 }
 
+// Label keys and values as Kubernetes validates them (apimachinery validation: qualified name, label value).
+const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+const EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"] as const;
+
+/** `KEY=VALUE` pairs of a repeatable flag as a map. Throws PolicyInputError naming the flag and the bad pair. */
+export function labelPairs(flag: string, pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    const [key, value] = eq < 0 ? [pair, undefined] : [pair.slice(0, eq), pair.slice(eq + 1)];
+    if (value === undefined || !QUALIFIED_NAME.test(key) || !LABEL_VALUE.test(value)) {
+      throw new PolicyInputError(`${flag} ${pair}: expected KEY=VALUE with a Kubernetes label key and value (e.g. node-role.kubernetes.io/infra=)`);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * `KEY[=VALUE][:EFFECT]` as `kubectl taint` writes a taint, read as the toleration that matches it:
+ * operator Exists without a value, Equal with one; no effect tolerates every effect. Throws
+ * PolicyInputError naming the flag for a bad key, value or effect.
+ */
+export function parseToleration(text: string): Toleration {
+  const colon = text.lastIndexOf(":");
+  const [match, effect] = colon < 0 ? [text, undefined] : [text.slice(0, colon), text.slice(colon + 1)];
+  const eq = match.indexOf("=");
+  const [key, value] = eq < 0 ? [match, undefined] : [match.slice(0, eq), match.slice(eq + 1)];
+  const bad = (why: string) => new PolicyInputError(`--toleration ${text}: ${why} (expected KEY[=VALUE][:EFFECT], as kubectl taint writes a taint)`);
+  if (!QUALIFIED_NAME.test(key)) throw bad(`'${key}' is not a label key`);
+  if (value !== undefined && !LABEL_VALUE.test(value)) throw bad(`'${value}' is not a label value`);
+  if (effect !== undefined && !(EFFECTS as readonly string[]).includes(effect)) throw bad(`effect '${effect}' is not one of ${EFFECTS.join(", ")}`);
+  return {
+    key,
+    operator: value === undefined ? "Exists" : "Equal",
+    ...(value !== undefined ? { value } : {}),
+    ...(effect !== undefined ? { effect: effect as NonNullable<Toleration["effect"]> } : {}),
+  };
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** The scheduling flags of the command line as SpokeScheduling. Throws PolicyInputError naming the flag. */
+export function schedulingFlags(values: { "node-selector"?: string[] | undefined; toleration?: string[] | undefined; "image-pull-secret"?: string[] | undefined }): SpokeScheduling {
+  for (const name of values["image-pull-secret"] ?? []) {
+    if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) throw new PolicyInputError(`--image-pull-secret ${name}: not a Secret name (a DNS subdomain)`);
+  }
+  return {
+    nodeSelector: labelPairs("--node-selector", values["node-selector"] ?? []),
+    tolerations: (values.toleration ?? []).map(parseToleration),
+    imagePullSecrets: values["image-pull-secret"] ?? [],
+  };
+}
+
 function main(): void {
   const { values } = parseArgs({
-    options: { check: { type: "boolean", default: false }, image: { type: "string" }, "worker-image": { type: "string" }, out: { type: "string" } },
+    options: {
+      check: { type: "boolean", default: false },
+      image: { type: "string" },
+      "worker-image": { type: "string" },
+      out: { type: "string" },
+      "cluster-label": { type: "string", multiple: true },
+      "node-selector": { type: "string", multiple: true },
+      toleration: { type: "string", multiple: true },
+      "image-pull-secret": { type: "string", multiple: true },
+    },
     strict: true,
   });
   const { image, worker } = imageFlags(values);
+  const clusterLabels = values["cluster-label"] !== undefined ? labelPairs("--cluster-label", values["cluster-label"]) : undefined;
+  const scheduling = schedulingFlags(values);
   if (values.out !== undefined) {
     // One Policy (Placement flavour) for a deployment of one's own images, e.g. e2e/kind/up.sh.
-    writeFileSync(values.out, renderPolicy(image, worker));
+    writeFileSync(values.out, renderPolicy(image, worker, "placement", clusterLabels, scheduling));
     console.log(`wrote ${values.out}`);
     return;
   }
   for (const [flavour, file] of Object.entries(POLICY_FILES) as [PolicyFlavour, string][]) {
-    const text = renderPolicy(image, worker, flavour);
+    const text = renderPolicy(image, worker, flavour, clusterLabels, scheduling);
     if (values.check) {
       const current = existsSync(file) ? readFileSync(file, "utf8") : "";
       if (current !== text) {
