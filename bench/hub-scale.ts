@@ -11,9 +11,8 @@
 // BENCH_MCMS 10, BENCH_IDLE_SECONDS 120, BENCH_REACTIONS 100 (at the largest size, 0 = none),
 // BENCH_HUB_HEAP_MIB = the hub's --max-old-space-size, BENCH_HUB_NODE_ARGS e.g. "--cpu-prof",
 // BENCH_SKIP_BUILD=1 to run the dist/ already built, BENCH_METRICS_PORT 18443)
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
-import { loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
@@ -26,6 +25,7 @@ import { RawClient, type WatchEvent } from "../shared/kube/raw.ts";
 import { ManagedCluster, type ManagedClusterObject } from "../shared/ocm/index.ts";
 import { RegistryClient, buildLayer, pushImage } from "../shared/registry/index.ts";
 import { startRegistry } from "../shared/registry/testing/registry-server.ts";
+import { FigureTable, buildDist, memoryOf, metric, mib, scrape as scrapeAt, scrapeOnce as scrapeOnceAt, sleep, sumMetric, type Row } from "./lib/measure.ts";
 import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
 import { HEAP_SETTINGS, nodeFlags } from "../shared/runtime/node-options.ts";
 
@@ -40,60 +40,10 @@ const HUB_HEAP = { ...HEAP_SETTINGS.hub, ...(process.env.BENCH_HUB_HEAP_MIB !== 
 const EXTRA_NODE_ARGS = (process.env.BENCH_HUB_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
 const tls = { insecure: true };
 
-/** One line of the final table. */
-interface Row {
-  figure: string;
-  target: string;
-  measured: string;
-  /** 1-minute load average when it was measured (the machine is shared). */
-  load: string;
-  held?: boolean;
-}
-const rows: Row[] = [];
-function report(r: Omit<Row, "load">): void {
-  const row = { ...r, load: loadavg()[0]!.toFixed(1) };
-  rows.push(row);
-  console.log(`→ ${row.figure}: ${row.measured} (target ${row.target}; load ${row.load})`);
-}
-
-const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function scrapeOnce(): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`);
-  return res.text();
-}
-
-/** The hub's metrics; a scrape a saturated machine drops is tried again (up to 10 times). */
-async function scrape(): Promise<string> {
-  for (let i = 0; ; i++) {
-    try {
-      return await scrapeOnce();
-    } catch (err: unknown) {
-      if (i >= 9) throw err;
-      await sleep(500);
-    }
-  }
-}
-
-function metric(text: string, name: string, labels = ""): number {
-  const line = text.split("\n").find((l) => l.startsWith(`${name}${labels} `));
-  return line === undefined ? 0 : Number(line.split(" ")[1]);
-}
-
-function sumMetric(text: string, name: string): number {
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
-    .reduce((s, l) => s + Number(l.split(" ").at(-1)), 0);
-}
-
-/** VmRSS and VmHWM of a process, bytes. */
-async function memoryOf(pid: number): Promise<{ rss: number; hwm: number }> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
-  return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
-}
+const table = new FigureTable();
+const report = (r: Omit<Row, "load">): void => table.report(r);
+const scrapeOnce = (): Promise<string> => scrapeOnceAt(METRICS_PORT);
+const scrape = (): Promise<string> => scrapeAt(METRICS_PORT);
 
 /** CPU seconds (user + system) of one process, from /proc/<pid>/stat (100 ticks/s on Linux). */
 async function cpuSecondsOf(pid: number): Promise<number> {
@@ -522,16 +472,10 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
 }
 
 async function main(): Promise<void> {
-  // The hub runs as an image runs it: compiled JavaScript (npm run build), no TypeScript stripper.
-  if (process.env.BENCH_SKIP_BUILD !== "1") {
-    const build = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
-    if (build.status !== 0) throw new Error("npm run build failed");
-  }
+  buildDist();
   const sizes = [...SIZES].sort((a, b) => a - b);
   for (const [n, clusters] of sizes.entries()) await runSize(clusters, n === 0, n === sizes.length - 1);
-  console.log(`\nhub at scale, ${new Date().toISOString()}, ${nodeFlags(HUB_HEAP).join(" ")}; load = 1-minute load average of this 2-core machine at the time`);
-  console.log("| figure | target | measured | held | load |\n|---|---|---|---|---|");
-  for (const r of rows) console.log(`| ${r.figure} | ${r.target} | ${r.measured} | ${r.held === undefined ? "-" : r.held ? "yes" : "**no**"} | ${r.load} |`);
+  table.print(`hub at scale, ${new Date().toISOString()}, ${nodeFlags(HUB_HEAP).join(" ")}`);
 }
 
 main().catch((err: unknown) => {

@@ -1,0 +1,89 @@
+// What the benchmarks share: the figure table they print, process memory from /proc, and the
+// Prometheus text of an operator's metrics endpoint. (A folder, so bench/run.ts does not run it.)
+import { spawnSync } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { loadavg } from "node:os";
+
+/** One line of a benchmark's final table. */
+export interface Row {
+  figure: string;
+  target: string;
+  measured: string;
+  /** 1-minute load average when it was measured (the machine is shared). */
+  load: string;
+  /** whether the target held; absent when the figure has no target */
+  held?: boolean;
+}
+
+/** The rows of one benchmark run: `report` prints each as it is measured, `print` the table at the end. */
+export class FigureTable {
+  readonly rows: Row[] = [];
+
+  report(r: Omit<Row, "load">): void {
+    const row = { ...r, load: loadavg()[0]!.toFixed(1) };
+    this.rows.push(row);
+    console.log(`→ ${row.figure}: ${row.measured} (target ${row.target}; load ${row.load})`);
+  }
+
+  /** Prints the Markdown table (as the README carries it) under `title`. */
+  print(title: string): void {
+    console.log(`\n${title}; load = 1-minute load average of this 2-core machine at the time`);
+    console.log("| figure | target | measured | held | load |\n|---|---|---|---|---|");
+    for (const r of this.rows) console.log(`| ${r.figure} | ${r.target} | ${r.measured} | ${r.held === undefined ? "-" : r.held ? "yes" : "**no**"} | ${r.load} |`);
+  }
+}
+
+/** Bytes → MiB, no decimals. */
+export const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0);
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Memory of a running process from /proc/<pid>/status, bytes: VmRSS, VmHWM (peak RSS), RssAnon, RssFile. */
+export async function memoryOf(pid: number): Promise<{ rss: number; hwm: number; anon: number; file: number }> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kb("VmRSS"), hwm: kb("VmHWM"), anon: kb("RssAnon"), file: kb("RssFile") };
+}
+
+/** The metrics endpoint's text at http://127.0.0.1:PORT/metrics; throws when it does not answer. */
+export async function scrapeOnce(port: number): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  return res.text();
+}
+
+/** As scrapeOnce, tried again (up to 10 times, 0.5 s apart) when a saturated machine drops a scrape. */
+export async function scrape(port: number): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      return await scrapeOnce(port);
+    } catch (err: unknown) {
+      if (i >= 9) throw err;
+      await sleep(500);
+    }
+  }
+}
+
+/** The value of one unlabelled (or exactly labelled) sample; 0 when absent. */
+export function metric(text: string, name: string, labels = ""): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${name}${labels} `));
+  return line === undefined ? 0 : Number(line.split(" ")[1]);
+}
+
+/** The sum of every sample of one metric, whatever its labels. */
+export function sumMetric(text: string, name: string): number {
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+    .reduce((s, l) => s + Number(l.split(" ").at(-1)), 0);
+}
+
+/**
+ * Compiles the programs into dist/ (npm run build) unless BENCH_SKIP_BUILD=1: operators run as
+ * their images run them, compiled JavaScript without Node's TypeScript stripper.
+ * @throws Error when the compiler fails
+ */
+export function buildDist(): void {
+  if (process.env.BENCH_SKIP_BUILD === "1") return;
+  const build = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+  if (build.status !== 0) throw new Error("npm run build failed");
+}
