@@ -10,11 +10,14 @@
 // moduleSpec.selector selects spoke nodes, not hub nodes. The input hash counts only the build args
 // the Dockerfile declares (ARG): the others cannot change the image, and MOD_NAME differs between
 // MCMs, which would otherwise give two MCMs building the same image two Jobs.
+// DTK_AUTO (when the Dockerfile names it, as upstream): the kernel's Driver Toolkit image (dtk.ts)
+// on a hub serving the ImageStream API, and no build without one; elsewhere unset, with a warning.
 import type { ManagedClusterModule } from "../../shared/api/managedclustermodule.ts";
 import type { BuildArg, RegistryTLS } from "../../shared/api/module.ts";
 import type { Container, Volume, VolumeMount } from "../../shared/k8s/core.generated.ts";
 import { applyBuildArgOverrides, kmmBuildArgs, type ResolvedKernelMapping } from "../../shared/kernel-mapping/kernel-mapping.ts";
 import { moduleContext } from "../manifestwork.ts";
+import type { DtkLookup } from "./dtk.ts";
 import { assembleJob, registrySecretVolume, REGISTRY_CONFIG_VOLUME, secretVolumeName, type Job } from "./job.ts";
 import { unsignedImageName } from "./names.ts";
 
@@ -91,8 +94,11 @@ export interface BuildJobInput {
   secretVersions: Readonly<Record<string, string>>;
   /** RELATED_IMAGE_BUILD. */
   relatedImageBuild: string;
-  /** The driver-toolkit image for DTK_AUTO, when the hub has that ImageStream. */
-  dtkImage?: string;
+  /**
+   * DTK_AUTO for this kernel (dtkImageFor) when the hub serves the image.openshift.io ImageStream
+   * API; undefined when it does not (then DTK_AUTO stays unset, with a warning).
+   */
+  dtk?: DtkLookup;
   /** More inputs for the hash only (the MCM's imageRebuildTriggerGeneration). */
   extraInputs?: Record<string, unknown>;
 }
@@ -120,11 +126,16 @@ export function buildJob(input: BuildJobInput): BuildJobResult {
 
   const overrides: BuildArg[] = kmmBuildArgs(kernel, ctx);
   const warnings: string[] = [];
-  if (input.dtkImage !== undefined) overrides.push({ name: DTK_AUTO, value: input.dtkImage });
-  else if (usesDtkAuto(input.dockerfile.text)) {
-    warnings.push(
-      `the Dockerfile of ConfigMap ${input.namespace}/${build.dockerfileConfigMap.name ?? ""} uses DTK_AUTO, but this hub has no driver-toolkit ImageStream: DTK_AUTO is left unset for kernel ${kernel}`,
-    );
+  const cmName = `${input.namespace}/${build.dockerfileConfigMap.name ?? ""}`;
+  // Upstream sets DTK_AUTO only when the Dockerfile names it, and fails the build when it has no value.
+  if (usesDtkAuto(input.dockerfile.text) || declaredArgs(input.dockerfile.text).has(DTK_AUTO)) {
+    if (input.dtk === undefined) {
+      warnings.push(`the Dockerfile of ConfigMap ${cmName} uses DTK_AUTO, but this hub has no driver-toolkit ImageStream API (image.openshift.io/v1): DTK_AUTO is left unset for kernel ${kernel}`);
+    } else if ("image" in input.dtk) {
+      overrides.push({ name: DTK_AUTO, value: input.dtk.image });
+    } else {
+      throw new BuildInputError(`the Dockerfile of ConfigMap ${cmName} uses DTK_AUTO: ${input.dtk.error}`);
+    }
   }
   const buildArgs = applyBuildArgOverrides(build.buildArgs ?? [], overrides);
   const declared = declaredArgs(input.dockerfile.text);

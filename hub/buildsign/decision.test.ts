@@ -1,51 +1,27 @@
 // The decision about one desired Job against the cached one, fleet-wide merging, obsolete Jobs and
 // the Events upstream names.
 import { describe, expect, it } from "vitest";
-import { managedClusterModuleSchema, type ManagedClusterModule } from "../../shared/api/index.ts";
-import { resolveKernelMapping } from "../../shared/kernel-mapping/kernel-mapping.ts";
-import { moduleContext } from "../manifestwork.ts";
+import type { ManagedClusterModule } from "../../shared/api/index.ts";
 import { buildJob } from "./build-job.ts";
 import { decideJob, jobEvent, mergeDesiredJobs, obsoleteJobs, terminationMessage } from "./decision.ts";
 import type { Job, ObservedJob, ObservedPod } from "./job.ts";
 import { signJob } from "./sign-job.ts";
+import { buildSignMcm, IMAGE, KERNEL, resolvedMapping, SIGN } from "./testing/fixtures.ts";
 
-const KERNEL = "6.1.0-18-amd64";
 const DIGEST = `sha256:${"e".repeat(64)}`;
 const NOW = Date.parse("2026-11-30T12:00:00Z");
 
-function mcm(name: string, image = "registry.example.com/kmm/kmod:${KERNEL_FULL_VERSION}", buildArgs: { name: string; value: string }[] = []): ManagedClusterModule {
-  return managedClusterModuleSchema.parse({
-    apiVersion: "hub.kmm.sigs.x-k8s.io/v1beta1",
-    kind: "ManagedClusterModule",
-    metadata: { name, uid: `uid-${name}` },
-    spec: {
-      spokeNamespace: "kmm-ns",
-      selector: {},
-      moduleSpec: {
-        selector: {},
-        moduleLoader: {
-          container: {
-            modprobe: { moduleName: "kmod" },
-            kernelMappings: [{ regexp: "^.+$", containerImage: image }],
-            build: { dockerfileConfigMap: { name: "df" }, buildArgs },
-            sign: {
-              unsignedImage: "registry.example.com/kmm/kmod-unsigned:1",
-              keySecret: { name: "key" },
-              certSecret: { name: "cert" },
-              filesToSign: ["/opt/lib/modules/${KERNEL_FULL_VERSION}/kmod.ko"],
-            },
-          },
-        },
-      },
+const mcm = (name: string, image = IMAGE, buildArgs: { name: string; value: string }[] = []): ManagedClusterModule =>
+  buildSignMcm({
+    name,
+    container: {
+      kernelMappings: [{ regexp: "^.+$", containerImage: image }],
+      build: { dockerfileConfigMap: { name: "df" }, buildArgs },
+      sign: { unsignedImage: "registry.example.com/kmm/kmod-unsigned:1", ...SIGN },
     },
   });
-}
 
-function mapping(m: ManagedClusterModule) {
-  const r = resolveKernelMapping(m.spec.moduleSpec, KERNEL, moduleContext(m));
-  if (!r.found) throw new Error(r.reason);
-  return { ...r.mapping, build: undefined };
-}
+const mapping = (m: ManagedClusterModule) => ({ ...resolvedMapping(m), build: undefined });
 
 /** A sign Job (sign-only, so it does not depend on the MCM's name beyond its owner and label). */
 function desiredSign(m: ManagedClusterModule, keyVersion = "1"): Job {

@@ -1,44 +1,31 @@
 // The build and sign Job builders: kaniko's arguments as upstream KMM builds them, mounts, names
 // within Kubernetes' limits, labels, and an input hash that moves with every input and nothing else.
 import { describe, expect, it } from "vitest";
-import { managedClusterModuleSchema, type ManagedClusterModule } from "../../shared/api/index.ts";
+import type { ManagedClusterModule } from "../../shared/api/index.ts";
 import { isDnsLabel, isLabelValue } from "../../shared/kube/names.ts";
-import { resolveKernelMapping, type ResolvedKernelMapping } from "../../shared/kernel-mapping/kernel-mapping.ts";
-import { moduleContext } from "../manifestwork.ts";
 import { BuildInputError, buildJob, declaredArgs, dockerfileFrom, kanikoImage, usesDtkAuto, type BuildJobInput } from "./build-job.ts";
 import { canonicalJson, inputHash } from "./hash.ts";
 import { jobSchema, type Job } from "./job.ts";
 import { INPUT_HASH_ANNOTATION, jobName, kernelLabelValue, unsignedImageName } from "./names.ts";
 import { SignInputError, signJob, type SignJobInput } from "./sign-job.ts";
+import { buildSignMcm, KERNEL, resolvedMapping } from "./testing/fixtures.ts";
 
-const KERNEL = "6.1.0-18-amd64";
 const KANIKO = "gcr.io/kaniko-project/executor:v1.23.2";
 const SIGNER = "ghcr.io/kmm-hub/kmm-signer:0.1.0";
 
-function mcm(container: Record<string, unknown>, extra: Record<string, unknown> = {}, name = "kmod"): ManagedClusterModule {
-  return managedClusterModuleSchema.parse({
-    apiVersion: "hub.kmm.sigs.x-k8s.io/v1beta1",
-    kind: "ManagedClusterModule",
-    metadata: { name, uid: `uid-${name}` },
-    spec: {
-      spokeNamespace: "kmm-ns",
-      selector: { "wants-kmod": "true" },
-      moduleSpec: {
-        selector: { "node-role.kubernetes.io/worker": "" },
-        imageRepoSecret: { name: "pull" },
-        tolerations: [{ key: "dedicated", operator: "Equal", value: "builds", effect: "NoSchedule" }],
-        moduleLoader: { container: { modprobe: { moduleName: "kmod" }, ...container } },
-        ...extra,
-      },
+const mcm = (container: Record<string, unknown>, extra: Record<string, unknown> = {}, name = "kmod"): ManagedClusterModule =>
+  buildSignMcm({
+    name,
+    selector: { "wants-kmod": "true" },
+    container,
+    moduleSpec: {
+      selector: { "node-role.kubernetes.io/worker": "" },
+      imageRepoSecret: { name: "pull" },
+      tolerations: [{ key: "dedicated", operator: "Equal", value: "builds", effect: "NoSchedule" }],
+      ...extra,
     },
   });
-}
-
-function resolved(m: ManagedClusterModule, kernel = KERNEL): ResolvedKernelMapping {
-  const r = resolveKernelMapping(m.spec.moduleSpec, kernel, moduleContext(m));
-  if (!r.found) throw new Error(r.reason);
-  return r.mapping;
-}
+const resolved = resolvedMapping;
 
 const buildOnly = (build: Record<string, unknown> = {}, mapping: Record<string, unknown> = {}) =>
   mcm({
@@ -156,14 +143,28 @@ describe("buildJob", () => {
     expect(container(job).args?.slice(0, 2)).toEqual(["--destination", destination]);
   });
 
-  it("sets DTK_AUTO from the driver-toolkit image, and warns when the Dockerfile needs it but the hub has none", () => {
+  it("sets DTK_AUTO from the driver-toolkit image over the user's, warns without the ImageStream API, and refuses an unknown DTK image", () => {
     const m = buildOnly({ buildArgs: [{ name: "DTK_AUTO", value: "user" }] });
     const text = "ARG DTK_AUTO\nFROM ${DTK_AUTO} as builder\n";
-    const withDtk = buildJob(buildInput(m, { dockerfile: { key: "dockerfile", text }, dtkImage: "image-registry.svc:5000/openshift/driver-toolkit@sha256:abc" }));
-    expect(container(withDtk.job).args).toContain("DTK_AUTO=image-registry.svc:5000/openshift/driver-toolkit@sha256:abc");
+    const dtk = { image: "image-registry.svc:5000/openshift/driver-toolkit@sha256:abc" };
+    const withDtk = buildJob(buildInput(m, { dockerfile: { key: "dockerfile", text }, dtk }));
+    expect(container(withDtk.job).args).toContain(`DTK_AUTO=${dtk.image}`);
+    expect(container(withDtk.job).args).not.toContain("DTK_AUTO=user");
     expect(withDtk.warnings).toEqual([]);
+    // Another DTK image is another build input.
+    const other = buildJob(buildInput(m, { dockerfile: { key: "dockerfile", text }, dtk: { image: "quay.io/x/dtk@sha256:def" } }));
+    expect(other.job.metadata.annotations?.[INPUT_HASH_ANNOTATION]).not.toBe(withDtk.job.metadata.annotations?.[INPUT_HASH_ANNOTATION]);
     const without = buildJob(buildInput(m, { dockerfile: { key: "dockerfile", text } }));
-    expect(without.warnings).toEqual([expect.stringMatching(/uses DTK_AUTO, but this hub has no driver-toolkit ImageStream/)]);
+    expect(without.warnings).toEqual([expect.stringMatching(/uses DTK_AUTO, but this hub has no driver-toolkit ImageStream API/)]);
+    expect(container(without.job).args).toContain("DTK_AUTO=user");
+    expect(() => buildJob(buildInput(m, { dockerfile: { key: "dockerfile", text }, dtk: { error: "ImageStream openshift/driver-toolkit has no tag 9.9.9-0" } }))).toThrow(
+      new BuildInputError("the Dockerfile of ConfigMap kmm-hub/kmod-dockerfile uses DTK_AUTO: ImageStream openshift/driver-toolkit has no tag 9.9.9-0"),
+    );
+    // A Dockerfile that does not name DTK_AUTO gets none, as upstream, and no warning.
+    const plain = buildJob(buildInput(buildOnly(), { dtk }));
+    expect(plain.warnings).toEqual([]);
+    expect(container(plain.job).args?.some((a) => a.startsWith("DTK_AUTO="))).toBe(false);
+    expect(buildJob(buildInput(buildOnly(), { dtk: { error: "x" } })).warnings).toEqual([]);
     expect(buildJob(buildInput(buildOnly())).warnings).toEqual([]);
     expect(usesDtkAuto("FROM $DTK_AUTO")).toBe(true);
     expect(usesDtkAuto("FROM DTK_AUTOMATIC")).toBe(false);

@@ -1,51 +1,31 @@
 // The build → sign chain of one (image, kernel) against cached Jobs: what is created, waited for,
 // adopted, replaced, pinned and deleted, and what a failure or a conflict looks like.
 import { describe, expect, it } from "vitest";
-import { managedClusterModuleSchema, type ManagedClusterModule } from "../../shared/api/index.ts";
-import { resolveKernelMapping } from "../../shared/kernel-mapping/kernel-mapping.ts";
-import { moduleContext } from "../manifestwork.ts";
+import type { ManagedClusterModule } from "../../shared/api/index.ts";
 import { buildJob, BuildInputError } from "./build-job.ts";
 import type { Job, ObservedJob, ObservedPod } from "./job.ts";
 import { POD_JOB_NAME_LABEL } from "./names.ts";
 import { jobNames, progress, type ProgressInput } from "./progress.ts";
 import { signJob } from "./sign-job.ts";
+import { buildSignMcm, IMAGE, resolvedMapping, SIGN } from "./testing/fixtures.ts";
 
-const KERNEL = "6.1.0-18-amd64";
 const NOW = Date.parse("2026-11-30T12:00:00Z");
 const D_UNSIGNED = `sha256:${"a".repeat(64)}`;
 const D_SIGNED = `sha256:${"b".repeat(64)}`;
 const D_OLD = `sha256:${"c".repeat(64)}`;
 
-function mcm(name: string, sign = true, dockerArgs = ""): ManagedClusterModule {
-  return managedClusterModuleSchema.parse({
-    apiVersion: "hub.kmm.sigs.x-k8s.io/v1beta1",
-    kind: "ManagedClusterModule",
-    metadata: { name, uid: `uid-${name}` },
-    spec: {
-      spokeNamespace: "kmm-ns",
-      selector: {},
-      moduleSpec: {
-        selector: {},
-        moduleLoader: {
-          container: {
-            modprobe: { moduleName: "kmod", dirName: "/opt" },
-            kernelMappings: [{ regexp: "^.+$", containerImage: "registry.example.com/kmm/kmod:${KERNEL_FULL_VERSION}" }],
-            build: { dockerfileConfigMap: { name: "df" }, buildArgs: dockerArgs ? [{ name: "X", value: dockerArgs }] : [] },
-            ...(sign
-              ? { sign: { keySecret: { name: "key" }, certSecret: { name: "cert" }, filesToSign: ["/opt/lib/modules/${KERNEL_FULL_VERSION}/kmod.ko"] } }
-              : {}),
-          },
-        },
-      },
+const mcm = (name: string, sign = true, dockerArgs = ""): ManagedClusterModule =>
+  buildSignMcm({
+    name,
+    container: {
+      modprobe: { moduleName: "kmod", dirName: "/opt" },
+      kernelMappings: [{ regexp: "^.+$", containerImage: IMAGE }],
+      build: { dockerfileConfigMap: { name: "df" }, buildArgs: dockerArgs ? [{ name: "X", value: dockerArgs }] : [] },
+      ...(sign ? { sign: SIGN } : {}),
     },
   });
-}
 
-const mappingOf = (m: ManagedClusterModule) => {
-  const r = resolveKernelMapping(m.spec.moduleSpec, KERNEL, moduleContext(m));
-  if (!r.found) throw new Error(r.reason);
-  return r.mapping;
-};
+const mappingOf = (m: ManagedClusterModule) => resolvedMapping(m);
 
 const ownerOf = (m: ManagedClusterModule) => ({ apiVersion: "hub.kmm.sigs.x-k8s.io/v1beta1", kind: "ManagedClusterModule", name: m.metadata.name ?? "", uid: m.metadata.uid ?? "" });
 
