@@ -3,6 +3,8 @@
 import { readFile } from "node:fs/promises";
 import { defaultConnection, loadKubeconfigFile, podNamespace, type KubeConnection } from "../shared/kube/connection.ts";
 import { Manager, loadConfig, type Logger, type OperatorConfig } from "../shared/runtime/index.ts";
+import { RawClient } from "../shared/kube/raw.ts";
+import { imageStreamApiServed } from "./buildsign/dtk.ts";
 import { ManagedClusterModuleReconciler } from "./reconciler.ts";
 
 export class HubStartError extends Error {
@@ -36,6 +38,30 @@ async function hubNamespace(given: string | undefined): Promise<string> {
   return ns;
 }
 
+/**
+ * Whether the hub serves the ImageStream API (DTK_AUTO), asked once at start as upstream KMM sets up
+ * its controllers at start. An API server that does not answer is asked again (0.5 → 2 s apart, as
+ * the informers retry) for up to `timeoutMs`; then HubStartError.
+ */
+async function discoverImageStreamApi(connection: KubeConnection, logger: Logger, timeoutMs = 120_000): Promise<boolean> {
+  const raw = new RawClient(connection);
+  const end = Date.now() + timeoutMs;
+  try {
+    for (let delay = 500; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        return await imageStreamApiServed(raw);
+      } catch (err: unknown) {
+        const why = err instanceof Error ? err.message : String(err);
+        if (Date.now() + delay > end) throw new HubStartError(`cannot ask the API server whether it serves image.openshift.io/v1 (for DTK_AUTO): ${why}`);
+        logger.warn({ err }, "API discovery of image.openshift.io/v1 failed; retrying");
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  } finally {
+    raw.close();
+  }
+}
+
 export interface Hub {
   manager: Manager;
   reconciler: ManagedClusterModuleReconciler;
@@ -57,6 +83,8 @@ export async function createHub(opts: HubOptions = {}): Promise<Hub> {
     ...(opts.identity !== undefined ? { identity: opts.identity } : {}),
   });
   const registryCaBundle = opts.registryCaFile === undefined ? undefined : await readFile(opts.registryCaFile, "utf8");
+  const driverToolkitApi = await discoverImageStreamApi(connection, manager.logger);
+  manager.logger.info({ driverToolkitApi }, driverToolkitApi ? "image.openshift.io/v1 served: DTK_AUTO from ImageStream openshift/driver-toolkit" : "no image.openshift.io/v1 API: DTK_AUTO stays unset (restart the hub if the API is added later)");
   const reconciler = new ManagedClusterModuleReconciler({
     manager,
     connection,
@@ -67,6 +95,7 @@ export async function createHub(opts: HubOptions = {}): Promise<Hub> {
       relatedImageBuild: opts.relatedImageBuild ?? process.env.RELATED_IMAGE_BUILD ?? "",
       relatedImageSign: opts.relatedImageSign ?? process.env.RELATED_IMAGE_SIGN ?? "",
       gcDelayMs: config.job.gcDelay,
+      driverToolkitApi,
     },
     ...(registryCaBundle !== undefined ? { registryCaBundle } : {}),
   });

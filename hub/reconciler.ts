@@ -61,8 +61,11 @@ export interface HubReconcilerOptions {
   maxConcurrentReconciles?: number;
   /** PEM CA bundle trusted for registries, besides the system roots. */
   registryCaBundle?: string;
-  /** Builds and signing (hub/buildsign): the kaniko and signer images, job.gcDelay in ms. */
-  buildSign?: { relatedImageBuild: string; relatedImageSign: string; gcDelayMs: number };
+  /**
+   * Builds and signing (hub/buildsign): the kaniko and signer images, job.gcDelay in ms, and whether
+   * the hub serves the ImageStream API (DTK_AUTO; asked once at start).
+   */
+  buildSign?: { relatedImageBuild: string; relatedImageSign: string; gcDelayMs: number; driverToolkitApi?: boolean };
   now?: () => Date;
 }
 
@@ -136,6 +139,7 @@ export class ManagedClusterModuleReconciler {
       relatedImageBuild: opts.buildSign?.relatedImageBuild ?? "",
       relatedImageSign: opts.buildSign?.relatedImageSign ?? "",
       gcDelayMs: opts.buildSign?.gcDelayMs ?? 0,
+      driverToolkitApi: opts.buildSign?.driverToolkitApi === true,
       mcms: this.mcms,
       secrets: this.secrets,
       digests: this.digests,

@@ -13,6 +13,7 @@
 //  - The resulting pins feed the ManifestWork builder: a kernel still building or signing, or
 //    failed, blocks only its cluster's work (what is already there stays), with buildSign in status.
 export { BuildInputError, buildJob, declaredArgs, DOCKERFILE_KEYS, dockerfileFrom, kanikoImage, usesDtkAuto, type BuildJobInput, type BuildJobResult } from "./build-job.ts";
+export { DRIVER_TOOLKIT, dtkImageFor, dtkImagesByOsVersion, imageStreamApiServed, kernelOsVersions, osImageVersion, type DtkLookup } from "./dtk.ts";
 export { decideJob, jobEvent, mergeDesiredJobs, obsoleteJobs, podsOf, terminationMessage, type JobConflict, type JobDecision, type JobEventReason } from "./decision.ts";
 export { hubMadeTargets, BuildSignStep, pinOf, type BuildSignOptions, type BuildSignResult } from "./step.ts";
 export { jobNames, progress, type BuildSignState, type JobAction, type Progress, type ProgressInput } from "./progress.ts";

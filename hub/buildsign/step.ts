@@ -17,6 +17,7 @@ import type { EventRecorder, EventTarget } from "../events.ts";
 import { moduleContext, type Pin } from "../manifestwork.ts";
 import type { ClusterPlan } from "../plan.ts";
 import { BuildInputError, buildJob, dockerfileFrom } from "./build-job.ts";
+import { DRIVER_TOOLKIT, dtkImageFor, dtkNodeSchema, imageStreamSchema, kernelOsVersions, type DtkLookup, type DtkNode, type ImageStream } from "./dtk.ts";
 import { observedJobSchema, observedPodSchema, type ObservedJob, type ObservedPod } from "./job.ts";
 import { JOB_SELECTOR, POD_JOB_NAME_LABEL, unsignedImageName } from "./names.ts";
 import { hashOf, progress, type BuildSignState, type JobAction, type JobEventToRecord } from "./progress.ts";
@@ -49,6 +50,12 @@ export interface BuildSignOptions {
   digests: DigestCache;
   enqueue: (mcm: string) => void;
   now?: () => number;
+  /**
+   * The hub serves image.openshift.io/v1 ImageStreams (asked once at start, imageStreamApiServed):
+   * then DTK_AUTO comes from the driver-toolkit ImageStream and the hub's Nodes, read through
+   * informers; otherwise a Dockerfile using DTK_AUTO builds without it, with a warning Event.
+   */
+  driverToolkitApi?: boolean;
 }
 
 /** What one pass of the step hands back to the reconciler. */
@@ -100,6 +107,8 @@ export class BuildSignStep {
   readonly jobs: Informer<ObservedJob>;
   readonly pods: Informer<ObservedPod>;
   readonly configMaps: Informer<ConfigMap>;
+  /** The driver-toolkit ImageStream and the hub's Nodes: only when the hub serves the ImageStream API. */
+  readonly driverToolkit: { streams: Informer<ImageStream>; nodes: Informer<DtkNode> } | undefined;
   /** Jobs created, deleted and adopted by this hub process (tests, figures). */
   readonly counts = { created: 0, deleted: 0, adopted: 0 };
   private readonly opts: BuildSignOptions;
@@ -131,6 +140,40 @@ export class BuildSignStep {
     this.configMaps.onAdd(onConfigMap);
     this.configMaps.onUpdate(onConfigMap);
     this.configMaps.onDelete(onConfigMap);
+    this.driverToolkit = opts.driverToolkitApi === true ? this.watchDriverToolkit() : undefined;
+  }
+
+  /** Informers for DTK_AUTO; a new DTK tag or a Node's kernel/RHCOS change re-reconciles the MCMs that build. */
+  private watchDriverToolkit(): { streams: Informer<ImageStream>; nodes: Informer<DtkNode> } {
+    const m = this.opts.manager;
+    const streams = m.informer({
+      resource: { apiVersion: DRIVER_TOOLKIT.apiVersion, kind: "ImageStream", plural: "imagestreams", namespace: DRIVER_TOOLKIT.namespace },
+      schema: imageStreamSchema,
+      fieldSelector: `metadata.name=${DRIVER_TOOLKIT.name}`,
+    });
+    const nodes = m.informer({ resource: { apiVersion: "v1", kind: "Node", plural: "nodes" }, schema: dtkNodeSchema });
+    const builders = (): void => {
+      for (const mcm of this.opts.mcms.list()) if (buildsAnything(mcm)) this.opts.enqueue(mcm.metadata.name ?? "");
+    };
+    streams.onAdd(builders);
+    streams.onUpdate(builders);
+    streams.onDelete(builders);
+    const nodeChanged = (n: DtkNode, old: DtkNode | undefined): void => {
+      const a = kernelOsVersions([n]);
+      const b = kernelOsVersions(old === undefined ? [] : [old]);
+      if ([...a].join() !== [...b].join()) builders();
+    };
+    nodes.onAdd((n) => nodeChanged(n, undefined));
+    nodes.onUpdate(nodeChanged);
+    nodes.onDelete((n) => nodeChanged(n, undefined));
+    return { streams, nodes };
+  }
+
+  /** DTK_AUTO's value for a kernel; undefined when the hub has no ImageStream API. */
+  private dtkFor(kernel: string): DtkLookup | undefined {
+    const d = this.driverToolkit;
+    if (d === undefined) return undefined;
+    return dtkImageFor(kernel, d.nodes.list(), d.streams.get(DRIVER_TOOLKIT.namespace, DRIVER_TOOLKIT.name));
   }
 
   /** imageRebuildTriggerGeneration of `mcm` moved: rebuild its hub-made images even where they exist. */
@@ -163,7 +206,8 @@ export class BuildSignStep {
     const cm = this.configMaps.get(namespace, cmName);
     if (cm === undefined) throw new BuildInputError(`ConfigMap ${namespace}/${cmName} named by build.dockerfileConfigMap does not exist: create it in the hub namespace with the Dockerfile under "dockerfile"`);
     const dockerfile = dockerfileFrom({ metadata: { name: cmName, namespace }, ...(cm.data ? { data: cm.data } : {}) });
-    return buildJob({ mcm, mapping, namespace, dockerfile, secretVersions: versions, relatedImageBuild: this.opts.relatedImageBuild, extraInputs: this.hashInputs(mcm) });
+    const dtk = this.dtkFor(mapping.kernel.full);
+    return buildJob({ mcm, mapping, namespace, dockerfile, secretVersions: versions, relatedImageBuild: this.opts.relatedImageBuild, extraInputs: this.hashInputs(mcm), ...(dtk !== undefined ? { dtk } : {}) });
   }
 
   private makeSign(mcm: ManagedClusterModule, mapping: ResolvedKernelMapping, versions: Record<string, string>, unsignedDigest: string | undefined) {
@@ -341,6 +385,12 @@ export class BuildSignStep {
       return false;
     }
   }
+}
+
+/** Whether an MCM builds anything (container or any mapping has build). */
+function buildsAnything(mcm: ManagedClusterModule): boolean {
+  const c = mcm.spec.moduleSpec.moduleLoader?.container;
+  return c !== undefined && (c.build !== undefined || c.kernelMappings.some((k) => k.build !== undefined));
 }
 
 /** Whether an MCM builds with this Dockerfile ConfigMap (container or any mapping). */
