@@ -3,7 +3,7 @@ import { managedClusterModuleStatusSchema } from "../shared/api/index.ts";
 import { ManifestWork, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { jsonEqual, jsonSubset } from "./compare.ts";
 import { clusterOutcome, planKernels, type ClusterOutcome } from "./manifestwork.ts";
-import { WRITTEN_STATUS_TRUST_MS, applyFailure, buildStatus, feedbackCounters, manifestWorkState, newestStatus } from "./status.ts";
+import { WRITTEN_STATUS_TRUST_MS, applyFailure, buildStatus, feedbackCounters, manifestWorkState, newestStatus, staleReport } from "./status.ts";
 import { DIGEST_A, DIGEST_B, testMcm } from "./testdata.ts";
 
 const mcm = testMcm();
@@ -148,6 +148,25 @@ describe("status aggregation", () => {
     expect(s.clusters?.[0]?.manifestWork).toMatchObject({ state: "Pending", message: 'not applied: Failed to apply manifest work: Module kmm-ns/kmod: namespaces "kmm-ns" not found' });
     expect(s.conditions?.find((c) => c.type === "Available")).toMatchObject({ status: "False", reason: "ManifestWorkNotApplied" });
     expect(s.conditions?.find((c) => c.type === "Available")?.message).toContain('namespaces "kmm-ns" not found (cluster spoke1)');
+  });
+
+  it("shows a cluster whose work agent has not reported on the ManifestWork's generation as stale (Pending), not as Available", () => {
+    const fresh = observed("c1", { Applied: "True", Available: "True" });
+    const atGeneration = (w: ManifestWorkObject, generation: number, observedGeneration: number): ManifestWorkObject => ({
+      ...w,
+      metadata: { ...w.metadata, generation },
+      status: { ...w.status, conditions: (w.status?.conditions ?? []).map((c) => ({ ...c, observedGeneration })) },
+    });
+    const current = atGeneration(fresh, 3, 3);
+    const stale = atGeneration(fresh, 4, 3);
+    expect(staleReport(current)).toBeUndefined();
+    expect(staleReport(fresh)).toBeUndefined();
+    expect(staleReport(stale)).toMatch(/^stale: the work agent has not reported on generation 4 .* about generation 3/);
+    expect(manifestWorkState(stale)).toEqual({ state: "Pending", message: staleReport(stale) });
+    const status = buildStatus({ mcm, outcomes: [workFor("c1"), workFor("c2")], works: new Map([["c1", current], ["c2", stale]]), now: T1 });
+    expect(status.numberApplied).toBe(1);
+    expect(status.clusters?.find((c) => c.cluster === "c2")?.manifestWork?.state).toBe("Pending");
+    expect(status.conditions?.find((c) => c.type === "Available")).toMatchObject({ status: "False", reason: "Progressing", message: "available on 1 of 2 cluster(s)" });
   });
 
   it("is Available with no cluster selected", () => {

@@ -35,8 +35,25 @@ export function agentMessages(work: ManifestWorkObject, type: string): string[] 
   return out;
 }
 
+/**
+ * Why the work agent's report on this ManifestWork is stale, or undefined when it is current: its
+ * conditions speak of an older generation than the ManifestWork's own (the agent is stopped, or
+ * cut off from the hub, and has not applied the spec the hub last wrote). Source: OCM work agent,
+ * status.conditions[].observedGeneration.
+ */
+export function staleReport(work: ManifestWorkObject): string | undefined {
+  const generation = work.metadata.generation;
+  const seen = (work.status?.conditions ?? []).flatMap((c) => (c.observedGeneration === undefined ? [] : [c.observedGeneration]));
+  if (generation === undefined || seen.length === 0) return undefined;
+  const last = Math.max(...seen);
+  if (last >= generation) return undefined;
+  return `stale: the work agent has not reported on generation ${generation} of the ManifestWork (its last report is about generation ${last}); the spoke may still run the previous one`;
+}
+
 /** The state a ManifestWork reports through the work agent's conditions, with the agent's own reasons. */
 export function manifestWorkState(work: ManifestWorkObject): { state: ManifestWorkState; message: string } {
+  const stale = staleReport(work);
+  if (stale !== undefined) return { state: "Pending", message: stale };
   const conds = work.status?.conditions;
   const pick = (t: string) => conds?.find((c) => c.type === t);
   const withDetail = (message: string | undefined, type: string): string => {
@@ -153,7 +170,8 @@ export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
     return entry;
   });
 
-  const owned = outcomes.flatMap((o) => works.get(o.cluster) ?? []);
+  // A stale report says nothing about the spec the hub last wrote.
+  const owned = outcomes.flatMap((o) => works.get(o.cluster) ?? []).filter((w) => staleReport(w) === undefined);
   const numberApplied = owned.filter((w) => isConditionTrue(w.status?.conditions, ManifestWorkConditions.Applied)).length;
   const numberDegraded = owned.filter((w) => isConditionTrue(w.status?.conditions, ManifestWorkConditions.Degraded)).length;
   const numberDesired = outcomes.length;

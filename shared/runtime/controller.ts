@@ -147,8 +147,11 @@ export class Controller {
       this.log.error({ key, err, retries: this.queue.numRequeues(key) }, "reconciler error, will retry");
       return;
     }
-    this.metrics.reconcileTime.observe(labels, (this.clock.now() - start) / 1000);
+    const seconds = (this.clock.now() - start) / 1000;
+    this.metrics.reconcileTime.observe(labels, seconds);
     const after = result?.requeueAfter ?? 0;
+    // As controller-runtime's "Reconcile successful" at V(1): when and how long, for fault analysis.
+    this.log.debug({ key, seconds, ...(after > 0 ? { requeueAfterMs: after } : {}) }, "reconciled");
     if (after > 0) {
       this.queue.forget(key);
       this.queue.addAfter(key, after);

@@ -8,7 +8,7 @@ import { KubeConnection } from "../kube/connection.ts";
 import { parseConfig } from "./config.ts";
 import { Controller } from "./controller.ts";
 import { createLogger } from "./logger.ts";
-import { CacheSyncTimeoutError, Manager, ManagerConfigError } from "./manager.ts";
+import { CacheSyncTimeoutError, Manager, ManagerConfigError, defaultIdentity } from "./manager.ts";
 
 function get(port: number, path: string, tls: boolean): Promise<{ status: number; body: string; secure: boolean }> {
   return new Promise((resolve, reject) => {
@@ -151,5 +151,16 @@ describe("Manager start-up", () => {
     expect(err).toBeInstanceOf(CacheSyncTimeoutError);
     expect(String(err)).toMatch(/caches not synced within 1500 ms: ManagedCluster \(.*ECONNREFUSED.*\); check that the CRDs are installed/);
     expect(manager.ports().probe).toBeDefined();
+  });
+});
+
+describe("defaultIdentity", () => {
+  it("is the pod's name when the Deployment passes it, so a restarted container succeeds its own Lease; else hostname plus a random suffix", () => {
+    expect(defaultIdentity({ POD_NAME: "kmm-hub-7d9f8-abcde" })).toBe("kmm-hub-7d9f8-abcde");
+    const a = defaultIdentity({});
+    const b = defaultIdentity({ POD_NAME: "" });
+    expect(a).toMatch(/^.+_[0-9a-f]{8}$/);
+    expect(b).toMatch(/^.+_[0-9a-f]{8}$/);
+    expect(a).not.toBe(b);
   });
 });

@@ -1,6 +1,9 @@
 // Wires the runtime together the way controller-runtime's manager does:
 // servers first, then informers (on every replica, so a new leader starts with a
-// warm cache), and controllers only on the leader once every cache has synced.
+// warm cache) and the leader election campaign side by side, and controllers only
+// on the leader once every cache has synced. Campaigning while the caches fill
+// matters after a crash: the dead holder's Lease must expire first, and that wait
+// (leaseDuration) overlaps the list instead of following it.
 // Losing the lease stops the controllers at once and ends `run()` with an error,
 // so the process exits and restarts as a candidate (controller-runtime's behaviour).
 import { readFile } from "node:fs/promises";
@@ -42,6 +45,20 @@ export class ManagerConfigError extends Error {
   }
 }
 
+/**
+ * This replica's leader identity: `$POD_NAME` when its Deployment passes the pod's name (downward
+ * API), else hostname + random suffix (controller-runtime's form). Why the pod's name alone: the
+ * kubelet restarts a crashed container (SIGKILL, OOM kill, a lost lease) in the same pod only after
+ * it has exited, so the new process is the holder's own successor and renews the Lease at once
+ * (a candidate whose identity is the holder's may renew, as in client-go) instead of waiting a full
+ * leaseDuration for its dead predecessor's Lease to expire. A new pod has a new name and waits as
+ * any candidate does. Never give two live processes the same POD_NAME.
+ */
+export function defaultIdentity(env: NodeJS.ProcessEnv = process.env): string {
+  const pod = env.POD_NAME;
+  return pod !== undefined && pod !== "" ? pod : `${hostname()}_${randomBytes(4).toString("hex")}`;
+}
+
 export interface ManagerOptions {
   config: OperatorConfig;
   /** the API server; needed for leader election, informers and metrics authn/authz */
@@ -49,7 +66,7 @@ export interface ManagerOptions {
   name: string;
   logger?: Logger;
   registry?: Registry;
-  /** leader identity; default hostname + random suffix */
+  /** leader identity; default defaultIdentity() */
   identity?: string;
   /** namespace of the Lease; default config, then $POD_NAMESPACE, then the service account's namespace */
   leaseNamespace?: string;
@@ -74,6 +91,7 @@ export class Manager {
   private servers: RunningServers | undefined;
   private elector: LeaderElector | undefined;
   private controllersRunning = false;
+  private cachesSynced = false;
   private finished: Promise<void> | undefined;
   private finish: ((err?: Error) => void) | undefined;
   private stopping: Promise<void> | undefined;
@@ -136,8 +154,9 @@ export class Manager {
     return { probe: this.servers?.probe?.port, metrics: this.servers?.metrics?.port };
   }
 
+  /** This replica leads and its controllers run (a leader still filling its caches is not yet). */
   isLeader(): boolean {
-    return this.opts.config.leaderElection.enabled ? (this.elector?.isLeader() ?? false) : this.controllersRunning;
+    return this.controllersRunning && (!this.opts.config.leaderElection.enabled || (this.elector?.isLeader() ?? false));
   }
 
   /** Starts everything; resolves after a graceful stop, rejects when leadership is lost. */
@@ -164,16 +183,21 @@ export class Manager {
     }
     for (const r of this.leaderless) r.start();
     for (const i of this.informers) i.start();
-    await this.waitForCaches();
-    if (!this.stopping) this.logger.info({ informers: this.informers.length }, "caches synced");
-
-    if (this.stopping) {
-      // stop() arrived while starting
-    } else if (!cfg.leaderElection.enabled) {
-      this.startControllers();
-    } else {
-      this.elector = await this.makeElector();
+    if (cfg.leaderElection.enabled) {
+      try {
+        this.elector = this.makeElector(await this.leaseNamespace());
+      } catch (err: unknown) {
+        await this.stop();
+        throw err;
+      }
       void this.elector.run();
+    }
+    await this.waitForCaches();
+    if (!this.stopping) {
+      this.cachesSynced = true;
+      this.logger.info({ informers: this.informers.length }, "caches synced");
+      // Without leader election, or when the Lease was won while the caches were filling.
+      if (!cfg.leaderElection.enabled || this.elector?.isLeader() === true) this.startControllers();
     }
     return this.finished;
   }
@@ -226,7 +250,7 @@ export class Manager {
   }
 
   private startControllers(): void {
-    if (this.controllersRunning || this.stopping) return;
+    if (this.controllersRunning || this.stopping || !this.cachesSynced) return;
     this.controllersRunning = true;
     for (const c of this.controllers) c.start();
     this.logger.info({ controllers: this.controllers.map((c) => c.name) }, "controllers started");
@@ -272,21 +296,21 @@ export class Manager {
     return ns;
   }
 
-  private async makeElector(): Promise<LeaderElector> {
+  private makeElector(namespace: string): LeaderElector {
     const cfg = this.opts.config.leaderElection;
     if (!this.opts.connection) throw new ManagerConfigError("leader election needs a kubeconfig");
-    const namespace = await this.leaseNamespace();
     const lease = `${namespace}/${cfg.resourceID}`;
     return new LeaderElector({
       connection: this.opts.connection,
       namespace,
       name: cfg.resourceID,
-      identity: this.opts.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`,
+      identity: this.opts.identity ?? defaultIdentity(),
       logger: this.logger,
       leaseDurationMs: cfg.leaseDuration,
       renewDeadlineMs: cfg.renewDeadline,
       retryPeriodMs: cfg.retryPeriod,
       onStartedLeading: () => {
+        // Before the caches synced, run() starts them once they have.
         this.startControllers();
       },
       onStoppedLeading: () => {
