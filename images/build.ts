@@ -4,12 +4,15 @@
 // Reproducible however warm the storage: fixed timestamps (--timestamp 0), sorted tars, labels
 // from the commit, and no buildah layer cache (--layers=false: its cache keys ignore --label,
 // --annotation and --omit-history, so a cached step could bring an earlier build's metadata).
-// Cached instead under keys of our own: the base images (images/base.ts), the build stage shared
-// by the four Dockerfiles (built once per state of the sources, ensureStaged), and a record of the
-// last build per input key, which lets a call with unchanged inputs skip buildah altogether.
+// The Dockerfiles' build stage runs on the host instead (images/stage.ts, stageContext): buildah
+// gets its output as the build context named `build`, which takes that stage's place, and builds
+// only the images whose staged program changed. Cached under keys of our own: the base images
+// (images/base.ts), a record per final image (keyed by its staged program's content, Dockerfile,
+// base and labels), and a record of the last build per input key, which lets a call with unchanged
+// inputs skip staging and buildah altogether.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -18,6 +21,7 @@ import { promisify } from "node:util";
 import { z } from "zod";
 import { BUD_FLAGS, ensureBaseImages, type Flavour } from "./base.ts";
 import { buildah, projectStorage, type Storage } from "./buildah.ts";
+import { packageClosure, readLock, stageDist, stagePackages, traceFiles } from "./stage.ts";
 import { Keychain, RegistryClient, type RegistryTLS } from "../shared/registry/index.ts";
 
 const run = promisify(execFile);
@@ -25,18 +29,19 @@ const run = promisify(execFile);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const DEFAULT_CACHE_DIR = path.join(ROOT, ".cache", "images");
 
-/** The four images: Dockerfile, repository name, base flavour. */
+/**
+ * The four images: Dockerfile, repository name, base flavour, and the program's entry (the
+ * `--program NAME=ENTRY` of its Dockerfile's build stage; images/dockerfiles.test.ts keeps them equal).
+ */
 export const IMAGES = {
-  hub: { dockerfile: "hub/Dockerfile", name: "kmm-hub", base: "base" },
-  spoke: { dockerfile: "spoke/Dockerfile", name: "kmm-hub-spoke", base: "base" },
-  worker: { dockerfile: "spoke/worker/Dockerfile", name: "kmm-hub-worker", base: "kmod" },
-  signer: { dockerfile: "hub/signer/Dockerfile", name: "kmm-hub-signer", base: "signer" },
-} as const satisfies Record<string, { dockerfile: string; name: string; base: Flavour }>;
+  hub: { dockerfile: "hub/Dockerfile", name: "kmm-hub", base: "base", entry: "hub/cli.ts" },
+  spoke: { dockerfile: "spoke/Dockerfile", name: "kmm-hub-spoke", base: "base", entry: "spoke/main.ts" },
+  worker: { dockerfile: "spoke/worker/Dockerfile", name: "kmm-hub-worker", base: "kmod", entry: "spoke/worker/main.ts" },
+  signer: { dockerfile: "hub/signer/Dockerfile", name: "kmm-hub-signer", base: "signer", entry: "hub/signer/main.ts" },
+} as const satisfies Record<string, { dockerfile: string; name: string; base: Flavour; entry: string }>;
 export type ImageName = keyof typeof IMAGES;
 /** Bump when the labels or the use of the Dockerfiles change: the build records do not see them. */
-const BUILD_FORMAT = 4;
-/** The shared build stage, built once per state of the sources (ensureStaged). */
-const STAGED_REPO = "localhost/kmm-hub/staged";
+const BUILD_FORMAT = 5;
 export const IMAGE_NAMES = Object.keys(IMAGES) as ImageName[];
 
 export const buildOptionsSchema = z.object({
@@ -53,7 +58,7 @@ export const buildOptionsSchema = z.object({
   cacheDir: z.string().default(DEFAULT_CACHE_DIR),
   /** Rebuild the Debian base (to pick up Debian updates: the cache key does not see package versions). */
   refreshBase: z.boolean().default(false),
-  /** Ignore the build records and the staged build stage: a from-scratch build (the base stays; see refreshBase). */
+  /** Ignore the build records: every image is built again (the base stays; see refreshBase). */
   noCache: z.boolean().default(false),
   /** The commit the labels name (org.opencontainers.image.revision); from git when absent. */
   revision: z.string().regex(/^[0-9a-f]{7,64}(-dirty)?$|^unknown$/, "revision must be a git commit id").optional(),
@@ -209,47 +214,54 @@ async function localDigest(storage: Storage, image: string): Promise<string> {
   return out;
 }
 
+/** What stageContext keeps per program beside its output: the key and content hash of its node_modules. */
+const stagedPackagesSchema = z.object({ key: z.string(), hash: z.string() });
+
 /**
- * The build stage of the four Dockerfiles (the same in each), built once per state of its inputs
- * as localhost/kmm-hub/staged:<key>: the final stages copy their program from it (`STAGED`).
- * The key covers every file the stage reads (size and mtime), the Dockerfiles, the base and
- * BUILD_FORMAT; only the files under /out are used, so its image metadata never reaches a
- * pushed image. Older staged images are removed. Returns the image name.
+ * Runs the Dockerfiles' build stage on the host: stages each program (images/stage.ts, the same
+ * code the stage runs) into `<cacheDir>/stage/out/<name>`, which buildah then reads as the build
+ * context named `build` in place of that stage. Returns the folder and a content hash of each
+ * program's output, the key by which a final image is reused. Cheaper than the stage in buildah (a
+ * container, a bind mount and a commit of all four programs' files for any change): dist/ is
+ * compiled again each time (a few dozen files), node_modules/ only when the packages the program
+ * loads or their lock-file entries (version, integrity) or stage.ts change. `fresh` empties the folder first.
+ * Throws StageError (from stage.ts) for a missing import or package.
  */
-async function ensureStaged(opts: z.output<typeof buildOptionsSchema>, storage: Storage, buildBase: string, log: (line: string) => void): Promise<string> {
-  const key = await inputKey(opts.root, { BUILD_FORMAT, BUD_FLAGS, buildBase });
-  const staged = `${STAGED_REPO}:${key}`;
-  if (opts.noCache || (await localDigest(storage, staged).catch(() => undefined)) === undefined) {
-    const started = Date.now();
-    log(`building the shared build stage (${IMAGES.hub.dockerfile} --target build)`);
-    await buildah(storage, ["bud", ...BUD_FLAGS, "--target", "build", "--build-arg", `BUILD_BASE=${buildBase}`, "-f", path.join(opts.root, IMAGES.hub.dockerfile), "-t", staged, opts.root]);
-    log(`built ${staged} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+export async function stageContext(root: string, cacheDir: string, opts: { fresh?: boolean; log?: (line: string) => void } = {}): Promise<{ dir: string; outputs: Record<ImageName, string> }> {
+  const dir = path.join(cacheDir, "stage");
+  if (opts.fresh === true) await rm(dir, { recursive: true, force: true });
+  const lock = readLock(root);
+  const stageCode = await readFile(path.join(root, "images", "stage.ts"));
+  const outputs = {} as Record<ImageName, string>;
+  for (const name of IMAGE_NAMES) {
+    const out = path.join(dir, "out", name);
+    const { files, packages } = traceFiles(root, [IMAGES[name].entry]);
+    const closure = packageClosure(lock, packages);
+    const key = createHash("sha256").update(stageCode).update(JSON.stringify(closure.map((p) => [p, lock[p]]))).digest("hex");
+    const recordFile = path.join(dir, `${name}.packages.json`);
+    let staged = await readJson(recordFile, stagedPackagesSchema);
+    if (staged?.key !== key || !existsSync(out)) {
+      await rm(out, { recursive: true, force: true });
+      await mkdir(out, { recursive: true });
+      stagePackages(root, closure, out);
+      staged = { key, hash: await treeHash(path.join(out, "node_modules")) };
+      await writeFile(recordFile, JSON.stringify(staged));
+      opts.log?.(`${name}: staged ${closure.length} packages (${packages.join(", ")})`);
+    }
+    await rm(path.join(out, "dist"), { recursive: true, force: true });
+    stageDist(root, files, out);
+    const distHash = await treeHash(path.join(out, "dist"));
+    const manifest = await readFile(path.join(out, "package.json"));
+    outputs[name] = createHash("sha256").update(`${staged.hash}\n${distHash}\n`).update(manifest).digest("hex");
   }
-  const names = (await buildah(storage, ["images", "--noheading", "--format", "{{.Name}}:{{.Tag}}", "--filter", `reference=${STAGED_REPO}`])).split("\n").map((l) => l.trim());
-  for (const old of names.filter((n) => n !== "" && n !== staged)) await buildah(storage, ["rmi", old]).catch(() => "");
-  return staged;
+  return { dir, outputs };
 }
 
 /**
- * Content hash (hex sha256) of each program's folder /out/<program> in the staged build stage:
- * paths (sorted), type, mode, owner, and file content or link target. Not the mtimes: the final
- * builds set every file's time (--timestamp 0), so they do not reach an image. The key by which
- * a final image is reused (imageKey). Throws BuildahError when the stage cannot be mounted.
+ * sha256 over a folder tree: paths (sorted), type, mode, owner, and file content or link target.
+ * Not the mtimes: the final builds set every file's time (--timestamp 0), so they do not reach an
+ * image. "missing" when there is none.
  */
-export async function stagedOutputHashes(storage: Storage, staged: string): Promise<Record<ImageName, string>> {
-  const ctr = (await buildah(storage, ["from", "--pull=never", staged])).trim().split("\n").pop() ?? "";
-  try {
-    const mnt = (await buildah(storage, ["mount", ctr])).trim();
-    const hashes = {} as Record<ImageName, string>;
-    for (const name of IMAGE_NAMES) hashes[name] = await treeHash(path.join(mnt, "out", name));
-    return hashes;
-  } finally {
-    await buildah(storage, ["umount", ctr]).catch(() => "");
-    await buildah(storage, ["rm", ctr]).catch(() => "");
-  }
-}
-
-/** sha256 over a folder tree as stagedOutputHashes describes; "missing" when there is none. */
 export async function treeHash(dir: string): Promise<string> {
   const h = createHash("sha256");
   const top = await lstat(dir).catch(() => undefined);
@@ -279,8 +291,8 @@ export interface StoredImage {
 
 /**
  * The images of the project's storage a finished build no longer needs: earlier revisions' final
- * images, earlier staged build stages and untagged leftovers, all named under localhost/kmm-hub/
- * (or nameless). Kept: any image with a name in `keep` (this build's four and its staged stage)
+ * images, build stages of earlier versions (localhost/kmm-hub/staged:…) and untagged leftovers, all
+ * named under localhost/kmm-hub/ (or nameless). Kept: any image with a name in `keep` (this build's four)
  * and the base images (localhost/kmm-hub/base*: images/base.ts keeps and keys them), and anything
  * named outside localhost/kmm-hub/. Pure.
  */
@@ -366,10 +378,8 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
       images[name] = { key: imageKey, record: r };
     }
     const rebuilt: ImageName[] = [];
-    let staged: string | undefined;
     if (record === undefined) {
-      staged = await ensureStaged(opts, storage, base.images.base, log);
-      const outputs = await stagedOutputHashes(storage, staged);
+      const { dir: stageDir, outputs } = await stageContext(opts.root, opts.cacheDir, { fresh: opts.noCache, log });
       const buildOne = async (name: ImageName): Promise<void> => {
         const img = IMAGES[name];
         const local = `localhost/kmm-hub/${img.name}:${tag}`;
@@ -395,15 +405,13 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
           "--annotation", `org.opencontainers.image.base.digest=${baseDigest}`,
           "--build-arg", `BUILD_BASE=${base.images.base}`,
           "--build-arg", `BASE=${base.images[img.base]}`,
-          "--build-arg", `STAGED=${staged}`,
+          // The host-staged programs stand in for the Dockerfile's build stage, which buildah then skips.
+          "--build-context", `build=${stageDir}`,
           ...labels.flatMap((l) => ["--label", l]),
           "-f", path.join(opts.root, img.dockerfile),
           "-t", local,
           opts.root,
         ]);
-        // buildah 1.28 leaves the working container of the instruction-less `staged` stage behind.
-        const left = (await buildah(storage, ["containers", "--quiet", "--filter", `ancestor=${staged as string}`])).split("\n").filter((l) => l.trim() !== "");
-        if (left.length > 0) await buildah(storage, ["rm", ...left]);
         images[name] = { key: imageKey, record: { local, digest: await localDigest(storage, local), pushed: {} } };
         await writeImageRecord(imageRecordFile(name, imageKey), images[name].record);
         rebuilt.push(name);
@@ -449,7 +457,7 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
     await writeFile(recordFile, JSON.stringify(record, null, 2));
     const built = rebuilt.length > 0;
     // Also when nothing was built: an earlier build may have been stopped before its prune.
-    await prune(storage, [...IMAGE_NAMES.map((n) => images[n].record.local), ...(staged === undefined ? [] : [staged])], recordFile, IMAGE_NAMES.map((n) => imageRecordFile(n, images[n].key)), log);
+    await prune(storage, IMAGE_NAMES.map((n) => images[n].record.local), recordFile, IMAGE_NAMES.map((n) => imageRecordFile(n, images[n].key)), log);
     return { images: result, built, pushed: opts.push, storage, revision, version, baseKey: base.key };
   });
 }

@@ -1,16 +1,17 @@
-// Runs inside an image's build stage: compiles one program's TypeScript files to JavaScript in
+// Stages one program for its image: compiles the TypeScript files it reaches to JavaScript in
 // dist/ (Node's own type stripping: the sources use erasable syntax only, as tsconfig.json
 // enforces) and copies exactly the npm packages they load, into an output folder that the final
 // stage copies whole. Only files reachable from the entry are compiled, and tracing imports
 // (rather than `npm ci --omit=dev`) keeps production packages the processes never load, such as
 // @kubernetes/client-node (~66 MB), out of the images.
 //
-//   node images/stage.ts --program hub=hub/cli.ts [--program …] [--optional-program …] --out /out
-// stages each program into /out/<name>; the four Dockerfiles run the same command for all four
-// programs, so buildah runs it once and the other three builds take it from its layer cache.
+//   node images/stage.ts --program hub=hub/cli.ts [--program …] --out /out
+// stages each program into /out/<name>. Each Dockerfile's build stage runs it for its own program;
+// `npm run images` runs the same code on the host (images/build.ts) and hands the folder to buildah
+// as the build context named `build`, which takes the place of that stage.
 //
 // Node built-ins only: it runs with the Node of the base image before anything is installed.
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { builtinModules, stripTypeScriptTypes } from "node:module";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -23,7 +24,7 @@ export class StageError extends Error {
   override readonly name = "StageError";
 }
 
-interface LockPackage {
+export interface LockPackage {
   dev?: boolean;
   dependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
@@ -123,49 +124,76 @@ function keep(src: string): boolean {
   return true;
 }
 
-/** Stages one program (its entries) into `out`: dist/ with the compiled files, node_modules/, package.json. */
-function stageProgram(root: string, entries: readonly string[], out: string, lock: Record<string, LockPackage>): string {
-  const { files, packages } = traceFiles(root, entries);
-  mkdirSync(out, { recursive: true });
+/** The "packages" of root's package-lock.json (lockfileVersion 2 or 3). */
+export function readLock(root: string): Record<string, LockPackage> {
+  return (JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8")) as { packages: Record<string, LockPackage> }).packages;
+}
+
+/** Gives the folders and files the stage itself wrote modes 0755/0644 whatever the umask: the non-root images must read them. */
+function normaliseModes(p: string): void {
+  const st = statSync(p);
+  chmodSync(p, st.isDirectory() ? 0o755 : 0o644);
+  if (st.isDirectory()) for (const e of readdirSync(p)) normaliseModes(path.join(p, e));
+}
+
+/** Writes the program's `files` (from traceFiles) compiled into out/dist, and out/package.json; modes 0755/0644. */
+export function stageDist(root: string, files: readonly string[], out: string): void {
   for (const f of files) {
     const target = path.join(out, "dist", f.endsWith(".ts") ? `${f.slice(0, -3)}.js` : f);
     mkdirSync(path.dirname(target), { recursive: true });
     if (f.endsWith(".ts")) writeFileSync(target, compile(readFileSync(path.join(root, f), "utf8"), f));
     else cpSync(path.join(root, f), target);
   }
-  const closure = packageClosure(lock, packages);
+  // The compiled files are ES modules: Node decides that from the nearest package.json.
+  const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { name: string; version: string };
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, "package.json"), `${JSON.stringify({ name: pkg.name, version: pkg.version, private: true, type: "module" }, null, 2)}\n`);
+  // What the stage writes gets fixed modes; node_modules keeps the ones npm gave it (cpSync copies them).
+  chmodSync(out, 0o755);
+  chmodSync(path.join(out, "package.json"), 0o644);
+  if (existsSync(path.join(out, "dist"))) normaliseModes(path.join(out, "dist"));
+}
+
+/** Copies the package folders `closure` (lock-file paths, from packageClosure) under `out`, without nested packages, docs, types or maps. */
+export function stagePackages(root: string, closure: readonly string[], out: string): void {
   for (const p of closure) {
     const src = path.join(root, p);
     if (!statSync(src, { throwIfNoEntry: false })?.isDirectory()) throw new StageError(`${p} is in package-lock.json but not in node_modules (run npm ci)`);
     cpSync(src, path.join(out, p), { recursive: true, filter: (s) => s === src || keep(s) });
   }
-  // The compiled files are ES modules: Node decides that from the nearest package.json.
-  const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { name: string; version: string };
-  writeFileSync(path.join(out, "package.json"), `${JSON.stringify({ name: pkg.name, version: pkg.version, private: true, type: "module" }, null, 2)}\n`);
-  const count = (dir: string): number => readdirSync(dir, { withFileTypes: true }).reduce((n, d) => n + (d.isDirectory() ? count(path.join(dir, d.name)) : 1), 0);
-  return `${files.length} source files and ${closure.length} packages (${packages.join(", ")}): ${count(out)} files`;
 }
 
-const USAGE = "usage: node images/stage.ts --program NAME=ENTRY [--program …] [--optional-program NAME=ENTRY …] --out DIR";
+/**
+ * Stages one program (its entries) into `out`, emptied first: dist/ with the compiled files,
+ * node_modules/ with the packages they load, package.json. Returns a one-line summary.
+ * Throws StageError for a missing import, a package that is missing or only a devDependency.
+ */
+export function stageProgram(root: string, entries: readonly string[], out: string, lock: Record<string, LockPackage>): string {
+  const { files, packages } = traceFiles(root, entries);
+  const closure = packageClosure(lock, packages);
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  stagePackages(root, closure, out);
+  stageDist(root, files, out);
+  return `${files.length} source files and ${closure.length} packages (${packages.join(", ")})`;
+}
+
+const USAGE = "usage: node images/stage.ts --program NAME=ENTRY [--program …] --out DIR [--root DIR]";
 
 function main(): void {
   const { values } = parseArgs({
-    options: { program: { type: "string", multiple: true }, "optional-program": { type: "string", multiple: true }, out: { type: "string" }, root: { type: "string", default: "." } },
+    options: { program: { type: "string", multiple: true }, out: { type: "string" }, root: { type: "string", default: "." } },
     strict: true,
   });
-  if (values.out === undefined) throw new StageError(USAGE);
+  if (values.out === undefined || values.program === undefined) throw new StageError(USAGE);
   const root = path.resolve(values.root);
   const out = path.resolve(values.out);
-  const lock = (JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8")) as { packages: Record<string, LockPackage> }).packages;
-  const programs = [...(values.program ?? []).map((p) => [p, false] as const), ...(values["optional-program"] ?? []).map((p) => [p, true] as const)];
-  for (const [spec, optional] of programs) {
+  const lock = readLock(root);
+  for (const spec of values.program) {
     const m = /^([a-z][a-z0-9-]*)=(.+)$/.exec(spec);
     if (m === null) throw new StageError(`--program ${spec}: expected NAME=ENTRY\n${USAGE}`);
     const [, name, entry] = m as unknown as [string, string, string];
-    const dir = path.join(out, name);
-    // An optional program (one still being written) is staged as an empty app when its entry is missing.
-    const entries = optional && !existsSync(path.join(root, entry)) ? [] : [entry];
-    console.log(`${name}: ${stageProgram(root, entries, dir, lock)}`);
+    console.log(`${name}: ${stageProgram(root, [entry], path.join(out, name), lock)}`);
   }
 }
 
