@@ -28,7 +28,7 @@ import { EventReasons, EventRecorder, type EventTarget } from "./events.ts";
 import { RawClient, isNotFound } from "../shared/kube/raw.ts";
 import { mcmName, type ClusterOutcome } from "./manifestwork.ts";
 import { FIELD_MANAGER, MCM_NAME_LABEL, manifestWorkPath, mcmStatusPath } from "./names.ts";
-import { RebuildTriggers, expireImages, resolvePins } from "./pinning.ts";
+import { expireImages, resolvePins } from "./pinning.ts";
 import { outcomes as buildOutcomes, planClusters, planImages, type ClusterPlan } from "./plan.ts";
 import { pullSecretKeychain } from "./pull-secret.ts";
 import { repins, warnings, type EventToRecord } from "./report.ts";
@@ -90,7 +90,6 @@ export class ManagedClusterModuleReconciler {
   private readonly events: EventRecorder;
   private readonly log: Logger;
   private readonly opts: HubReconcilerOptions;
-  private readonly triggers = new RebuildTriggers();
   /**
    * The status last written per MCM and the resourceVersion it got, until the cache shows it: a
    * reconcile that runs before the MCM's watch event arrives (its works' events come first) would
@@ -240,7 +239,6 @@ export class ManagedClusterModuleReconciler {
     if (!mcm || mcm.metadata.deletionTimestamp !== undefined) {
       // The ownerReferences would let the garbage collector do it too; this is faster and needs no GC.
       for (const w of this.ownedWorks(name)) await this.deleteWork(w);
-      this.triggers.forget(name);
       this.buildSign.forget(name);
       this.writtenStatus.delete(name);
       this.events.forget({ name, uid: mcm?.metadata.uid });
@@ -284,12 +282,9 @@ export class ManagedClusterModuleReconciler {
       await this.applyStatus(mcm, progressingStatus(mcm, plans.length, this.nowText()));
     }
 
-    const trigger = mcm.spec.moduleSpec.imageRebuildTriggerGeneration;
     const images = planImages(mcm, plans);
-    if (this.triggers.changed(name, trigger)) {
-      expireImages(this.digests, images);
-      this.buildSign.requestRebuild(name);
-    }
+    // Against status.imageRebuildTriggerGeneration, so a bump while no hub ran still rebuilds.
+    if (this.buildSign.startRebuildIfTriggered(mcm)) expireImages(this.digests, images);
 
     const secret = pullSecretKeychain(mcm, this.opts.namespace, (ref) => this.secrets.get(this.opts.namespace, ref));
     if (secret.problem !== undefined) await this.events.record(target, "Warning", EventReasons[secret.problem.reason], secret.problem.message);
@@ -394,7 +389,11 @@ export class ManagedClusterModuleReconciler {
     const name = mcmName(mcm);
     const { previous, keep } = newestStatus(mcm, this.writtenStatus.get(name), Date.now());
     if (!keep) this.writtenStatus.delete(name);
-    const status: ManagedClusterModuleStatus = buildStatus({ mcm: { ...mcm, status: previous }, outcomes: outs, works, now: this.nowText() });
+    const applied = this.buildSign.appliedTrigger(mcm);
+    const status: ManagedClusterModuleStatus = {
+      ...buildStatus({ mcm: { ...mcm, status: previous }, outcomes: outs, works, now: this.nowText() }),
+      ...(applied !== undefined ? { imageRebuildTriggerGeneration: applied } : {}),
+    };
     if (jsonEqual(status, previous ?? {})) return {};
     return this.applyStatus(mcm, status);
   }

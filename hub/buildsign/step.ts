@@ -114,6 +114,10 @@ export class BuildSignStep {
   private readonly opts: BuildSignOptions;
   /** MCMs whose imageRebuildTriggerGeneration moved, with the (image, kernel)s rebuilt since. */
   private readonly rebuilds = new Map<string, Set<string>>();
+  /** The imageRebuildTriggerGeneration each MCM's pending rebuild is for. */
+  private readonly rebuilding = new Map<string, number>();
+  /** The last generation whose rebuild finished in this process (its status may not show it yet). */
+  private readonly rebuilt = new Map<string, number>();
 
   constructor(opts: BuildSignOptions) {
     this.opts = opts;
@@ -181,8 +185,41 @@ export class BuildSignStep {
     this.rebuilds.set(mcm, new Set());
   }
 
+  /**
+   * The last imageRebuildTriggerGeneration whose rebuild finished: this process's own record, else
+   * the MCM's status.imageRebuildTriggerGeneration (upstream's field), which the reconciler writes
+   * from this, so a hub restarted after a bump — or killed mid-rebuild — still rebuilds once.
+   */
+  appliedTrigger(mcm: ManagedClusterModule): number | undefined {
+    const name = mcm.metadata.name ?? "";
+    return this.rebuilt.has(name) ? this.rebuilt.get(name) : mcm.status?.imageRebuildTriggerGeneration;
+  }
+
+  /**
+   * Starts a rebuild when spec.moduleSpec.imageRebuildTriggerGeneration is set and differs from the
+   * applied one (as upstream: a new MCM with the field set rebuilds too), unless one for that
+   * generation is under way. True when it started one: the caller expires the cached digests.
+   */
+  startRebuildIfTriggered(mcm: ManagedClusterModule): boolean {
+    const name = mcm.metadata.name ?? "";
+    const g = mcm.spec.moduleSpec.imageRebuildTriggerGeneration;
+    if (g === undefined || g === this.appliedTrigger(mcm) || this.rebuilding.get(name) === g) return false;
+    this.rebuilding.set(name, g);
+    this.requestRebuild(name);
+    return true;
+  }
+
+  private rebuildFinished(mcm: string): void {
+    const g = this.rebuilding.get(mcm);
+    if (g !== undefined) this.rebuilt.set(mcm, g);
+    this.rebuilding.delete(mcm);
+    this.rebuilds.delete(mcm);
+  }
+
   forget(mcm: string): void {
     this.rebuilds.delete(mcm);
+    this.rebuilding.delete(mcm);
+    this.rebuilt.delete(mcm);
   }
 
   private secretVersions(): Record<string, string> {
@@ -262,7 +299,7 @@ export class BuildSignStep {
     const targets = hubMadeTargets(plans);
     const name = mcm.metadata.name ?? "";
     if (targets.length === 0) {
-      this.rebuilds.delete(name);
+      this.rebuildFinished(name);
       return { pins: out };
     }
     const now = this.opts.now?.() ?? Date.now();
@@ -323,7 +360,7 @@ export class BuildSignStep {
       }
       out.set(image, pinOf(p.state, registryPin));
     }
-    if (done !== undefined && targets.every((t) => done.has(t.key))) this.rebuilds.delete(name);
+    if (done !== undefined && targets.every((t) => done.has(t.key))) this.rebuildFinished(name);
     // (keys "<image>\0<kernel>\0build" mark a rebuild whose build part is done)
     await this.record(target, events);
     return { pins: out, ...(requeue !== undefined ? { requeueAfterMs: requeue } : {}) };

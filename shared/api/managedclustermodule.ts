@@ -111,6 +111,10 @@ export const managedClusterModuleStatusSchema = z
           "Selected clusters left out of clusters to keep this object small (clusters needing attention are listed first); the counts include them.",
       })
       .optional(),
+    imageRebuildTriggerGeneration: z
+      .int()
+      .meta({ description: "Last spec.moduleSpec.imageRebuildTriggerGeneration whose rebuild of the hub-made images finished (upstream Module status' field)." })
+      .optional(),
   })
   .meta({ description: "Observed state of a ManagedClusterModule." });
 export type ManagedClusterModuleStatus = z.infer<typeof managedClusterModuleStatusSchema>;
