@@ -206,7 +206,14 @@ export class Manager {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info("shutting down");
-      await this.stopControllers();
+      if (this.lost === undefined) await this.stopControllers();
+      else {
+        // Lost the lease: no graceful drain (controller-runtime sets its graceful shutdown timeout to
+        // 0 here). Work stops being handed out and in-flight reconciles are aborted at once; run()
+        // rejects now, so the process exits (ending any write still in flight) instead of acting
+        // for as long as its slowest reconcile takes, and its restart is not held up by it either.
+        void this.stopControllers().catch((err: unknown) => { this.logger.error({ err }, "stopping the controllers failed"); });
+      }
       await this.elector?.stop();
       await Promise.all([...this.informers.map((i) => i.stop()), ...this.leaderless.map((r) => r.stop())]);
       await this.servers?.close();
