@@ -3,7 +3,8 @@
 // fleet's registry — the kmod image (real .ko files built against Debian's headers, and firmware)
 // copied by the init container, then the worker image from images/build.ts. This machine cannot
 // insert modules: the kernel answers ENOSYS, and the suite asserts exactly that boundary in the
-// pod's status, the Module's status and the node's labels; a dry run (`modprobe -n`) of the same
+// pod's status, the Module's status (ModuleLoaderAvailable=False, ModuleLoadFailed, with the worker's
+// words), one Warning Event on the Module and the node's labels; a dry run (`modprobe -n`) of the same
 // pod shows what would have reached the kernel.
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
@@ -20,6 +21,7 @@ import { createLogger } from "../shared/runtime/logger.ts";
 import { KERNEL_CLAIM_NAME } from "../spoke/claim.ts";
 import { MODULE_NAME_LABEL } from "../spoke/labels.ts";
 import { createSpoke, type Spoke } from "../spoke/main.ts";
+import { kernelAnswerHint } from "../spoke/worker/modprobe.ts";
 import { buildTestModules, layoutKmodTree } from "../spoke/worker/test-kmods.ts";
 import { cacheDir } from "./controlplane/binaries.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
@@ -44,6 +46,7 @@ const MODULE = "kmm-ci";
 const KERNEL = node.kernelVersion;
 const FIRMWARE = `kmm_ci_fw_${suffix}.bin`;
 const firmwareContent = randomBytes(64);
+const ENOSYS_HINT = kernelAnswerHint("Function not implemented") ?? "";
 /** where the worker's modprobe finds the modules: the init container's copy of the kmod image's dirName */
 const MODULES_DIR = "/kmm-image/opt";
 
@@ -73,6 +76,7 @@ const podSchema = z.looseObject({
     .optional(),
 });
 const podListSchema = z.object({ items: z.array(podSchema) });
+const eventListSchema = z.object({ items: z.array(z.looseObject({ type: z.string(), message: z.string(), count: z.number().optional() })) });
 const daemonSetListSchema = z.object({
   items: z.array(z.looseObject({ metadata: z.looseObject({ name: z.string() }), spec: z.looseObject({ template: z.looseObject({ metadata: z.looseObject({}), spec: z.looseObject({}) }) }) })),
 });
@@ -200,10 +204,11 @@ describe("the worker in its module-loader pod on a real node", () => {
     // it first; the kernel has no module support: ENOSYS, "Function not implemented", which modprobe
     // reports for the module it was asked for.
     expect(failed.terminated.exitCode).toBe(1);
-    expect(failed.terminated.message).toBe(
+    const terminationMessage =
       `module kmm_ci_a, kernel ${KERNEL}: load module failed: modprobe -v -d ${MODULES_DIR} -S ${KERNEL} -- kmm_ci_a level=3 failed (exit 1): ` +
-        `insmod ${MODULES_DIR}/lib/modules/${KERNEL}/extra/kmm_ci_b.ko\nmodprobe: ERROR: could not insert 'kmm_ci_a': Function not implemented`,
-    );
+      `insmod ${MODULES_DIR}/lib/modules/${KERNEL}/extra/kmm_ci_b.ko\nmodprobe: ERROR: could not insert 'kmm_ci_a': Function not implemented\n` +
+      `hint: ${ENOSYS_HINT}`;
+    expect(failed.terminated.message).toBe(terminationMessage);
 
     // Firmware was copied into the node's (fake) host root before modprobe ran.
     expect(await readFile(join(node.hostRoot, "var/lib/firmware", FIRMWARE))).toEqual(firmwareContent);
@@ -216,7 +221,10 @@ describe("the worker in its module-loader pod on a real node", () => {
     }, 60_000);
     const n = await admin.core.readNode({ name: node.name });
     expect(n.metadata?.labels?.[`kmm.node.kubernetes.io/${ns}.${MODULE}.ready`]).toBeUndefined();
-    await eventually("Module status: 0 of 1 loader pods available", async () => {
+    // The Module says which node, module, kernel and command failed, and the kernel's answer with
+    // what to do about it: the worker's termination message, read by the spoke from its pod cache.
+    const failure = `node ${node.name}, container worker: ${terminationMessage.replaceAll("\n", "; ")}`;
+    await eventually("Module status: 0 of 1 loader pods available, ModuleLoadFailed with the worker's words", async () => {
       const m = moduleSchema.parse((await raw.request("GET", `/apis/kmm.sigs.x-k8s.io/v1beta1/namespaces/${ns}/modules/${MODULE}`)).body);
       const available = m.status?.conditions?.find((c) => c.type === "ModuleLoaderAvailable");
       return (
@@ -224,10 +232,20 @@ describe("the worker in its module-loader pod on a real node", () => {
         m.status.moduleLoader.desiredNumber === 1 &&
         m.status.moduleLoader.availableNumber === 0 &&
         available?.status === "False" &&
-        available.reason === "PodsNotAvailable" &&
-        available.message === "0 of 1 pods available"
+        available.reason === "ModuleLoadFailed" &&
+        available.message === `0 of 1 pods available; ${failure}`
       );
     }, 60_000);
+    // One Warning Event on the Module for this failure, however often the worker restarts with it.
+    await eventually("the worker failed again with the same words", async () => {
+      const pod = (await loaderPods()).find((p) => p.spec.nodeName === node.name);
+      const w = pod === undefined ? undefined : worker(pod);
+      return w !== undefined && w.restartCount >= 2;
+    }, 90_000);
+    const events = eventListSchema
+      .parse((await raw.request("GET", `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent(`involvedObject.kind=Module,involvedObject.name=${MODULE},reason=ModuleLoadFailed`)}`)).body)
+      .items;
+    expect(events.map((e) => ({ type: e.type, message: e.message, count: e.count }))).toEqual([{ type: "Warning", message: failure, count: 1 }]);
   });
 
   it("resolves the same files with `modprobe -n`: the insmod lines with paths and parameters that the kernel refused", async () => {

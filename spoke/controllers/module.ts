@@ -15,7 +15,18 @@ import { MODULE_FINALIZER, MODULE_NAME_LABEL } from "../labels.ts";
 import type { DaemonSetRead, Node, Pod } from "../objects.ts";
 import { plan } from "../plan.ts";
 import type { SpokeSettings } from "../settings.ts";
-import { CONDITION_BUILD_SIGN_IGNORED, CONDITION_KERNELS_MAPPED, CONDITION_WRITE_REFUSED, mergeConditions, statusUnchanged } from "../status.ts";
+import {
+  CONDITION_BUILD_SIGN_IGNORED,
+  CONDITION_KERNELS_MAPPED,
+  CONDITION_MODULE_LOADER_AVAILABLE,
+  CONDITION_WRITE_REFUSED,
+  MODULE_LOAD_FAILED_REASON,
+  describeLoaderFailures,
+  loaderAvailableCondition,
+  loaderFailures,
+  mergeConditions,
+  statusUnchanged,
+} from "../status.ts";
 import { FIELD_MANAGER, isRefusal, patchNodeLabels, type Recorder } from "./kube.ts";
 
 /** While deleting, how often to look again for pods that are still unloading. */
@@ -75,12 +86,18 @@ async function setFinalizers(raw: RawClient, module: Module, finalizers: string[
 }
 
 export function moduleReconciler(deps: ModuleReconcilerDeps): Reconcile {
+  // The module-loader failure each Module was last told about: the status written with it may not be
+  // in the informer's cache yet when the next pod update reconciles again (one Event, not two).
+  const reportedFailure = new Map<string, string>();
   return async (key) => {
     const slash = key.indexOf("/");
     const namespace = key.slice(0, slash);
     const name = key.slice(slash + 1);
     const module = deps.modules.get(namespace, name);
-    if (module === undefined) return undefined;
+    if (module === undefined) {
+      reportedFailure.delete(key);
+      return undefined;
+    }
     const m = moduleRef(module);
     const involved = { apiVersion: MODULE_API_VERSION, kind: MODULE_KIND, name: m.name, namespace: m.namespace, ...(module.metadata.uid !== undefined ? { uid: module.metadata.uid } : {}) };
     const deleting = module.metadata.deletionTimestamp !== undefined;
@@ -112,7 +129,8 @@ export function moduleReconciler(deps: ModuleReconcilerDeps): Reconcile {
       pods: deps.pods.list(m.namespace).filter(mine),
       daemonSets: deps.daemonSets.list(m.namespace).filter(mine),
     };
-    const p = plan(module, observed, deps.settings, new Date());
+    const now = new Date();
+    const p = plan(module, observed, deps.settings, now);
 
     for (const ds of p.apply) await writes.attempt(`DaemonSet ${m.namespace}/${ds.metadata.name ?? ""}`, () => deps.raw.apply(ds, FIELD_MANAGER));
     for (const dsName of p.remove) {
@@ -177,13 +195,31 @@ export function moduleReconciler(deps: ModuleReconcilerDeps): Reconcile {
         "build and sign are not run on this cluster (managed mode): the kmod images must already exist in the registry",
       );
     }
+    // A failing module-loader pod: the Module says which module, kernel and command failed (the
+    // worker's termination message, read from the pod informer's cache), once per distinct failure.
+    const failures = loaderFailures(observed.pods);
+    const loaderConditions = (p.status.conditions ?? []).map((c) =>
+      c.type === CONDITION_MODULE_LOADER_AVAILABLE && c.status === "False" && failures.length > 0
+        ? (mergeConditions(before, [loaderAvailableCondition({ type: c.type, status: "False", reason: c.reason, message: c.message }, failures)], module.metadata.generation, now)[0] ?? c)
+        : c,
+    );
+    if (failures.length > 0) {
+      const described = describeLoaderFailures(failures);
+      const loaderBefore = before.find((c) => c.type === CONDITION_MODULE_LOADER_AVAILABLE);
+      const told = reportedFailure.get(key) === described || (loaderBefore?.reason === MODULE_LOAD_FAILED_REASON && loaderBefore.message.endsWith(described));
+      if (!told) await record(deps, involved, "Warning", MODULE_LOAD_FAILED_REASON, described);
+      reportedFailure.set(key, described);
+    } else {
+      reportedFailure.delete(key);
+    }
+    const loaderStatus = { ...p.status, conditions: loaderConditions };
     const status =
       writes.refused.length === 0
-        ? p.status
+        ? loaderStatus
         : {
-            ...p.status,
+            ...loaderStatus,
             conditions: [
-              ...(p.status.conditions ?? []),
+              ...loaderConditions,
               ...mergeConditions(before, [{ type: CONDITION_WRITE_REFUSED, status: "True", reason: "APIServerRefused", message: refusedMessage }], module.metadata.generation, new Date()),
             ],
           };

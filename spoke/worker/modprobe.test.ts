@@ -1,7 +1,7 @@
 // ModprobeRunner's failure: what modprobe printed on stdout (with -v, the insmod lines it ran) comes
 // before its error, so the message shows which insmod the kernel refused.
 import { describe, expect, it } from "vitest";
-import { ModprobeFailedError, ModprobeRunner } from "./modprobe.ts";
+import { ModprobeFailedError, ModprobeRunner, kernelAnswerHint } from "./modprobe.ts";
 
 describe("ModprobeRunner", () => {
   it("puts stdout, then stderr, in a failure's message, with the exit code and the command", async () => {
@@ -19,5 +19,13 @@ describe("ModprobeRunner", () => {
     const runner = new ModprobeRunner({ binary: "sh", extraArgs: [] });
     const err = (await runner.run(["-c", "echo 'modprobe: FATAL: Module x not found' >&2; exit 1"]).catch((e: unknown) => e)) as ModprobeFailedError;
     expect(err.message).toMatch(/failed \(exit 1\): modprobe: FATAL: Module x not found$/);
+  });
+
+  it("names a remedy for the kernel answers a user can act on, and none for others", () => {
+    expect(kernelAnswerHint("modprobe: ERROR: could not insert 'a': Function not implemented")).toMatch(/^the kernel cannot load modules \(ENOSYS\)/);
+    expect(kernelAnswerHint("modprobe: ERROR: could not insert 'a': Operation not permitted")).toMatch(/CAP_SYS_MODULE/);
+    expect(kernelAnswerHint("modprobe: ERROR: could not insert 'a': Key was rejected by service")).toMatch(/signature is not trusted/);
+    expect(kernelAnswerHint("modprobe: ERROR: could not insert 'a': Exec format error")).toMatch(/built for another kernel/);
+    expect(kernelAnswerHint("modprobe: FATAL: Module x not found")).toBeUndefined();
   });
 });

@@ -72,3 +72,27 @@ export class ModprobeRunner {
 export function formatArgv(argv: readonly string[]): string {
   return argv.map((a) => (/^[A-Za-z0-9_./=:,+@%-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
 }
+
+/**
+ * What the user can do about the kernel's answer to a refused insert or remove, for the strerror
+ * texts modprobe prints (errno names from the Linux init_module(2)/delete_module(2) man pages);
+ * undefined for an answer without a known remedy. Returns one short sentence.
+ */
+export function kernelAnswerHint(said: string): string | undefined {
+  if (said.includes("Function not implemented")) {
+    return "the kernel cannot load modules (ENOSYS): it was built without module support, or loading is blocked for containers on this node";
+  }
+  if (said.includes("Operation not permitted")) {
+    return "the kernel refused the container (EPERM): the worker needs CAP_SYS_MODULE, and a locked-down kernel loads no unsigned modules";
+  }
+  if (said.includes("Key was rejected by service") || said.includes("Required key not available")) {
+    return "the module's signature is not trusted by this kernel (Secure Boot): sign it with a key enrolled on the node";
+  }
+  if (said.includes("Invalid module format") || said.includes("Exec format error")) {
+    return "the module was built for another kernel: check the kernel mapping's image for this kernel";
+  }
+  if (said.includes("Unknown symbol")) {
+    return "the module needs symbols no loaded module exports: check its dependencies (modulesLoadingOrder, softdeps)";
+  }
+  return undefined;
+}

@@ -318,4 +318,15 @@ describe("failures", () => {
       /module kmm_ci_c, kernel .*: load module failed: .*no-modprobe -v -d .* -- kmm_ci_c failed \(exit ENOENT\)/,
     );
   });
+  it("adds what to do about the kernel's answer: ENOSYS says the kernel cannot load modules", async () => {
+    const e = await env();
+    // Stands in for the kernel's answer only: modprobe's own words when init_module(2) fails with ENOSYS.
+    const script = path.join(e.dir, "refusing-modprobe");
+    await writeFile(script, `#!/bin/sh\necho "modprobe: ERROR: could not insert 'kmm_ci_c': Function not implemented" >&2\nexit 1\n`, { mode: 0o755 });
+    const err = await loadKmod(config(e, { moduleName: "kmm_ci_c" }), { runner: new ModprobeRunner({ binary: script }), logger }).catch((x: unknown) => x);
+    expect(err).toBeInstanceOf(WorkerError);
+    expect((err as WorkerError).message).toMatch(
+      /^module kmm_ci_c, kernel .*: load module failed: .*refusing-modprobe -v -d .* -- kmm_ci_c failed \(exit 1\): modprobe: ERROR: could not insert 'kmm_ci_c': Function not implemented\nhint: the kernel cannot load modules \(ENOSYS\)/,
+    );
+  });
 });

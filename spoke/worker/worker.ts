@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { WorkerConfig } from "./config.ts";
-import { ModprobeFailedError, formatArgv, type ModprobeResult, type ModprobeRunner } from "./modprobe.ts";
+import { ModprobeFailedError, formatArgv, kernelAnswerHint, type ModprobeResult, type ModprobeRunner } from "./modprobe.ts";
 
 // File names follow upstream KMM where it has one: the loading order becomes
 // /etc/modprobe.d/softdep.conf with one "softdep <a> pre: <b>" line per pair.
@@ -125,7 +125,9 @@ async function runStep(cfg: WorkerConfig, deps: WorkerDeps, step: WorkerStep, ar
     deps.logger.info({ step, command: argv, output, stderr: result.stderr.trim() || undefined }, `${step}: modprobe succeeded`);
     return result;
   } catch (err) {
-    const detail = err instanceof ModprobeFailedError ? err.message : `${formatArgv(argv)}: ${errorText(err)}`;
+    const said = err instanceof ModprobeFailedError ? err.message : `${formatArgv(argv)}: ${errorText(err)}`;
+    const hint = err instanceof ModprobeFailedError ? kernelAnswerHint(err.stderr) : undefined;
+    const detail = hint === undefined ? said : `${said}\nhint: ${hint}`;
     throw new WorkerError(moduleLabel(cfg), cfg.kernelVersion, step, detail, argv);
   }
 }
