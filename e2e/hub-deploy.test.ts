@@ -1,11 +1,14 @@
-// The hub's shipped manifests (hub/deploy/rbac.yaml, hub/deploy/deployment.yaml) as the hub API
-// server sees them: server-side apply with dryRun=All runs defaulting, schema validation and
-// admission on every object, and stores nothing.
+// The hub's shipped manifests (hub/deploy/rbac.yaml, hub/deploy/deployment.yaml, and the one install
+// file npm run images -- --manifests renders from them) as the hub API server sees them: server-side
+// apply with dryRun=All runs defaulting, schema validation and admission on every object, and stores
+// nothing. e2e/install-chain.test.ts applies the install file for real.
 import { randomBytes } from "node:crypto";
 import { ApiException } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import { z } from "zod";
 import { ApiError, RawClient } from "../shared/kube/raw.ts";
+import { HUB_INSTALL_FILES, hubManifests } from "../images/manifests.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
 import { clientsFor } from "./support/clients.ts";
 import { applyManifests, readManifests, type ManifestObject } from "./support/manifests.ts";
@@ -58,6 +61,21 @@ describe("hub/deploy manifests on the hub API server", () => {
     // The server processed them (it assigns a uid to what it would create) …
     for (const a of answers) expect(a.metadata.uid, `${a.kind} ${a.metadata.name}`).toMatch(/\S/);
     // … and stored none of deployment.yaml (rbac.yaml may be applied for real by hub.test.ts).
+    for (const o of deployment) expect(await storedObject(o), `${o.kind} ${o.metadata.name} stored`).toBe(false);
+  });
+
+  it("accepts the one install file in one pass, in its order: namespace, CRD, RBAC, config, Deployment, Service (dry run)", async () => {
+    const digest = (c: string) => `sha256:${c.repeat(64)}`;
+    const text = await hubManifests({ hub: `registry.example.com/kmm/kmm-hub@${digest("a")}`, signer: `registry.example.com/kmm/kmm-hub-signer@${digest("b")}` });
+    const objects: ManifestObject[] = parseAllDocuments(text)
+      .map((d) => d.toJS() as unknown)
+      .filter((v) => v !== null)
+      .map((v) => storedSchema.extend({ apiVersion: z.string() }).parse(v));
+    const fromFiles = (await Promise.all(HUB_INSTALL_FILES.map((f) => readManifests(new URL(`../${f}`, import.meta.url))))).flat();
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(fromFiles.map((o) => `${o.kind}/${o.metadata.name}`));
+    expect(objects.slice(0, 2).map((o) => o.kind)).toEqual(["Namespace", "CustomResourceDefinition"]);
+    const answers = (await applyManifests(hubRaw, objects, { dryRun: true })).map((a) => storedSchema.parse(a));
+    expect(answers.map((a) => `${a.kind}/${a.metadata.name}`)).toEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`));
     for (const o of deployment) expect(await storedObject(o), `${o.kind} ${o.metadata.name} stored`).toBe(false);
   });
 

@@ -36,7 +36,13 @@ function setEnv(doc: Document, containerPath: (string | number)[], name: string,
 }
 
 /**
- * hub/deploy/*.yaml with the manager container's image, RELATED_IMAGE_SIGN and (when `build` is
+ * What one `kubectl apply --server-side -f kmm-hub.yaml` installs on a hub, in the order it can be
+ * created: the namespace, the ManagedClusterModule CRD, the RBAC, then config, Deployment and Service.
+ */
+export const HUB_INSTALL_FILES = ["hub/deploy/namespace.yaml", "crds/hub.kmm.sigs.x-k8s.io_managedclustermodules.yaml", "hub/deploy/rbac.yaml", "hub/deploy/deployment.yaml"] as const;
+
+/**
+ * HUB_INSTALL_FILES with the manager container's image, RELATED_IMAGE_SIGN and (when `build` is
  * given) RELATED_IMAGE_BUILD set. Throws ManifestError when an image is not pinned by digest or the
  * files do not hold exactly one Deployment kmm-hub.
  */
@@ -46,7 +52,7 @@ export async function hubManifests(images: HubImages, root = ROOT): Promise<stri
   if (images.build !== undefined) requirePinned("build (kaniko) image", images.build);
   const out: string[] = [];
   let replaced = 0;
-  for (const file of ["hub/deploy/rbac.yaml", "hub/deploy/deployment.yaml"]) {
+  for (const file of HUB_INSTALL_FILES) {
     for (const doc of parseAllDocuments(await readFile(path.join(root, file), "utf8"))) {
       if (doc.errors.length > 0) throw new ManifestError(`${file}: ${doc.errors.map((e) => e.message).join("; ")}`);
       const value: unknown = doc.toJS();
