@@ -1,9 +1,11 @@
-// The hub from its image, installed from hub/deploy (rbac.yaml, deployment.yaml) on the hub's real
-// node, writes the ManifestWork of an MCM for the cluster it selects, and the work agent delivers
-// the trimmed Module. What the test changes in the shipped manifests: the image (the fleet
-// registry's, by digest), the placement on the real node with its pull secret, and one replica —
-// every real-node pod shares the host's network, where a second replica could not bind the
-// health and metrics ports (the README's real-node limits).
+// The hub from its image, installed from hub/deploy (rbac.yaml, deployment.yaml) on the hub
+// cluster's two real nodes: both replicas run, one holds the Lease, and the MCM's ManifestWork
+// reaches the spoke through the leader; when the leader's pod is deleted, the follower takes the
+// Lease over and a change of the MCM is still delivered. What the test changes in the shipped
+// manifests: the image (the fleet registry's, by digest), the placement on the real nodes with
+// their pull secret, the spread made strict, and the health and metrics servers bound to the pod's
+// address — the rig's two nodes share one machine's network (README "Real nodes"), where two
+// replicas binding ":8081" would collide; in a real cluster each pod has its own network.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
@@ -20,7 +22,7 @@ const fleet = inject("fleet");
 const images = inject("productImages");
 const node = fleet.hub.realNode;
 const registry = fleet.registry;
-if (node === undefined || registry === undefined) throw new Error("this suite needs a fleet with real nodes (startFleet({ realNodes: true }))");
+if (node === undefined || registry === undefined) throw new Error("this suite needs a fleet with real nodes (startFleet({ realNodes: true }), two on the hub)");
 const hubRaw = new RawClient(await connectionFrom(fleet.hub.kubeconfig));
 const spoke = fleet.spokes[1]!;
 const spokeRaw = new RawClient(await connectionFrom(spoke.kubeconfig));
@@ -35,30 +37,46 @@ const kmodImage = `${registry.host}/e2e/kmm-ci-kmod@sha256:${"1".repeat(64)}`;
 const rbac = await readManifests(new URL("../hub/deploy/rbac.yaml", import.meta.url));
 const shipped = await readManifests(new URL("../hub/deploy/deployment.yaml", import.meta.url));
 
+const containerSchema = z.looseObject({ name: z.string(), image: z.string(), args: z.array(z.string()), env: z.array(z.looseObject({ name: z.string() })) });
 const deploymentSchema = z.looseObject({
   kind: z.literal("Deployment"),
   spec: z.looseObject({
-    template: z.looseObject({ spec: z.looseObject({ containers: z.array(z.looseObject({ name: z.string(), image: z.string() })) }) }),
+    replicas: z.number(),
+    template: z.looseObject({
+      spec: z.looseObject({
+        containers: z.array(z.looseObject({ name: z.string() })),
+        topologySpreadConstraints: z.array(z.looseObject({ topologyKey: z.string(), whenUnsatisfiable: z.string() })),
+      }),
+    }),
   }),
 });
+const leaseSchema = z.looseObject({ spec: z.looseObject({ holderIdentity: z.string().optional() }) });
+const LEASE = "kmm-hub.hub.kmm.sigs.x-k8s.io";
 
-/** deployment.yaml with the fleet's image, placement and pull secret, one replica. */
-function onRealNode(o: ManifestObject): ManifestObject {
+/** deployment.yaml with the fleet's image, placement and pull secret, bound to the pod's address. */
+function onRealNodes(o: ManifestObject): ManifestObject {
   if (o.kind !== "Deployment") return o;
   const dep = deploymentSchema.parse(o);
+  const manager = (c: z.infer<typeof containerSchema>) => ({
+    ...c,
+    image: images.refs.hub,
+    env: [...c.env, { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } }],
+    args: [...c.args, "--health-probe-bind-address=$(POD_IP):8081", "--metrics-bind-address=$(POD_IP):8443"],
+  });
   return {
     ...o,
     spec: {
       ...dep.spec,
-      replicas: 1,
       template: {
         ...dep.spec.template,
         spec: {
           ...dep.spec.template.spec,
-          containers: dep.spec.template.spec.containers.map((c) => (c.name === "manager" ? { ...c, image: images.refs.hub } : c)),
-          nodeSelector: { [REAL_NODE_LABEL]: "true", "kubernetes.io/hostname": node!.name },
+          containers: dep.spec.template.spec.containers.map((c) => (c.name === "manager" ? manager(containerSchema.parse(c)) : c)),
+          nodeSelector: { [REAL_NODE_LABEL]: "true" },
           tolerations: [{ key: REAL_NODE_LABEL, operator: "Exists", effect: "NoSchedule" }],
           imagePullSecrets: [{ name: "fleet-registry" }],
+          // Both replicas on one node would share its address: the shipped preference made a rule.
+          topologySpreadConstraints: dep.spec.template.spec.topologySpreadConstraints.map((t) => ({ ...t, whenUnsatisfiable: "DoNotSchedule" })),
         },
       },
     },
@@ -68,6 +86,7 @@ function onRealNode(o: ManifestObject): ManifestObject {
 const podListSchema = z.object({
   items: z.array(
     z.looseObject({
+      metadata: z.looseObject({ name: z.string(), deletionTimestamp: z.string().optional() }),
       spec: z.looseObject({ nodeName: z.string().optional() }),
       status: z
         .looseObject({
@@ -81,6 +100,20 @@ const podListSchema = z.object({
 
 async function hubPods() {
   return podListSchema.parse((await hubRaw.request("GET", `/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=${encodeURIComponent("app.kubernetes.io/name=kmm-hub")}`)).body).items;
+}
+
+async function leaseHolder(): Promise<string | undefined> {
+  const r = await hubRaw.request("GET", `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases/${LEASE}`).catch(() => undefined);
+  return r?.status === 200 ? leaseSchema.parse(r.body).spec.holderIdentity : undefined;
+}
+
+const ready = (p: z.infer<typeof podListSchema>["items"][number]) => p.metadata.deletionTimestamp === undefined && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
+
+async function spokeModuleImage(): Promise<string | undefined> {
+  const r = await spokeRaw.request("GET", `/apis/kmm.sigs.x-k8s.io/v1beta1/namespaces/${spokeNamespace}/modules/${mcmName}`).catch(() => undefined);
+  if (r?.status !== 200) return undefined;
+  const mappings = z.looseObject({ spec: z.looseObject({ moduleLoader: z.looseObject({ container: z.looseObject({ kernelMappings: z.array(z.looseObject({ literal: z.string(), containerImage: z.string() })) }) }) }) }).parse(r.body).spec.moduleLoader.container.kernelMappings;
+  return mappings.find((m) => m.literal === KERNEL)?.containerImage;
 }
 
 async function gone(obj: ManifestObject): Promise<boolean> {
@@ -116,18 +149,35 @@ afterAll(async () => {
   spokeRaw.close();
 });
 
-describe("the hub from its image, as hub/deploy's Deployment on the hub's real node", () => {
-  it("runs under its ServiceAccount and becomes Ready", async () => {
+describe("the hub from its image, as hub/deploy's Deployment on the hub's two real nodes", () => {
+  let leader = "";
+  let follower = "";
+
+  it("runs 2 replicas under its ServiceAccount, one per node, both Ready, one holding the Lease", async () => {
     const started = Date.now();
-    for (const o of shipped) await hubRaw.apply(onRealNode(o), "kmm-e2e");
-    const pod = await eventually(
-      "a Ready kmm-hub pod on the real node",
-      async () => (await hubPods()).find((p) => p.spec.nodeName === node.name && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true),
-      150_000,
+    const shippedDeployment = deploymentSchema.parse(shipped.find((o) => o.kind === "Deployment"));
+    expect(shippedDeployment.spec.replicas).toBe(2);
+    expect(shippedDeployment.spec.template.spec.topologySpreadConstraints.map((t) => t.topologyKey)).toEqual(["kubernetes.io/hostname"]);
+    for (const o of shipped) await hubRaw.apply(onRealNodes(o), "kmm-e2e");
+    const pods = await eventually(
+      "2 Ready kmm-hub pods on two real nodes",
+      async () => {
+        const r = (await hubPods()).filter(ready);
+        return r.length === 2 && new Set(r.map((p) => p.spec.nodeName)).size === 2 ? r : undefined;
+      },
+      180_000,
     );
-    console.log(`[real-hub] kmm-hub pod Ready ${((Date.now() - started) / 1000).toFixed(1)} s after the Deployment was applied`);
-    expect(pod.status?.containerStatuses?.[0]?.image).toBe(images.refs.hub);
-    expect(pod.status?.containerStatuses?.[0]?.restartCount).toBe(0);
+    console.log(`[real-hub] 2 kmm-hub pods Ready on ${pods.map((p) => p.spec.nodeName ?? "").join(" and ")} ${((Date.now() - started) / 1000).toFixed(1)} s after the Deployment was applied`);
+    expect(pods.map((p) => p.spec.nodeName).sort()).toEqual([node.name, `${node.name}-2`]);
+    for (const p of pods) {
+      expect(p.status?.containerStatuses?.[0]?.image).toBe(images.refs.hub);
+      expect(p.status?.containerStatuses?.[0]?.restartCount).toBe(0);
+    }
+    leader = await eventually("a Lease holder among the pods", async () => {
+      const h = await leaseHolder();
+      return h !== undefined && pods.some((p) => p.metadata.name === h) ? h : undefined;
+    }, 60_000);
+    follower = pods.find((p) => p.metadata.name !== leader)!.metadata.name;
   });
 
   it("writes the ManifestWork of an MCM for the selected cluster, and the work agent creates the Module", async () => {
@@ -158,16 +208,31 @@ describe("the hub from its image, as hub/deploy's Deployment on the hub's real n
     );
     expect(work.metadata.labels?.[MCM_NAME_LABEL]).toBe(mcmName);
     expect(work.metadata.managedFields?.map((f) => f.manager)).toContain("kmm-hub");
-    const module = await eventually(
-      `Module ${spokeNamespace}/${mcmName} on ${spoke.name}`,
-      async () => {
-        const r = await spokeRaw.request("GET", `/apis/kmm.sigs.x-k8s.io/v1beta1/namespaces/${spokeNamespace}/modules/${mcmName}`).catch(() => undefined);
-        return r?.status === 200 ? r.body : undefined;
-      },
-      90_000,
-    );
-    const mappings = z.looseObject({ spec: z.looseObject({ moduleLoader: z.looseObject({ container: z.looseObject({ kernelMappings: z.array(z.looseObject({ literal: z.string(), containerImage: z.string() })) }) }) }) }).parse(module).spec.moduleLoader.container.kernelMappings;
     // One literal mapping for the claimed kernel, the image by digest kept as given.
-    expect(mappings.map((m) => ({ literal: m.literal, containerImage: m.containerImage }))).toEqual([{ literal: KERNEL, containerImage: kmodImage }]);
+    expect(await eventually(`Module ${spokeNamespace}/${mcmName} on ${spoke.name}`, spokeModuleImage, 90_000)).toBe(kmodImage);
+  });
+
+  it("when the leader's pod is deleted, the follower takes the Lease over and a change of the MCM still reaches the spoke", async () => {
+    const deleted = Date.now();
+    await hubRaw.request("DELETE", `/api/v1/namespaces/${NAMESPACE}/pods/${leader}`);
+    // Released first (holder ""), then taken.
+    const holder = await eventually("a new Lease holder", async () => {
+      const h = await leaseHolder();
+      return h !== undefined && h !== "" && h !== leader ? h : undefined;
+    }, 90_000);
+    console.log(`[real-hub] Lease held by ${holder} ${((Date.now() - deleted) / 1000).toFixed(1)} s after leader ${leader}'s pod was deleted`);
+    // The leader releases the Lease when it stops: the running follower takes it before the replacement pod starts.
+    expect(holder).toBe(follower);
+    const moved = `${registry.host}/e2e/kmm-ci-kmod@sha256:${"2".repeat(64)}`;
+    await hubRaw.request(
+      "PATCH",
+      `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${mcmName}`,
+      { spec: { moduleSpec: { moduleLoader: { container: { kernelMappings: [{ literal: KERNEL, containerImage: moved }] } } } } },
+      "application/merge-patch+json",
+    );
+    expect(await eventually("the changed image in the spoke's Module", async () => ((await spokeModuleImage()) === moved ? moved : undefined), 90_000)).toBe(moved);
+    console.log(`[real-hub] the MCM's change reached the spoke ${((Date.now() - deleted) / 1000).toFixed(1)} s after the leader's pod was deleted`);
+    const work = ManifestWork.parse((await hubRaw.request("GET", `/apis/work.open-cluster-management.io/v1/namespaces/${spoke.name}/manifestworks/${mcmName}`)).body);
+    expect(work.metadata.managedFields?.map((f) => f.manager)).toContain("kmm-hub");
   });
 });

@@ -140,6 +140,15 @@ describe("kmm-hub render", () => {
     expect(io.stderr).toContain("digestRefreshInterval");
   });
 
+  it("refuses a bad --health-probe-bind-address or --metrics-bind-address before starting, naming the flags", async () => {
+    const io = capture();
+    expect(await main(["run", "--health-probe-bind-address", "127.0.0.2:http", "--namespace", "kmm-hub"], io)).toBe(1);
+    expect(io.stderr).toContain("invalid configuration in the command-line flags:\n  healthProbeBindAddress: \"127.0.0.2:http\" is not a bind address");
+    const io2 = capture();
+    expect(await main(["run", "--metrics-bind-address", "$(POD_IP):8443", "--namespace", "kmm-hub"], io2)).toBe(1);
+    expect(io2.stderr).toContain("metrics.bindAddress");
+  });
+
   it("as a program: `render | head -c 100` ends quietly, `render > /dev/full` says so in one line (issue 13 kind 8)", async () => {
     const many = Array.from({ length: 300 }, (_, i) => stringify(cluster(`spoke-${i}`, { "wants-kmod": "true" }, "6.1.0-18-amd64"))).join("---\n");
     await writeFile(join(dir, "many.yaml"), many);

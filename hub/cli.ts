@@ -3,12 +3,13 @@
 import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { ConfigError, exitAfterFlush, guardOutput } from "../shared/runtime/index.ts";
+import { ConfigError, exitAfterFlush, guardOutput, loadConfig, parseConfig } from "../shared/runtime/index.ts";
 import { HubStartError, runHub } from "./main.ts";
 import { RenderInputError, parseClusters, parseDigests, parseMcm, render, toJson, toYaml } from "./render.ts";
 
 export const USAGE = `usage:
   kmm-hub run [--config FILE] [--kubeconfig FILE] [--namespace NS] [--registry-ca FILE]
+              [--health-probe-bind-address ADDR] [--metrics-bind-address ADDR]
   kmm-hub render --mcm FILE --cluster FILE [--cluster FILE ...] [--digests FILE] [-o yaml|json]
 
 render prints the ManifestWorks the hub would write for the ManagedClusterModule in --mcm and the
@@ -17,7 +18,9 @@ as YAML documents that YAML 1.1 readers such as kubectl read back to the same st
 default), or as one JSON List (-o json). --digests is a map "image: sha256:…" standing in for the
 registry; a tag missing from it leaves its cluster without a ManifestWork. Exit status: 0 every
 selected cluster and kernel rendered, 1 bad input, 2 some selected clusters or kernels skipped
-(each named on stderr with the reason).`;
+(each named on stderr with the reason).
+--health-probe-bind-address and --metrics-bind-address (controller-runtime's flags) win over the
+config file's healthProbeBindAddress and metrics.bindAddress, e.g. "$(POD_IP):8081" from the pod spec.`;
 
 export class UsageError extends Error {
   override readonly name = "UsageError";
@@ -71,10 +74,27 @@ async function renderCommand(args: string[], io: CliIO): Promise<number> {
 async function runCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { config: { type: "string" }, kubeconfig: { type: "string" }, namespace: { type: "string" }, "registry-ca": { type: "string" } },
+    options: {
+      config: { type: "string" },
+      kubeconfig: { type: "string" },
+      namespace: { type: "string" },
+      "registry-ca": { type: "string" },
+      "health-probe-bind-address": { type: "string" },
+      "metrics-bind-address": { type: "string" },
+    },
     strict: true,
   });
-  await runHub({ configPath: values.config, kubeconfigPath: values.kubeconfig, namespace: values.namespace, registryCaFile: values["registry-ca"] });
+  const fromFile = await loadConfig(values.config ?? process.env.KMM_HUB_CONFIG, "hub");
+  const health = values["health-probe-bind-address"];
+  const metrics = values["metrics-bind-address"];
+  // The flags are checked as the config file's keys would be (ConfigError naming the flag).
+  const flags = parseConfig(JSON.stringify({ ...(health !== undefined ? { healthProbeBindAddress: health } : {}), ...(metrics !== undefined ? { metrics: { bindAddress: metrics } } : {}) }), "hub", "the command-line flags");
+  const config = {
+    ...fromFile,
+    ...(health !== undefined ? { healthProbeBindAddress: flags.healthProbeBindAddress } : {}),
+    ...(metrics !== undefined ? { metrics: { ...fromFile.metrics, bindAddress: flags.metrics.bindAddress } } : {}),
+  };
+  await runHub({ config, kubeconfigPath: values.kubeconfig, namespace: values.namespace, registryCaFile: values["registry-ca"] });
   return 0;
 }
 

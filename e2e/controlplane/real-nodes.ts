@@ -1,5 +1,6 @@
 // The fleet's real nodes and the registry they pull from: per cluster one node agent process
-// (node-agent/) running pods as podman containers, and one docker-registry with TLS and htpasswd
+// (node-agent/; two on the hub, for its two leader-electing replicas) running pods as podman
+// containers, and one docker-registry with TLS and htpasswd
 // auth, both in the fleet's process group; a clean-up removes what outlives a killed agent.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -67,12 +68,16 @@ export interface StartRealNodeOptions {
   kernelVersion: string;
   kubeletVersion: string;
   registryCertDir: string;
+  /** Node name; `<cluster>-real` by default. */
+  name?: string;
+  /** the node's own loopback address (InternalIP, hostIP, podIP); 127.0.0.1 by default */
+  hostIP?: string;
   abort?: Promise<never>;
 }
 
 /** Starts the node agent of one cluster and waits until its Node is Ready. */
 export async function startRealNode(o: StartRealNodeOptions): Promise<RealNodeInfo> {
-  const name = `${o.cluster.info.name}-real`;
+  const name = o.name ?? `${o.cluster.info.name}-real`;
   await mkdir(join(o.dir, "run"), { recursive: true });
   // podman refuses a runroot over 50 characters: a short link to the node's own folder.
   const runroot = `/tmp/kmm-rn-${randomBytes(4).toString("hex")}`;
@@ -92,6 +97,7 @@ export async function startRealNode(o: StartRealNodeOptions): Promise<RealNodeIn
     `--log-dir=${logDir}`,
     `--runroot=${runroot}`,
     `--cert-dir=${o.registryCertDir}`,
+    `--host-ip=${o.hostIP ?? "127.0.0.1"}`,
   ]);
   const raw = new RawClient(await connectionFrom(o.cluster.info.kubeconfig));
   try {
@@ -108,6 +114,12 @@ export async function startRealNode(o: StartRealNodeOptions): Promise<RealNodeIn
 export interface RealNodesOptions {
   /** `status.nodeInfo.kernelVersion` of every real node; Debian's installed headers' by default */
   kernelVersion?: string;
+  /**
+   * Real nodes of the hub cluster (default 2): the hub's Deployment runs 2 replicas with leader
+   * election, one per node as in production. The first is in FleetInfo (`hub.realNode`); the others
+   * are found by the real-node label, named `hub-real-<n>` with address 127.0.0.<n>.
+   */
+  hubNodes?: number;
 }
 
 /** The registry and one real node per cluster, started together; resolves with what FleetInfo shows. */
@@ -122,18 +134,17 @@ export async function startRealNodes(o: {
   await requireTools();
   const registry = await startFleetRegistry(join(o.dir, "registry"), o.group, o.abort);
   const kernelVersion = o.options.kernelVersion ?? (await defaultRealNodeKernel());
-  const nodes = await Promise.all(
-    o.clusters.map((cluster) =>
-      startRealNode({
-        cluster,
-        dir: join(o.dir, cluster.info.name, "real-node"),
-        group: o.group,
-        kernelVersion,
-        kubeletVersion: o.kubernetesVersion,
-        registryCertDir: registry.certDir,
-        ...(o.abort ? { abort: o.abort } : {}),
-      }),
-    ),
-  );
+  const common = { group: o.group, kernelVersion, kubeletVersion: o.kubernetesVersion, registryCertDir: registry.certDir, ...(o.abort ? { abort: o.abort } : {}) };
+  const extra = o.clusters
+    .filter((c) => c.info.name === "hub")
+    .flatMap((cluster) =>
+      Array.from({ length: Math.max(0, (o.options.hubNodes ?? 2) - 1) }, (_, i) =>
+        startRealNode({ ...common, cluster, dir: join(o.dir, cluster.info.name, `real-node-${i + 2}`), name: `${cluster.info.name}-real-${i + 2}`, hostIP: `127.0.0.${i + 2}` }),
+      ),
+    );
+  const [nodes] = await Promise.all([
+    Promise.all(o.clusters.map((cluster) => startRealNode({ ...common, cluster, dir: join(o.dir, cluster.info.name, "real-node") }))),
+    Promise.all(extra),
+  ]);
   return { registry, nodes: new Map(o.clusters.map((c, i) => [c.info.name, nodes[i]!])) };
 }

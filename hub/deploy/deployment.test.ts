@@ -142,6 +142,8 @@ describe("hub/deploy/deployment.yaml", () => {
     expect(Number(request?.[1])).toBeLessThanOrEqual(HEAP_SETTINGS.hub.containerLimitMiB);
     // The hub finds its namespace (pull secrets, Lease) through POD_NAMESPACE.
     expect(env.get("POD_NAMESPACE")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.namespace");
+    // The Lease names the leading pod (shared/runtime/manager.ts defaultIdentity).
+    expect(env.get("POD_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name");
   });
 
   it("runs the built hub CLI's run command; its images are the bare names that images/manifests.ts replaces by digests", () => {

@@ -1,5 +1,7 @@
 // Entry point of the node agent process the fleet starts, one per real node:
-//   node e2e/controlplane/node-agent/main.ts --kubeconfig F --node N --kernel-version K --dir D --log-dir L [--cert-dir C]
+//   node e2e/controlplane/node-agent/main.ts --kubeconfig F --node N --kernel-version K --dir D --log-dir L [--cert-dir C] [--host-ip 127.0.0.N]
+// --host-ip is the node's own loopback address (its InternalIP, hostIP and podIP): two real nodes of
+// one cluster share the machine's network, and their pods tell themselves apart by it.
 // Stops on SIGTERM/SIGINT, stopping its pods' containers first.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -22,6 +24,7 @@ const { values } = parseArgs({
     "runroot": { type: "string" },
     "cert-dir": { type: "string" },
     "backoff-initial-ms": { type: "string" },
+    "host-ip": { type: "string", default: "127.0.0.1" },
   },
 });
 const args = z
@@ -35,6 +38,8 @@ const args = z
     runroot: z.string().min(1).max(50, "podman refuses a runroot longer than 50 characters"),
     "cert-dir": z.string().optional(),
     "backoff-initial-ms": z.coerce.number().int().positive().optional(),
+    // This machine's rule: no address outside 127.0.0.0/8.
+    "host-ip": z.string().regex(/^127(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, "must be a loopback address (127.0.0.0/8)"),
   })
   .safeParse(values);
 if (!args.success) {
@@ -49,7 +54,7 @@ await Promise.all([podsDir, hostRoot, a["log-dir"]].map((d) => mkdir(d, { recurs
 
 const agent = new NodeAgent({
   connection: await loadKubeconfigFile(a.kubeconfig),
-  node: { name: a.node, kernelVersion: a["kernel-version"], kubeletVersion: a["kubelet-version"], hostIP: "127.0.0.1" },
+  node: { name: a.node, kernelVersion: a["kernel-version"], kubeletVersion: a["kubelet-version"], hostIP: a["host-ip"] },
   podman: new Podman({ root: join(a.dir, "storage"), runroot: a.runroot }),
   podsDir,
   hostRoot,
