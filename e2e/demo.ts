@@ -1,15 +1,25 @@
-// npm run demo [-- --exit]: starts a local fleet (hub + 2 spokes), a registry, the hub and the spoke
-// editions, applies a ManagedClusterModule, and shows what reached each spoke. It keeps running until
-// Ctrl-C so you can look around with kubectl; --exit stops after the summary.
+// npm run demo [-- --exit] [--kwok-only]: starts a local fleet (hub + 2 spokes, each with a real node
+// unless --kwok-only), a registry, the hub and the spoke editions, applies a ManagedClusterModule,
+// and shows what reached each spoke and each node — which are kwok nodes (simulated: nothing runs)
+// and what the worker really did on the real ones. It keeps running until Ctrl-C so you can look
+// around with kubectl; --exit stops after the summary.
 import { parseArgs } from "node:util";
 import { exitAfterFlush, guardOutput } from "../shared/runtime/exit.ts";
 import { startFleet } from "./controlplane/fleet.ts";
 import { DEMO_MCM, DEMO_SPOKE_NAMESPACE, runDemo } from "./demo/run-demo.ts";
+import { buildFleetImages, pushFleetImages } from "./support/fleet-images.ts";
 
 guardOutput("demo");
-const { values } = parseArgs({ options: { exit: { type: "boolean", default: false } }, strict: true });
+const { values } = parseArgs({ options: { exit: { type: "boolean", default: false }, "kwok-only": { type: "boolean", default: false } }, strict: true });
 const started = Date.now();
-const fleet = await startFleet({ spokes: 2, log: (m) => console.log(`[fleet] ${m}`) });
+const realNodes = !values["kwok-only"];
+// The worker image for the real nodes is built while the fleet starts (images/build.ts reuses an unchanged build).
+const build = realNodes ? buildFleetImages((m) => console.log(`[images] ${m}`)) : undefined;
+build?.catch(() => undefined);
+const fleet = await startFleet({ spokes: 2, realNodes, log: (m) => console.log(`[fleet] ${m}`) }).catch(async (err: unknown) => {
+  await build?.catch(() => undefined);
+  throw err;
+});
 let demo: Awaited<ReturnType<typeof runDemo>> | undefined;
 const shutdown = async (code: number): Promise<never> => {
   await demo?.stop();
@@ -19,13 +29,17 @@ const shutdown = async (code: number): Promise<never> => {
 process.once("SIGINT", () => void shutdown(0));
 process.once("SIGTERM", () => void shutdown(0));
 try {
-  demo = await runDemo(fleet.info, (m) => console.log(`[demo] ${m}`));
+  const registry = fleet.info.registry;
+  const images = registry !== undefined ? await pushFleetImages(registry, (m) => console.log(`[images] ${m}`)) : undefined;
+  demo = await runDemo(fleet.info, (m) => console.log(`[demo] ${m}`), images !== undefined ? { workerImage: images.refs.worker } : {});
 } catch (err) {
   console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}\ncomponent logs: ${fleet.info.hub.logDir}`);
   await shutdown(1);
 }
 console.log(`\nModule ${DEMO_SPOKE_NAMESPACE}/${DEMO_MCM} on the spokes, ${((Date.now() - started) / 1000).toFixed(1)} s after start:`);
 console.table(demo?.rows.map((r) => ({ cluster: r.cluster, kernel: r.kernel, "pinned image": r.image, "module-loader DaemonSet": r.daemonSet, "ready nodes": r.readyNodes.join(", ") })));
+console.log("\nNodes the Module selects (kwok nodes are simulated: nothing runs on them; real nodes run the pods as containers):");
+console.table(demo?.nodes.map((n) => ({ cluster: n.cluster, node: n.node, kind: n.kind, kernel: n.kernel, outcome: n.outcome })));
 for (const c of [fleet.info.hub, ...fleet.info.spokes]) console.log(`kubectl --kubeconfig ${c.kubeconfig}   # ${c.name}`);
 console.log(`logs: ${fleet.info.hub.logDir}`);
 if (values.exit) await shutdown(0);

@@ -3,9 +3,13 @@
 //   nodes' kernels as a ClusterClaim → the hub pins the image and writes a ManifestWork per selected
 //   cluster → the real OCM work agent creates the trimmed Module on each spoke → the spoke runs one
 //   module-loader DaemonSet per kernel and labels the nodes where the module is ready.
+// The spokes' nodes are kwok nodes (nothing runs on them), plus each spoke's real node when the
+// fleet has them and a worker image is given: there the module-loader pod really runs the worker,
+// and the summary says what the real kernel answered (on this machine ENOSYS: no module loading).
 // Used by `npm run demo` and by e2e/demo.test.ts.
 import { createWriteStream } from "node:fs";
-import { join } from "node:path";
+import { cp, mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { join, relative } from "node:path";
 import { z } from "zod";
 import type { FleetInfo } from "../fleet-types.ts";
 import { createHub, type Hub } from "../../hub/main.ts";
@@ -16,6 +20,12 @@ import { startRegistry, type RegistryServer } from "../../shared/registry/testin
 import { createLogger, parseConfig, type Manager } from "../../shared/runtime/index.ts";
 import { createSpoke } from "../../spoke/main.ts";
 import { waitFor } from "../controlplane/procs.ts";
+import { cacheDir } from "../controlplane/binaries.ts";
+import { REAL_NODE_LABEL } from "../controlplane/node-agent/node.ts";
+import { pushBusybox, registryPullSecret } from "../controlplane/node-agent/test-images.ts";
+import { buildTestModules, layoutKmodTree } from "../../spoke/worker/test-kmods.ts";
+import type { Layer } from "../../shared/registry/index.ts";
+import type { TarWriteEntry } from "../../shared/registry/tar.ts";
 
 export const DEMO_MCM = "kmm-demo";
 export const DEMO_SPOKE_NAMESPACE = "kmm-demo";
@@ -40,8 +50,25 @@ export interface DemoClusterStatus {
   moduleLoader: { nodesMatchingSelectorNumber?: number | undefined; desiredNumber?: number | undefined; availableNumber?: number | undefined };
 }
 
+/** One node the demo's Module selects: a kwok node (simulated: nothing runs) or a real one. */
+export interface DemoNode {
+  cluster: string;
+  node: string;
+  kind: "kwok" | "real";
+  kernel: string;
+  /** "loaded" (the ready label), or what the Module's status says failed there */
+  outcome: string;
+}
+
+export interface DemoOptions {
+  /** The worker image in the fleet's registry (by digest); the real nodes are used only with it. */
+  workerImage?: string;
+}
+
 export interface Demo {
   rows: DemoRow[];
+  /** Every node the Module selects, kwok or real, and what happened there. */
+  nodes: DemoNode[];
   /** The MCM status per cluster, with the spoke Module's counters brought back by the feedback rules. */
   clusters: DemoClusterStatus[];
   registry: string;
@@ -70,6 +97,9 @@ const mcmStatusSchema = z.looseObject({
     .optional(),
 });
 const nodeListSchema = z.object({ items: z.array(z.looseObject({ metadata: z.looseObject({ name: z.string(), labels: z.record(z.string(), z.string()).optional() }) })) });
+const moduleStatusSchema = z.looseObject({
+  status: z.looseObject({ conditions: z.array(z.looseObject({ type: z.string(), status: z.string(), reason: z.string(), message: z.string() })).optional() }).optional(),
+});
 const moduleSchema = z.looseObject({ spec: z.looseObject({ moduleLoader: z.looseObject({ container: z.looseObject({ kernelMappings: z.array(z.looseObject({ literal: z.string().optional(), containerImage: z.string().optional() })) }) }) }) });
 
 async function ignoreExists(p: Promise<unknown>): Promise<void> {
@@ -80,15 +110,59 @@ async function ignoreExists(p: Promise<unknown>): Promise<void> {
   }
 }
 
-export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () => undefined): Promise<Demo> {
+/** Every file and folder under `root` as layer entries (paths relative to it). */
+async function treeEntries(root: string, dir = root): Promise<TarWriteEntry[]> {
+  const out: TarWriteEntry[] = [];
+  for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    const full = join(dir, e.name);
+    if (e.isDirectory()) out.push({ path: relative(root, full), type: "directory", mode: 0o755 }, ...(await treeEntries(root, full)));
+    else out.push({ path: relative(root, full), content: await readFile(full), mode: 0o644 });
+  }
+  return out;
+}
+
+/**
+ * The kmod image layer for a real node: a real .ko built against Debian's headers (the CI test
+ * module without dependencies, filed as gpu_driver.ko so modprobe finds the demo's module name)
+ * with depmod's index files, under /opt as upstream KMM lays kmod images out.
+ */
+async function realKmodLayer(): Promise<{ kernel: string; layer: Layer }> {
+  const built = await buildTestModules();
+  await mkdir(join(cacheDir, "tmp"), { recursive: true });
+  const work = await mkdtemp(join(cacheDir, "tmp", "demo-kmod-"));
+  try {
+    await mkdir(join(work, "ko"));
+    await cp(join(built.dir, "kmm_ci_c.ko"), join(work, "ko", "gpu_driver.ko"));
+    await layoutKmodTree({ kernelVersion: built.kernelVersion, dir: join(work, "ko") }, join(work, "tree"), "/opt", ["gpu_driver"]);
+    return { kernel: built.kernelVersion, layer: buildLayer(await treeEntries(join(work, "tree"))) };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () => undefined, opts: DemoOptions = {}): Promise<Demo> {
   const managers: { manager: Manager; run: Promise<void> }[] = [];
   const hubRaw = new RawClient(await connectionFrom(fleet.hub.kubeconfig));
-  const spokes = await Promise.all(fleet.spokes.map(async (s, i) => ({ info: s, raw: new RawClient(await connectionFrom(s.kubeconfig)), kernels: KERNELS[i % 2] ?? [] })));
+  const fleetRegistry = opts.workerImage !== undefined ? fleet.registry : undefined;
+  const spokes = await Promise.all(
+    fleet.spokes.map(async (s, i) => ({ info: s, raw: new RawClient(await connectionFrom(s.kubeconfig)), kernels: KERNELS[i % 2] ?? [], real: fleetRegistry !== undefined ? s.realNode : undefined })),
+  );
   const registry: RegistryServer = await startRegistry();
   const registryClient = new RegistryClient();
   const logFile = (name: string) => createLogger({ name, level: "info", destination: createWriteStream(join(fleet.hub.logDir, `${name}.log`), { flags: "a" }) });
 
   const stop = async (): Promise<void> => {
+    // The spokes unload (and remove the module-loader pods from the real nodes) before they stop.
+    await hubRaw.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${DEMO_MCM}`).catch(() => undefined);
+    if (spokes.some((s) => s.real !== undefined)) {
+      await waitFor("the demo's Modules gone from the spokes", async () => {
+        for (const s of spokes) {
+          const r = await s.raw.request("GET", `/apis/kmm.sigs.x-k8s.io/v1beta1/namespaces/${DEMO_SPOKE_NAMESPACE}/modules/${DEMO_MCM}`).catch(() => ({ status: 404 }));
+          if (r.status !== 404) return false;
+        }
+        return true;
+      }, { timeoutMs: 90_000, intervalMs: 1000 }).catch(() => log("the demo's Modules were not gone from the spokes within 90 s"));
+    }
     await Promise.all(managers.map((m) => m.manager.stop()));
     await Promise.all(managers.map((m) => m.run.catch(() => undefined)));
     registryClient.close();
@@ -103,6 +177,10 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
       await pushImage(registryClient, `${repo}:${kernel}`, { layers: [layer] }, { tls: { insecure: true } });
     }
     log(`pushed ${repo}:{${allKernels.join(",")}} to the local registry`);
+    // The real nodes' kmod image, in the fleet registry the real nodes pull from, given by digest.
+    const real = fleetRegistry !== undefined && spokes.some((s) => s.real !== undefined) ? await realKmodLayer() : undefined;
+    const realImage = real !== undefined && fleetRegistry !== undefined ? (await pushBusybox(fleetRegistry, "kmm-demo/gpu-driver", real.kernel, {}, [real.layer])).pinned : undefined;
+    if (realImage !== undefined) log(`pushed ${realImage} (a real .ko for kernel ${real?.kernel ?? ""}) to the fleet registry for the real nodes`);
 
     for (const s of spokes) {
       for (const [i, kernel] of s.kernels.entries()) {
@@ -117,12 +195,18 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
         );
       }
       await ignoreExists(s.raw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: DEMO_SPOKE_NAMESPACE } }));
-      const spoke = createSpoke({ connection: await connectionFrom(s.info.kubeconfig), config: quietConfig("spoke"), env: { KMM_MANAGED: "1", OPERATOR_NAMESPACE: "kmm-operator-system", RELATED_IMAGE_WORKER: "registry.example/kmm/worker:demo" }, logger: logFile(`kmm-spoke-${s.info.name}`) });
+      if (s.real !== undefined && fleetRegistry !== undefined) {
+        await s.raw.request("PATCH", `/api/v1/nodes/${s.real.name}`, { metadata: { labels: { [NODE_LABEL]: "true" } } }, "application/merge-patch+json");
+        await s.raw.apply(registryPullSecret(fleetRegistry, DEMO_SPOKE_NAMESPACE), "kmm-demo");
+      }
+      const worker = opts.workerImage ?? "registry.example/kmm/worker:demo";
+      const spoke = createSpoke({ connection: await connectionFrom(s.info.kubeconfig), config: quietConfig("spoke"), env: { KMM_MANAGED: "1", OPERATOR_NAMESPACE: "kmm-operator-system", RELATED_IMAGE_WORKER: worker }, logger: logFile(`kmm-spoke-${s.info.name}`) });
       managers.push({ manager: spoke.manager, run: spoke.manager.run() });
-      log(`${s.info.name}: ${s.kernels.length} kwok node(s) with kernel(s) ${s.kernels.join(", ")}; spoke edition started`);
+      log(`${s.info.name}: ${s.kernels.length} kwok node(s) with kernel(s) ${s.kernels.join(", ")}${s.real !== undefined ? ` and real node ${s.real.name} (kernel ${s.real.kernelVersion})` : ""}; spoke edition started`);
     }
 
     await ignoreExists(hubRaw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: HUB_NAMESPACE } }));
+    if (realImage !== undefined && fleetRegistry !== undefined) await hubRaw.apply(registryPullSecret(fleetRegistry, HUB_NAMESPACE), "kmm-demo");
     const hub: Hub = await createHub({ config: quietConfig("hub"), kubeconfigPath: fleet.hub.kubeconfig, namespace: HUB_NAMESPACE, logger: logFile("kmm-hub") });
     managers.push({ manager: hub.manager, run: hub.manager.run() });
     log("hub started");
@@ -139,12 +223,18 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
         selector: { [CLUSTER_LABEL]: "true" },
         moduleSpec: {
           selector: { [NODE_LABEL]: "true" },
+          ...(realImage !== undefined
+            ? { imageRepoSecret: { name: "fleet-registry" }, tolerations: [{ key: REAL_NODE_LABEL, operator: "Exists", effect: "NoSchedule" }] }
+            : {}),
           moduleLoader: {
             container: {
               modprobe: { moduleName: "gpu_driver" },
               registryTLS: { insecure: true },
-              // Only the kernels the demo pushed images for: the fleet's real nodes report kernels of their own.
-              kernelMappings: [{ regexp: `^(${allKernels.map((k) => k.replace(/[.+]/g, "\\$&")).join("|")})$`, containerImage: `${repo}:\${KERNEL_FULL_VERSION}` }],
+              // Only the kernels the demo pushed images for: the kwok nodes' by tag, the real nodes' by digest.
+              kernelMappings: [
+                ...(realImage !== undefined && real !== undefined ? [{ literal: real.kernel, containerImage: realImage }] : []),
+                { regexp: `^(${allKernels.map((k) => k.replace(/[.+]/g, "\\$&")).join("|")})$`, containerImage: `${repo}:\${KERNEL_FULL_VERSION}` },
+              ],
             },
           },
         },
@@ -162,7 +252,8 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
         const ds = moduleListSchema.parse((await s.raw.request("GET", `/apis/apps/v1/namespaces/${DEMO_SPOKE_NAMESPACE}/daemonsets`)).body).items;
         // Only the demo's nodes count: a shared fleet may run other nodes (and kernels) too.
         const readySelector = `kmm.node.kubernetes.io/${DEMO_SPOKE_NAMESPACE}.${DEMO_MCM}.ready,${NODE_LABEL}=true`;
-        const nodes = nodeListSchema.parse((await s.raw.request("GET", `/api/v1/nodes?labelSelector=${encodeURIComponent(readySelector)}`)).body).items;
+        // The real node reports its own outcome below (on this machine its kernel refuses to load).
+        const nodes = nodeListSchema.parse((await s.raw.request("GET", `/api/v1/nodes?labelSelector=${encodeURIComponent(`${readySelector},!${REAL_NODE_LABEL}`)}`)).body).items;
         if (s.kernels.some((k) => images[k] === undefined) || nodes.length !== expected) return undefined;
         const out: DemoRow[] = [];
         for (const kernel of s.kernels) {
@@ -181,13 +272,33 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
       const out: DemoClusterStatus[] = [];
       for (const s of spokes) {
         const c = status?.clusters?.find((x) => x.cluster === s.info.name);
-        if (c?.manifestWork?.state !== "Available" || c.moduleLoader?.availableNumber !== s.kernels.length) return undefined;
+        if (c?.manifestWork?.state !== "Available" || c.moduleLoader === undefined || (c.moduleLoader.availableNumber ?? 0) < s.kernels.length) return undefined;
+        // Every selected node has its module-loader pod (the real node's too), whatever it made of it.
+        if (c.moduleLoader.desiredNumber !== c.moduleLoader.nodesMatchingSelectorNumber) return undefined;
         out.push({ cluster: c.cluster, state: c.manifestWork.state, moduleLoader: c.moduleLoader });
       }
       return out;
     }, { timeoutMs: 60_000, intervalMs: 500 });
+    // Each selected node, kwok or real, and what happened there: a real node's module-loader pod
+    // really ran the worker, and the Module's status says what its kernel answered.
+    const nodes: DemoNode[] = [];
+    for (const s of spokes) {
+      for (const r of rows.filter((x) => x.cluster === s.info.name)) {
+        for (const n of r.readyNodes) nodes.push({ cluster: s.info.name, node: n, kind: "kwok", kernel: r.kernel, outcome: "loaded (simulated: kwok runs nothing)" });
+      }
+      const realNode = s.real;
+      if (realNode === undefined) continue;
+      const outcome = await waitFor(`${s.info.name}: the outcome on real node ${realNode.name}`, async () => {
+        const node = nodeListSchema.parse((await s.raw.request("GET", `/api/v1/nodes?fieldSelector=${encodeURIComponent(`metadata.name=${realNode.name}`)}`)).body).items[0];
+        if (node?.metadata.labels?.[`kmm.node.kubernetes.io/${DEMO_SPOKE_NAMESPACE}.${DEMO_MCM}.ready`] !== undefined) return "loaded";
+        const status = moduleStatusSchema.parse(await s.raw.get({ apiVersion: "kmm.sigs.x-k8s.io/v1beta1", kind: "Module", metadata: { name: DEMO_MCM, namespace: DEMO_SPOKE_NAMESPACE } })).status;
+        const loader = status?.conditions?.find((c) => c.type === "ModuleLoaderAvailable");
+        return loader?.reason === "ModuleLoadFailed" ? `not loaded: ${loader.message.slice(loader.message.indexOf("; ") + 2)}` : undefined;
+      }, { timeoutMs: 180_000, intervalMs: 1000 });
+      nodes.push({ cluster: s.info.name, node: realNode.name, kind: "real", kernel: realNode.kernelVersion, outcome });
+    }
     log(`MCM status: ${clusters.map((c) => `${c.cluster} ${c.state}, module loaded on ${String(c.moduleLoader.availableNumber)}/${String(c.moduleLoader.desiredNumber)} nodes`).join("; ")}`);
-    return { rows, clusters, registry: registry.host, stop };
+    return { rows, nodes, clusters, registry: registry.host, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -201,6 +312,7 @@ export async function cleanUpDemo(fleet: FleetInfo): Promise<void> {
   for (const s of fleet.spokes) {
     const raw = new RawClient(await connectionFrom(s.kubeconfig));
     await hubRaw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${s.name}`, { metadata: { labels: { [CLUSTER_LABEL]: null } } }, "application/merge-patch+json").catch(() => undefined);
+    if (s.realNode !== undefined) await raw.request("PATCH", `/api/v1/nodes/${s.realNode.name}`, { metadata: { labels: { [NODE_LABEL]: null } } }, "application/merge-patch+json").catch(() => undefined);
     await raw.request("DELETE", `/api/v1/nodes?labelSelector=${encodeURIComponent(`${NODE_LABEL}=true`)}`).catch(() => undefined);
     await raw.request("DELETE", "/apis/cluster.open-cluster-management.io/v1alpha1/clusterclaims/kernel-versions.kmm.node.kubernetes.io").catch(() => undefined);
   }
