@@ -37,15 +37,9 @@ import type { ClusterProblem } from "./summary.ts";
 import { classifyWriteError } from "./write-errors.ts";
 import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
 import { BuildSignStep } from "./buildsign/step.ts";
+import { ImageWatch } from "./image-watch.ts";
 
 export const CONTROLLER_NAME = "ManagedClusterModule";
-/**
- * Retry delay for clusters blocked by a registry that failed (not for "image does not exist"): a
- * returning registry is noticed within this (target: recovery ≤ 5 s, issue 14). A retry of an
- * unchanged failure writes nothing (same status, Event series not updated), so it costs the
- * planning and one registry ping per registry.
- */
-const REGISTRY_RETRY_MS = 3_000;
 /** Retry delay after the API server refused a write (an admission policy or quota may change). */
 const REFUSED_RETRY_MS = 60_000;
 /** ManifestWork applies in flight per reconcile. */
@@ -83,6 +77,8 @@ export class ManagedClusterModuleReconciler {
   readonly secrets: Informer<PullSecret>;
   readonly digests: DigestCache;
   readonly registryClient: RegistryClient;
+  /** Moved tags and returning registries: enqueues the MCMs concerned (no periodic reconcile needed). */
+  readonly imageWatch: ImageWatch;
   /** The hub's API writes; reads come from the informers only. */
   readonly kube: RawClient;
   /** Build and sign Jobs for images the hub makes. */
@@ -110,6 +106,8 @@ export class ManagedClusterModuleReconciler {
     this.events = new EventRecorder(this.kube, this.log);
     this.registryClient = new RegistryClient(opts.registryCaBundle !== undefined ? { caBundle: opts.registryCaBundle } : {});
     this.digests = new DigestCache({ client: this.registryClient, refreshIntervalMs: opts.digestRefreshIntervalMs });
+    this.imageWatch = new ImageWatch({ digests: this.digests, enqueue: (mcm) => this.enqueue(mcm) });
+    m.addRunnable(this.imageWatch);
 
     this.mcms = m.informer({
       resource: { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, plural: MANAGED_CLUSTER_MODULE_PLURAL },
@@ -240,6 +238,7 @@ export class ManagedClusterModuleReconciler {
       // The ownerReferences would let the garbage collector do it too; this is faster and needs no GC.
       for (const w of this.ownedWorks(name)) await this.deleteWork(w);
       this.buildSign.forget(name);
+      this.imageWatch.forget(name);
       this.writtenStatus.delete(name);
       this.events.forget({ name, uid: mcm?.metadata.uid });
       return undefined;
@@ -289,7 +288,9 @@ export class ManagedClusterModuleReconciler {
     const secret = pullSecretKeychain(mcm, this.opts.namespace, (ref) => this.secrets.get(this.opts.namespace, ref));
     if (secret.problem !== undefined) await this.events.record(target, "Warning", EventReasons[secret.problem.reason], secret.problem.message);
     // Images the hub builds or signs: their Jobs move one step; until ready, their kernels wait.
-    const built = await this.buildSign.converge(mcm, target, plans, await resolvePins(this.digests, images, secret.keychain), secret.keychain);
+    const pins = await resolvePins(this.digests, images, secret.keychain);
+    this.imageWatch.set(name, images, pins, secret.keychain);
+    const built = await this.buildSign.converge(mcm, target, plans, pins, secret.keychain);
     const outs = buildOutcomes(mcm, plans, built.pins);
 
     const current = new Map<string, ManifestWorkObject>();
@@ -312,11 +313,10 @@ export class ManagedClusterModuleReconciler {
     if (retry || deletions.failed.length > 0 || status.retry) throw new Error(`ManagedClusterModule ${name}: some writes did not get through (see its status and Events); retrying`);
     const registryTrouble = written.some((o) => o.kind === "blocked" && (o.reason === "RegistryUnreachable" || o.reason === "RegistryError" || o.reason === "RegistryAuth"));
     const refused = written.some((o) => o.kind === "blocked" && o.reason === "ManifestWorkRefused") || status.refused !== undefined;
+    // The image watch brings moved tags and a returning registry at once; these are the fallbacks.
     const after = [
-      ...(registryTrouble || refused ? [Math.min(registryTrouble ? REGISTRY_RETRY_MS : REFUSED_RETRY_MS, this.opts.digestRefreshIntervalMs)] : []),
+      ...(registryTrouble || refused ? [Math.min(registryTrouble ? this.opts.digestRefreshIntervalMs : REFUSED_RETRY_MS, this.opts.digestRefreshIntervalMs)] : []),
       ...(built.requeueAfterMs !== undefined ? [built.requeueAfterMs] : []),
-      // Tags are looked at again once the cache considers them stale.
-      ...(images.length > 0 ? [this.opts.digestRefreshIntervalMs] : []),
     ];
     return after.length > 0 ? { requeueAfter: Math.min(...after) } : undefined;
   }
