@@ -59,6 +59,7 @@ let kernel: string;
 let kanikoRef: string;
 let keyPem: string;
 let certDer: Buffer;
+let certPem: string;
 let tmp: string;
 const hubs: Hub[] = [];
 const runs: Promise<void>[] = [];
@@ -226,7 +227,7 @@ beforeAll(async () => {
   // The certificate as PEM (sign-file and the signer take either; the fleet's node agent writes Secret
   // files as text, which a DER certificate would not survive).
   await run("openssl", ["x509", "-inform", "DER", "-in", join(tmp, "cert.der"), "-out", join(tmp, "cert.pem")]);
-  const certPem = await readFile(join(tmp, "cert.pem"), "utf8");
+  certPem = await readFile(join(tmp, "cert.pem"), "utf8");
   await hubRaw.request("POST", `/api/v1/namespaces/${NS}/secrets`, { apiVersion: "v1", kind: "Secret", metadata: { name: certSecret }, data: { cert: Buffer.from(certPem).toString("base64") } });
 
   // The build's base: busybox (sh, depmod) with the prebuilt module under /src.
@@ -394,15 +395,27 @@ describe("builds and signing on the fleet", () => {
     );
   }, 800_000);
 
-  it("writes no key or certificate bytes into ManifestWorks, statuses, Events, its log or the pushed image", async () => {
+  it("writes no key or certificate bytes into ManifestWorks, statuses, Events, Jobs, its log or the pushed image", async () => {
     const keyLines = keyPem.split("\n").filter((l) => l !== "" && !l.startsWith("-----"));
-    const needles = [keyLines[1]!, keyLines[5]!, certDer.toString("base64").slice(40, 100), Buffer.from(keyPem).toString("base64").slice(40, 100)];
+    const certLines = certPem.split("\n").filter((l) => l !== "" && !l.startsWith("-----"));
+    // PEM lines (as the Secrets' files hold them), the DER as one base64 run, and the Secrets' data fields.
+    const needles = [
+      keyLines[1]!,
+      keyLines[5]!,
+      certLines[1]!,
+      certLines[4]!,
+      certDer.toString("base64").slice(40, 100),
+      Buffer.from(keyPem).toString("base64").slice(40, 100),
+      Buffer.from(certPem).toString("base64").slice(40, 100),
+      "PRIVATE KEY",
+    ];
     const texts: string[] = [];
     for (const c of clusters) for (const m of [mcmA, mcmB, mcmBad]) texts.push(JSON.stringify((await hubRaw.request("GET", `/apis/work.open-cluster-management.io/v1/namespaces/${c}/manifestworks/${m}`).catch(() => ({ body: "" }))).body));
     for (const m of [mcmA, mcmB, mcmBad]) {
       texts.push(JSON.stringify(await mcmStatus(m)));
       texts.push(JSON.stringify(await events(m)));
     }
+    texts.push(JSON.stringify(await jobs()));
     texts.push(await readFile(hubLog, "utf8"));
     const all = texts.join("\n");
     expect(all.length).toBeGreaterThan(1000);
