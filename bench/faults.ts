@@ -3,10 +3,13 @@
 // them. Prints one table of figures; e2e/faults.test.ts and e2e/hub.test.ts assert the promises.
 // The API server and the registry are reached through FaultProxy relays, so an outage is a real
 // network failure (connections reset, new ones refused) and a return is the same address again.
+// Each replica runs as a pod would: POD_NAME is its leader identity, and the "Deployment" here
+// restarts an exited process in the same pod (a container restart), as the kubelet does.
 // Rows: SIGKILL mid-rollout and restart; registry down across a hub restart; tag moved; API
-// server outages of 5, 20 and 60 s; leader SIGKILL with 2 replicas; bad input next to good; idle.
+// server outages of 5, 20 and 60 s; the hub's etcd stopped and restarted; leader SIGKILL with 2
+// replicas; bad input next to good; idle. (The stopped work agent needs a spoke: e2e/faults.test.ts.)
 // Run: npm run bench -- faults   (env: FAULTS_CLUSTERS (default 320), FAULTS_IDLE_SECONDS (120),
-// FAULTS_OUTAGES (seconds, default "5,20,60"))
+// FAULTS_OUTAGES (seconds, default "5,20,60"), FAULTS_ETCD_SECONDS (default "20"), FAULTS_LOG_LEVEL)
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createWriteStream, writeFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
@@ -27,6 +30,7 @@ const GOOD = Number(process.env.FAULTS_CLUSTERS ?? 320);
 const BAD = 24;
 const IDLE_SECONDS = Number(process.env.FAULTS_IDLE_SECONDS ?? 120);
 const OUTAGES = (process.env.FAULTS_OUTAGES ?? "5,20,60").split(",").map(Number).filter((n) => n > 0);
+const ETCD_OUTAGES = (process.env.FAULTS_ETCD_SECONDS ?? "20").split(",").map(Number).filter((n) => n > 0);
 const K1 = "6.1.0-18-amd64";
 const K2 = "6.1.0-20-amd64";
 const MCMS = ["faults-a", "faults-b"];
@@ -39,8 +43,10 @@ type Row = { fault: string; promise: string; figure: string; target: string; hel
 const rows: Row[] = [];
 function report(r: Row): void {
   rows.push(r);
-  console.log(`${r.held ? "ok  " : "FAIL"} ${r.fault}: ${r.figure} (target ${r.target}; ${r.promise})`);
+  console.log(`${new Date().toISOString()} ${r.held ? "ok  " : "FAIL"} ${r.fault}: ${r.figure} (target ${r.target}; ${r.promise})`);
 }
+/** A timestamped step, to read next to the hubs' logs. */
+const mark = (what: string): void => { console.log(`${new Date().toISOString()} ${what}`); };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const since = (t: number) => (performance.now() - t) / 1000;
@@ -73,18 +79,26 @@ const leaseSchema = z.looseObject({ spec: z.looseObject({ holderIdentity: z.stri
 
 class HubProcess {
   readonly name: string;
+  readonly pod: string;
   readonly probe: number;
   readonly proc: ChildProcess;
+  /** Leads and reconciles (its controllers started). */
   leader = false;
+  /** performance.now() when its controllers started. */
+  ledAt: number | undefined;
   exited: Promise<number | null>;
-  constructor(name: string, probe: number, args: string[], logFile: string) {
+  constructor(name: string, pod: string, probe: number, args: string[], logFile: string) {
     this.name = name;
+    this.pod = pod;
     this.probe = probe;
-    this.proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    this.proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POD_NAME: pod } });
     const log = createWriteStream(logFile, { flags: "a" });
     this.proc.stdout?.on("data", (b: Buffer) => {
       log.write(b);
-      if (b.toString().includes("acquired leader lease")) this.leader = true;
+      if (b.toString().includes('"controllers started"')) {
+        this.leader = true;
+        this.ledAt = performance.now();
+      }
     });
     this.proc.stderr?.pipe(log);
     this.exited = new Promise((resolve) => this.proc.on("exit", (code) => { this.leader = false; resolve(code); }));
@@ -92,8 +106,15 @@ class HubProcess {
 }
 
 async function main(): Promise<void> {
-  const build = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
-  if (build.status !== 0) throw new Error("npm run build failed");
+  // tsc emits despite type errors: only errors in what the hub runs (hub/, shared/) stop the bench
+  // (the work tree is shared, and another part may be mid-change).
+  const build = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { encoding: "utf8" });
+  if (build.status !== 0) {
+    const errors = `${build.stdout}${build.stderr}`.split("\n").filter((l) => /error TS\d+/.test(l));
+    console.log(errors.join("\n"));
+    if (errors.length === 0 || errors.some((l) => /^(hub|shared)\//.test(l))) throw new Error("npm run build failed for the hub");
+    console.log(`(${errors.length} type error(s) outside hub/ and shared/: the hub was emitted and runs)`);
+  }
   const fleet = await startFleet({ spokes: 0, log: (m) => console.log(`[fleet] ${m}`) });
   const registry = await startRegistry();
   const regPort = Number(registry.host.split(":")[1]);
@@ -123,7 +144,7 @@ async function main(): Promise<void> {
       "  retryPeriod: 2s",
       `digestRefreshInterval: ${REFRESH_S}s`,
       "maxConcurrentReconciles: 2",
-      "logLevel: info",
+      `logLevel: ${process.env.FAULTS_LOG_LEVEL ?? "info"}`,
     ].join("\n"),
   );
   const base = await readFile(configFile, "utf8");
@@ -133,19 +154,22 @@ async function main(): Promise<void> {
   const ref: { current?: HubProcess } = {};
   // Read through a function: the supervisor replaces it behind the compiler's back.
   const running = (): HubProcess | undefined => ref.current;
-  /** Starts a hub replica; with `restart`, one that this loop restarts when it exits, as its Deployment would. */
-  const startHub = (name: string, restart: boolean): HubProcess => {
+  /**
+   * Starts a hub replica in pod `pod`; with `restart`, one that this loop restarts in the same pod
+   * when it exits, as the kubelet restarts its container.
+   */
+  const startHub = (name: string, restart: boolean, pod = `kmm-hub-${name}`): HubProcess => {
     const port = probePorts++;
     const cfg = join(fleet.info.dir, `kmm-hub-faults-${name}.yaml`);
     writeFileSync(cfg, base.replace('healthProbeBindAddress: ":0"', `healthProbeBindAddress: "127.0.0.1:${port}"`));
-    const h = new HubProcess(name, port, [...nodeFlags(HEAP_SETTINGS.hub), "dist/hub/cli.js", "run", "--config", cfg, "--kubeconfig", hubKubeconfig, "--namespace", "kmm-hub"], join(fleet.info.hub.logDir, `kmm-hub-faults-${name}.log`));
+    const h = new HubProcess(name, pod, port, [...nodeFlags(HEAP_SETTINGS.hub), "dist/hub/cli.js", "run", "--config", cfg, "--kubeconfig", hubKubeconfig, "--namespace", "kmm-hub"], join(fleet.info.hub.logDir, `kmm-hub-faults-${name}.log`));
     hubs.push(h);
     if (restart) {
       void h.exited.then((code) => {
         if (!supervise || code === null) return;
-        console.log(`  hub ${name} exited with ${code}: restarted, as its Deployment would`);
+        mark(`hub ${name} exited with ${code}: restarted in pod ${pod}, as its Deployment would`);
         restarts++;
-        ref.current = startHub(`${name}r`, true);
+        ref.current = startHub(`${name}r`, true, pod);
       });
     }
     return h;
@@ -155,7 +179,9 @@ async function main(): Promise<void> {
     return res?.status === 200;
   };
 
-  const works = async () => workListSchema.parse((await raw.request("GET", `/apis/work.open-cluster-management.io/v1/manifestworks?labelSelector=${encodeURIComponent(MCM_NAME_LABEL)}`)).body).items;
+  // resourceVersion=0: from the API server's watch cache, not etcd — polled often, the figures'
+  // own reads must not load the machine they measure.
+  const works = async () => workListSchema.parse((await raw.request("GET", `/apis/work.open-cluster-management.io/v1/manifestworks?resourceVersion=0&labelSelector=${encodeURIComponent(MCM_NAME_LABEL)}`)).body).items;
   const status = async (m: string) => statusSchema.parse((await raw.request("GET", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${m}`)).body).status;
   const events = async () => eventsSchema.parse((await raw.request("GET", "/api/v1/namespaces/default/events")).body).items.filter((e) => MCMS.includes(e.involvedObject.name ?? ""));
   const eventCount = async () => (await events()).reduce((n, e) => n + (e.count ?? 1), 0);
@@ -198,7 +224,7 @@ async function main(): Promise<void> {
 
     // 1. SIGKILL mid-rollout, then restart.
     const a = startHub("a", false);
-    await until("hub a leads", () => Promise.resolve(a.leader), 60);
+    await until("hub a leads", () => Promise.resolve(a.leader), 300);
     for (const m of MCMS) {
       await raw.request("POST", "/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules", {
         apiVersion: "hub.kmm.sigs.x-k8s.io/v1beta1",
@@ -210,11 +236,14 @@ async function main(): Promise<void> {
     const written = await until("a third of the works written", async () => { const n = (await works()).length; return n >= (GOOD * MCMS.length) / 3 ? n : undefined; }, 300, 50);
     a.proc.kill("SIGKILL");
     await a.exited;
+    mark("hub a SIGKILLed; its container restarts in the same pod");
     const tRestart = performance.now();
-    ref.current = startHub("b", true);
-    await until("converged after the restart", () => converged(d1, d2), 300, 250);
+    ref.current = startHub("b", true, a.pod);
+    const b = ref.current;
+    await until("converged after the restart", () => converged(d1, d2), 300, 500);
     const conv = since(tRestart);
-    report({ fault: `hub SIGKILL mid-rollout (${written} of ${GOOD * MCMS.length} works written), restart`, promise: "every work correct exactly once, status right", figure: `converged ${conv.toFixed(1)} s after restart`, target: `≤ ${LEASE_S + 5} s`, held: conv <= LEASE_S + 5 });
+    const bLed = b.ledAt === undefined ? undefined : (b.ledAt - tRestart) / 1000;
+    report({ fault: `hub SIGKILL mid-rollout (${written} of ${GOOD * MCMS.length} works written), restart in the same pod`, promise: "every work correct exactly once, status right", figure: `converged ${conv.toFixed(1)} s after restart (leading after ${bLed?.toFixed(1) ?? "?"} s, then ${bLed === undefined ? "?" : (conv - bLed).toFixed(1)} s to converge)`, target: `≤ ${LEASE_S + 5} s`, held: conv <= LEASE_S + 5 });
     const badBlocked = (await works()).filter((w) => w.metadata.namespace.startsWith("good-")).length === GOOD * MCMS.length;
     report({ fault: `bad input next to good (${BAD} bad clusters: upper-case kernels, junk, empty claims)`, promise: "good clusters converge, bad ones reported", figure: `${badBlocked ? 0 : "some"} good clusters blocked`, target: "0", held: badBlocked });
 
@@ -233,6 +262,7 @@ async function main(): Promise<void> {
     await sleep(10_000);
     const changed = (await works()).filter((w) => before.get(`${w.metadata.namespace}/${w.metadata.name}`) !== w.metadata.resourceVersion).length + [...before.keys()].length - (await works()).length;
     await regProxy.restore();
+    mark("registry back");
     const tBack = performance.now();
     // The bad clusters keep ImagesPinned False by design: recovery is every good cluster unblocked.
     await until("every good cluster unblocked", async () => {
@@ -249,21 +279,24 @@ async function main(): Promise<void> {
     const beforeMove = new Map((await works()).map((w) => [`${w.metadata.namespace}/${w.metadata.name}`, w.metadata.resourceVersion]));
     const repinEventsBefore = (await events()).filter((e) => e.reason === "ImageRepinned").length;
     await pushImage(regClient, `${regHost}/faults/kmod:${K2}`, { layers: layer(`${K2}-v2`) }, { tls });
+    mark("tag moved");
     const tMove = performance.now();
     d2 = await digestOf(K2);
-    await until("every K2 work re-pinned", () => converged(d1, d2), 120, 250);
+    await until("every K2 work re-pinned", () => converged(d1, d2), 120, 500);
     const repinned = since(tMove);
     const unaffected = (await works()).filter((w) => Number(w.metadata.namespace.slice(-4)) % 2 === 0 && beforeMove.get(`${w.metadata.namespace}/${w.metadata.name}`) !== w.metadata.resourceVersion).length;
     await sleep(2000);
     const repinEvents = (await events()).filter((e) => e.reason === "ImageRepinned").length - repinEventsBefore;
     report({ fault: "tag moved", promise: "only affected works re-pinned, one aggregated Event", figure: `re-pinned in ${repinned.toFixed(1)} s; ${unaffected} unaffected works changed; ${repinEvents} new ImageRepinned Event(s) for ${MCMS.length} MCMs`, target: `≤ ${REFRESH_S + 5} s; 0; 1 per MCM`, held: repinned <= REFRESH_S + 5 && unaffected === 0 && repinEvents <= MCMS.length });
 
-    // 4. API server outages (through the relay: connections reset, new ones refused).
+    // 4. API server outages (through the relay: connections reset, new ones refused), then the hub's
+    // etcd stopped and started again (the API server stays up and answers errors or nothing).
     let extra = 0;
-    for (const seconds of OUTAGES) {
+    const outage = async (fault: string, seconds: number, cut: () => Promise<void>, restore: () => Promise<void>): Promise<void> => {
       await until("a ready leader", async () => (ref.current !== undefined && ref.current.leader && (await ready(ref.current))) || undefined, 120);
       const restartsBefore = restarts;
-      await apiProxy.cut();
+      mark(`${fault}: cut`);
+      await cut();
       const tCut = performance.now();
       let redAfter: number | undefined;
       while (since(tCut) < seconds) {
@@ -271,47 +304,56 @@ async function main(): Promise<void> {
         if (redAfter === undefined && h !== undefined && !(await ready(h))) redAfter = since(tCut);
         await sleep(200);
       }
-      await apiProxy.restore();
+      await restore();
+      mark(`${fault}: back`);
       const tUp = performance.now();
       await until("ready again", async () => (ref.current !== undefined && (await ready(ref.current))) || undefined, 120, 100);
       const greenAfter = since(tUp);
       // A change right after the API server is back: a new cluster joins.
       const name = `good-x${String(extra++).padStart(3, "0")}`;
+      mark(`${fault}: change (cluster ${name} joins)`);
       const tChange = performance.now();
       await raw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name } });
       await raw.request("POST", "/apis/cluster.open-cluster-management.io/v1/managedclusters", { apiVersion: "cluster.open-cluster-management.io/v1", kind: "ManagedCluster", metadata: { name, labels: { faults: "true" } }, spec: { hubAcceptsClient: false } });
       await raw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${name}/status`, { status: { clusterClaims: [{ name: KERNEL_VERSIONS_CLAIM, value: K1 }] } }, "application/merge-patch+json");
-      await until("the new cluster's works", async () => (await works()).filter((w) => w.metadata.namespace === name).length === MCMS.length || undefined, 120, 100);
+      const worksIn = async () => workListSchema.parse((await raw.request("GET", `/apis/work.open-cluster-management.io/v1/namespaces/${name}/manifestworks`)).body).items.length;
+      await until("the new cluster's works", async () => (await worksIn()) === MCMS.length || undefined, 120, 100);
       const acted = since(tChange);
       const restarted = restarts > restartsBefore;
+      const led = ref.current?.ledAt;
       report({
-        fault: `hub API server unreachable ${seconds} s`,
+        fault: `${fault} ${seconds} s`,
         promise: `readiness red during, green after; ${seconds < RENEW_DEADLINE_S ? "no restart" : "the process exits (lease lost) and its restart brings it back"}`,
-        figure: `red after ${redAfter?.toFixed(1) ?? "never"} s, green ${greenAfter.toFixed(1)} s after the return; ${restarted ? "restarted" : "no restart"}; change acted on in ${acted.toFixed(1)} s`,
+        figure: `red after ${redAfter?.toFixed(1) ?? "never"} s, green ${greenAfter.toFixed(1)} s after the return; ${restarted ? `restarted, leading ${led === undefined ? "?" : ((led - tUp) / 1000).toFixed(1)} s after the return` : "no restart"}; change acted on in ${acted.toFixed(1)} s`,
         target: "red within a few s; change ≤ 5 s",
         held: redAfter !== undefined && redAfter <= 5 && acted <= 5 && restarted === seconds > RENEW_DEADLINE_S,
       });
+    };
+    for (const seconds of OUTAGES) await outage("hub API server unreachable", seconds, () => apiProxy.cut(), () => apiProxy.restore());
+    for (const seconds of ETCD_OUTAGES) {
+      let startEtcd: (() => unknown) | undefined;
+      await outage("hub etcd stopped and restarted after", seconds, async () => { startEtcd = await fleet.group.stopOne("hub-etcd"); }, () => { startEtcd?.(); return Promise.resolve(); });
     }
 
     // 5. Leader SIGKILL with 2 replicas.
     const follower = startHub("follower", true);
-    await until("the follower ready", () => ready(follower), 60);
+    await until("the follower ready", () => ready(follower), 300);
     const leader = running();
     if (leader === undefined) throw new Error("no hub running");
-    await until("a leader", () => Promise.resolve(leader.leader), 60);
+    await until("a leader", () => Promise.resolve(leader.leader), 300);
     const lease = async () => leaseSchema.parse((await raw.request("GET", "/apis/coordination.k8s.io/v1/namespaces/kmm-hub/leases/kmm-hub-faults")).body).spec.holderIdentity;
     const oldHolder = await lease();
     supervise = false;
     leader.proc.kill("SIGKILL");
     const tKill = performance.now();
-    await until("the follower leads", async () => ((await lease()) !== oldHolder && follower.leader) || undefined, 60, 100);
+    await until("the follower leads", async () => ((await lease()) !== oldHolder && follower.leader) || undefined, 180, 100);
     const takeover = since(tKill);
     supervise = true;
     ref.current = follower;
     report({ fault: "leader SIGKILL with 2 replicas", promise: "the follower takes over", figure: `${takeover.toFixed(1)} s`, target: "≤ 17 s", held: takeover <= 17 });
 
     // 6. Idle.
-    await until("the new leader settled", async () => (ref.current !== undefined && (await ready(ref.current))) || undefined, 60);
+    await until("the new leader settled", async () => (ref.current !== undefined && (await ready(ref.current))) || undefined, 300);
     await sleep(5000);
     const w0 = new Map((await works()).map((w) => [`${w.metadata.namespace}/${w.metadata.name}`, w.metadata.resourceVersion]));
     const s0 = JSON.stringify(await Promise.all(MCMS.map(status)));

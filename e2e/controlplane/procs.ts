@@ -61,6 +61,9 @@ export class ProcessGroup {
   /** the first process that exited before stopAll(), and who waits to hear of it */
   private exitedEarly?: ComponentExitedError;
   private readonly exitWatchers: ((err: ComponentExitedError) => void)[] = [];
+  /** Processes stopped on purpose (stopOne): their exit is no failure. Their extra environment, to start them again. */
+  private readonly stoppedOnPurpose = new Set<number>();
+  private readonly envs = new Map<number, Record<string, string>>();
 
   readonly dir: string;
   private readonly persistent: boolean;
@@ -112,11 +115,12 @@ export class ProcessGroup {
     if (child.pid === undefined) throw new Error(`could not start ${name} (${cmd})`);
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     child.once("exit", (code, signal) => {
-      if (this.stopping || this.exitedEarly !== undefined) return;
+      if (this.stopping || this.exitedEarly !== undefined || this.stoppedOnPurpose.has(child.pid ?? -1)) return;
       this.exitedEarly = new ComponentExitedError(name, logFile, code, signal, tailOf(logFile));
       for (const w of this.exitWatchers.splice(0)) w(this.exitedEarly);
     });
     const proc: ManagedProcess = { name, pid: child.pid, logFile, child, exited };
+    this.envs.set(child.pid, env);
     this.procs.push(proc);
     void appendFile(this.pidFile, `${child.pid}\n`);
     if (this.persistent) child.unref();
@@ -132,6 +136,23 @@ export class ProcessGroup {
       if (this.exitedEarly !== undefined) reject(this.exitedEarly);
       else this.exitWatchers.push(reject);
     });
+  }
+
+  /**
+   * Stops one running process on purpose (a fault test stopping etcd or a work agent; SIGTERM, then
+   * SIGKILL after `graceMs`) and returns a function that starts it again with the same command line,
+   * environment and log file. Its exit is not reported as a failure of the group.
+   */
+  async stopOne(name: string, graceMs = 5000): Promise<() => ManagedProcess> {
+    const p = this.procs.find((x) => x.name === name && x.child.exitCode === null && x.child.signalCode === null);
+    if (p === undefined) throw new Error(`no running process ${name} in the group`);
+    this.stoppedOnPurpose.add(p.pid);
+    signalGroup(p.pid, "SIGTERM");
+    await Promise.race([p.exited, sleep(graceMs)]);
+    signalGroup(p.pid, "SIGKILL");
+    await p.exited;
+    const [cmd = "", ...args] = p.child.spawnargs;
+    return () => this.start(name, cmd, args, this.envs.get(p.pid) ?? {});
   }
 
   async stopAll(graceMs = 5000): Promise<void> {
