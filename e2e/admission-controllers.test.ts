@@ -1,6 +1,6 @@
 // Issue 13, kinds 2 and 3: a spec the API server admits but a rule the controllers check refuses
-// (upstreamRuleProblems: here Kubernetes' duplicate paths of a projected volume, which the CRD
-// cannot afford in CEL) reaches the hub's MCM status (SpecValid=False) and a Warning Event, and
+// (upstreamRuleProblems: here Kubernetes' duplicate paths of a projected volume and the key of a
+// label subscript in an env fieldRef, which the CRD cannot afford in CEL) reaches the hub's MCM status (SpecValid=False) and a Warning Event, and
 // nothing is written for it: no ManifestWork. The spoke's side is in e2e/spoke.test.ts.
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
@@ -44,11 +44,11 @@ afterAll(async () => {
   raw.close();
 });
 
-it("hub: an MCM whose projected volume writes a path twice gets SpecValid=False and an InvalidSpec Event, and no ManifestWork", async () => {
+it("hub: an MCM whose projected volume writes a path twice and whose env reads a label by an invalid key gets SpecValid=False and an InvalidSpec Event, and no ManifestWork", async () => {
   const spec = {
     ...validSpec(),
     devicePlugin: {
-      container: { image: "registry.example.com/org/dp:v1" },
+      container: { image: "registry.example.com/org/dp:v1", env: [{ name: "APP", valueFrom: { fieldRef: { fieldPath: "metadata.labels['bad key!']" } } }] },
       volumes: [{ name: "config", projected: { sources: [{ configMap: { name: "c", items: [{ key: "a", path: "conf" }] } }, { secret: { name: "s", items: [{ key: "b", path: "conf" }] } }] } }],
     },
   };
@@ -56,7 +56,7 @@ it("hub: an MCM whose projected volume writes a path twice gets SpecValid=False 
   await eventually("SpecValid False on the MCM", async () => {
     const got = conditionsSchema.parse((await raw.request("GET", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${name}`)).body);
     const c = got.status?.conditions?.find((x) => x.type === "SpecValid");
-    if (c?.status !== "False" || c.reason !== "InvalidSpec" || !c.message.includes('spec.moduleSpec.devicePlugin.volumes[0].projected: conflicting duplicate paths: "conf"')) {
+    if (c?.status !== "False" || c.reason !== "InvalidSpec" || !c.message.includes('spec.moduleSpec.devicePlugin.volumes[0].projected: conflicting duplicate paths: "conf"') || !c.message.includes("spec.moduleSpec.devicePlugin.container.env[0].valueFrom.fieldRef: name part must consist of alphanumeric characters")) {
       throw new Error(`condition ${JSON.stringify(c)}`);
     }
     return true;

@@ -8,7 +8,7 @@ import { ApiException, KubeConfig, KubernetesObjectApi, type KubernetesObject } 
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import type { Module } from "../shared/api/module.ts";
-import { VERSION_IMMUTABLE_MESSAGE } from "../shared/api/module.ts";
+import { moduleSchema, upstreamRuleProblems, VERSION_IMMUTABLE_MESSAGE } from "../shared/api/module.ts";
 import { mcmObject, moduleObject, validSpec } from "../shared/api/testdata/cases.ts";
 import { invalidPodFieldCases, validPodFieldCases, type PodFieldCase } from "../shared/api/testdata/pod-field-cases.ts";
 import { resolveKernelMapping } from "../shared/kernel-mapping/kernel-mapping.ts";
@@ -67,7 +67,7 @@ afterAll(async () => {
   await client.delete({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } }).catch(() => undefined);
 });
 
-const cases = (kind: 2 | 3) => invalidPodFieldCases.filter((c) => c.kind === kind).map((c, i) => [c.name, c, i] as const);
+const cases = (kind: 2 | 3) => invalidPodFieldCases.filter((c) => c.kind === kind && c.controllerOnly === undefined).map((c, i) => [c.name, c, i] as const);
 
 function expectRefusal(result: { code: number; message: string }, c: PodFieldCase, field: string): void {
   expect(result.code).toBe(422);
@@ -84,6 +84,18 @@ describe.each([2, 3] as const)("issue 13 kind %i", (kind) => {
   it.each(cases(kind))("MCM refused at admission: %s", async (_name, c, i) => {
     const mcm = mcmObject(`${namespace}-k${kind}-${i}`, "kmm", c.spec) as KubernetesObject;
     expectRefusal(await refusal(client.create(mcm)), c, c.field.replace(/^spec\./, "spec.moduleSpec."));
+  });
+});
+
+describe("Kubernetes' rules left to the controllers (CEL cost): admitted, and the stored object's problems name the field", () => {
+  const controllerOnly = invalidPodFieldCases.filter((c) => c.controllerOnly === true).map((c, i) => [c.name, c, i] as const);
+  it.each(controllerOnly)("%s", async (_name, c, i) => {
+    const stored = await client.create(moduleObject(`ctl-${i}`, namespace, c.spec));
+    created.push(stored);
+    const mcm = await client.create(mcmObject(`${namespace}-ctl-${i}`, "kmm", c.spec));
+    created.push(mcm);
+    const problems = upstreamRuleProblems(moduleSchema.parse(JSON.parse(JSON.stringify(stored))).spec);
+    expect(problems.find((p) => `spec.${p.field}` === c.field)?.message).toContain(c.expect);
   });
 });
 

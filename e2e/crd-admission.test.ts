@@ -1,12 +1,19 @@
 // The generated CRDs and admission policy on a real kube-apiserver: every seed example is
 // accepted (and what the server stores parses with our zod schemas), and each admission rule
 // rejects its example with the rule's message.
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { ApiException, KubeConfig, KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { parse } from "yaml";
 import { z } from "zod";
 import { managedClusterModuleSchema } from "../shared/api/managedclustermodule.ts";
 import { moduleSchema, VERSION_IMMUTABLE_MESSAGE } from "../shared/api/module.ts";
+import { MAX_ENV } from "../shared/api/pod-fields.ts";
 import {
   invalidMcmNameCase,
   invalidModuleNameCase,
@@ -177,5 +184,30 @@ describe("ManagedClusterModule admission rules", () => {
     expect(stored.metadata?.namespace).toBeUndefined();
     expect(managedClusterModuleSchema.parse(wireForm(stored)).spec.spokeNamespace).toBe("kmm");
     await remove(stored);
+  });
+});
+
+describe("sizes the CRDs admit (bounded for the API server's CEL cost budget)", () => {
+  const withEnv = (n: number) => ({ ...validSpec(), devicePlugin: { container: { image: "registry.example.com/org/dp:v1", env: Array.from({ length: n }, (_, i) => ({ name: `E_${i}`, value: "x" })) } } });
+
+  it(`admits ${MAX_ENV} env entries in a Module and refuses one more`, async () => {
+    expect(MAX_ENV).toBe(2048);
+    await remove(await create(inNamespace(moduleObject("env-max", namespace, withEnv(MAX_ENV)))));
+    const over = await rejection(client.create(inNamespace(moduleObject("env-over", namespace, withEnv(MAX_ENV + 1)))));
+    expect(over.code).toBe(422);
+    expect(over.message).toContain(`spec.devicePlugin.container.env: Too many: ${MAX_ENV + 1}: must have at most ${MAX_ENV} items`);
+  });
+
+  it("field case 06: the device-plugin-only MCM with 560 env entries of 1,000 characters is admitted (the hub then blocks its ManifestWork as too large)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kmm-case06-"));
+    try {
+      await promisify(execFile)("python3", [join(import.meta.dirname, "..", "hub", "testdata", "field-2026-11", "06-make-large-mcm.py"), dir]);
+      const mcm = parse(await readFile(join(dir, "06-large-manifestwork-mcm.yaml"), "utf8")) as Record<string, unknown>;
+      const stored = await create(asObject(mcm));
+      expect(managedClusterModuleSchema.parse(wireForm(stored)).spec.moduleSpec.devicePlugin?.container.env).toHaveLength(560);
+      await remove(stored);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

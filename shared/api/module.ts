@@ -9,8 +9,7 @@ import {
 } from "../k8s/core.generated.ts";
 import {
   devicePluginPodRules,
-  DUPLICATE_PATHS_MESSAGE,
-  duplicateProjectedPaths,
+  devicePluginPodProblems,
   envSchema,
   kubernetesName,
   labelValue,
@@ -463,16 +462,17 @@ export interface FieldProblem {
  * zod leaves them out so that objects stored before the CRD carried them still parse and reach the
  * controllers, which must then refuse them visibly (status condition + Event) instead of acting on
  * them. Also Kubernetes' rules the CRD cannot carry within the API server's CEL cost budget
- * (duplicate paths in a projected volume). Returns [] for a spec upstream and Kubernetes would admit. Fields are relative to the Module spec
+ * (devicePluginPodProblems: duplicate paths in a projected volume, label/annotation subscript keys,
+ * the inner fields of the rarer volume sources). Returns [] for a spec upstream and Kubernetes would
+ * admit. Fields are relative to the Module spec
  * (`moduleLoader.container.kernelMappings[2].regexp`); prefix `spec.` or `spec.moduleSpec.`.
  */
 export function upstreamRuleProblems(spec: ModuleSpec): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  // Kubernetes' own rule that CEL cannot afford (see duplicateProjectedPaths): the API server admits it.
-  (spec.devicePlugin?.volumes ?? []).forEach((v, i) => {
-    const dups = duplicateProjectedPaths(v.projected?.sources);
-    if (dups.length > 0) problems.push({ field: `devicePlugin.volumes[${i}].projected`, message: `${DUPLICATE_PATHS_MESSAGE}: ${dups.map((d) => JSON.stringify(d)).join(", ")}` });
-  });
+  // Kubernetes' own rules that CEL cannot afford (see devicePluginPodProblems): the API server admits them.
+  if (spec.devicePlugin !== undefined) {
+    for (const p of devicePluginPodProblems(spec.devicePlugin)) problems.push({ field: `devicePlugin${p.field}`, message: p.message });
+  }
   const c = spec.moduleLoader?.container;
   if (c === undefined) return problems;
   const at = "moduleLoader.container";

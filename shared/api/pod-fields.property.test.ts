@@ -1,9 +1,9 @@
 // Property checks of the admitted range: what Kubernetes and upstream KMM admit, the schemas admit.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isQualifiedName, isValidLabelValue } from "./k8s-validation.ts";
+import { isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue } from "./k8s-validation.ts";
 import { moduleSchema } from "./module.ts";
-import { ALLOWED_HOST_PATH_PREFIXES, isAllowedHostPath } from "./pod-fields.ts";
+import { ALLOWED_HOST_PATH_PREFIXES, FORMAT_CHECKS, isAllowedHostPath, isDns1123SubdomainByParts } from "./pod-fields.ts";
 import { moduleObject, validSpec } from "./testdata/cases.ts";
 
 /** Go's path/filepath.Clean on a slash path (lexical: repeated slashes, `.` and `..` elements). */
@@ -78,6 +78,26 @@ describe("admitted range (property checks)", () => {
         expect(result.success).toBe(kubernetesValid);
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe("DNS-1123 names checked part by part (the CRD's cheaper CEL form)", () => {
+  const name = fc.string({ unit: fc.constantFrom(..."ab09-.A_/ "), maxLength: 12 });
+  const regexOk = (v: string) => isDNS1123Subdomain(v).every((m) => m.startsWith("must be no more"));
+
+  it("admits exactly the subdomains Kubernetes' regex admits", () => {
+    fc.assert(fc.property(name, (v) => isDns1123SubdomainByParts(v) === regexOk(v)), { numRuns: 5000 });
+  });
+
+  it("gives a DNS label the message Kubernetes gives: the regex one, or 'must not contain dots'", () => {
+    fc.assert(
+      fc.property(name, (v) => {
+        const expected = isDNS1123Label(v).filter((m) => !m.startsWith("must be no more"));
+        const got = FORMAT_CHECKS.dns1123Label.filter((c) => !c.ok(v)).map((c) => c.message);
+        return JSON.stringify(got) === JSON.stringify(expected);
+      }),
+      { numRuns: 5000 },
     );
   });
 });

@@ -24,10 +24,13 @@ import {
   DNS1123_SUBDOMAIN_REGEX_MESSAGE,
   HTTP_HEADER_NAME_REGEX_MESSAGE,
   isConfigMapKey,
+  isDNS1123Label,
+  isDNS1123Subdomain,
   isHTTPHeaderName,
   isQualifiedName,
   isQuantity,
   isRelaxedEnvVarName,
+  isValidLabelValue,
   LABEL_VALUE_REGEX_MESSAGE,
   NO_DOTS_MESSAGE,
   QUALIFIED_NAME_LENGTH_MESSAGE,
@@ -35,9 +38,10 @@ import {
   QUALIFIED_NAME_REGEX_MESSAGE,
   QUALIFIED_NAME_SLASHES_MESSAGE,
   RE2,
+  supportedValues,
   unsupportedValue,
 } from "./k8s-validation.ts";
-import { withRules, type AdmissionRule } from "./rules.ts";
+import { celIsSet, isSet, withRules, type AdmissionRule } from "./rules.ts";
 
 // Bounds keep the CEL cost estimate within the API server's budget. Each is far above what
 // Kubernetes itself admits for the field (a label value is 63 characters, a qualified name 317),
@@ -46,14 +50,17 @@ export const MAX_TOLERATIONS = 64;
 export const MAX_SELECTOR_LABELS = 64;
 export const MAX_LABEL_STRING_LENGTH = 1024;
 export const MAX_NAME_LENGTH = 1024;
-export const MAX_ENV = 512;
-export const MAX_ENV_NAME_LENGTH = 1024;
+export const MAX_ENV = 2048;
+/** Kubernetes sets no bound on env names; 256 keeps their printable-ASCII check cheap at 2048 entries. */
+export const MAX_ENV_NAME_LENGTH = 256;
+/** IsConfigMapKey's bound (keys of Secrets and ConfigMaps that env selects). */
+export const MAX_CONFIG_MAP_KEY_LENGTH = 253;
 export const MAX_FIELD_PATH_LENGTH = 256;
 export const MAX_VOLUMES = 64;
 export const MAX_VOLUME_MOUNTS = 64;
 export const MAX_PATH_LENGTH = 4096;
 /** Files of one configMap, secret or downwardAPI volume. */
-export const MAX_VOLUME_ITEMS = 32;
+export const MAX_VOLUME_ITEMS = 64;
 /** Paths of files inside volumes, bounded for the cost of their rules over volumes × items. */
 export const MAX_ITEM_PATH_LENGTH = 1024;
 export const MAX_RESOURCES = 32;
@@ -90,20 +97,40 @@ export const FORMAT_MAX_LENGTH: Record<KubernetesFormat, number> = {
   dns1123Subdomain: 253,
 };
 
+/**
+ * A DNS-1123 subdomain checked without the subdomain regex: the API server prices `matches` at
+ * string length × regex length, so a short character-class regex plus constant-cost edge checks
+ * costs about half as much, with the same verdict (labels of [a-z0-9] and inner '-', joined by '.').
+ * The CEL and TypeScript forms come from these parts; a property test holds them to Kubernetes' regex.
+ */
+const SUBDOMAIN_PARTS = { charset: "^[-.a-z0-9]+$", edges: ["-", "."], inner: ["..", ".-", "-."] } as const;
+export const celDns1123Subdomain = (x: string) =>
+  `(${[
+    matches(x, SUBDOMAIN_PARTS.charset),
+    ...SUBDOMAIN_PARTS.edges.flatMap((c) => [`!${x}.startsWith('${c}')`, `!${x}.endsWith('${c}')`]),
+    ...SUBDOMAIN_PARTS.inner.map((c) => `!${x}.contains('${c}')`),
+  ].join(" && ")})`;
+/** The same check as celDns1123Subdomain, part by part, in TypeScript. */
+export const isDns1123SubdomainByParts = (v: string): boolean =>
+  re(SUBDOMAIN_PARTS.charset).test(v) &&
+  SUBDOMAIN_PARTS.edges.every((c) => !v.startsWith(c) && !v.endsWith(c)) &&
+  SUBDOMAIN_PARTS.inner.every((c) => !v.includes(c));
+
 export const FORMAT_CHECKS: Record<KubernetesFormat, StringCheck[]> = {
   labelValue: [{ cel: (x) => matches(x, RE2.labelValue), ok: (v) => re(RE2.labelValue).test(v), message: LABEL_VALUE_REGEX_MESSAGE }],
   dns1123Subdomain: [
-    { cel: (x) => matches(x, RE2.dns1123Subdomain), ok: (v) => re(RE2.dns1123Subdomain).test(v), message: DNS1123_SUBDOMAIN_REGEX_MESSAGE },
+    { cel: (x) => celDns1123Subdomain(x), ok: isDns1123SubdomainByParts, message: DNS1123_SUBDOMAIN_REGEX_MESSAGE },
   ],
+  // A label is a subdomain without dots: Kubernetes says "must not contain dots" for a valid subdomain.
   dns1123Label: [
     {
-      cel: (x) => `${matches(x, RE2.dns1123Label)} || ${matches(x, RE2.dns1123Subdomain)}`,
-      ok: (v) => re(RE2.dns1123Label).test(v) || re(RE2.dns1123Subdomain).test(v),
+      cel: (x) => celDns1123Subdomain(x),
+      ok: isDns1123SubdomainByParts,
       message: DNS1123_LABEL_REGEX_MESSAGE,
     },
     {
-      cel: (x) => `${matches(x, RE2.dns1123Label)} || !${matches(x, RE2.dns1123Subdomain)}`,
-      ok: (v) => re(RE2.dns1123Label).test(v) || !re(RE2.dns1123Subdomain).test(v),
+      cel: (x) => `!${x}.contains('.') || !${celDns1123Subdomain(x)}`,
+      ok: (v) => !v.includes(".") || !isDns1123SubdomainByParts(v),
       message: NO_DOTS_MESSAGE,
     },
   ],
@@ -308,22 +335,27 @@ export const ENV_RESOURCE_FIELDS = [
 const CONVERTIBLE_FIELD_LABELS = ["metadata.annotations", "metadata.labels", "spec.restartPolicy", "spec.schedulerName", "status.phase"] as const;
 /** Those env may use: ENV_FIELD_PATHS, and spec.host, which old clients send for spec.nodeName. */
 const ALLOWED_FIELD_LABELS = [...ENV_FIELD_PATHS, "spec.host"] as const;
-// \x27 is the quote: the pattern sits inside a single-quoted CEL string.
-const SUBSCRIPTED_FIELD_PATH_RE2 = "^metadata\\\\.(labels|annotations)\\\\[\\\\x27.*\\\\x27\\\\]$";
-const subscriptedFieldPath = /^metadata\.(labels|annotations)\['.*'\]$/;
+const LABELS_SUBSCRIPT = "metadata.labels['";
+const ANNOTATIONS_SUBSCRIPT = "metadata.annotations['";
+/**
+ * A label or annotation subscript (`metadata.labels['<key>']`), found as Kubernetes finds it
+ * (fieldpath.SplitMaybeSubscriptedPath: the prefix, then a trailing `']`); in CEL with constant-cost
+ * prefix and suffix checks rather than a regex, which the API server prices by the path's length.
+ */
+const isSubscriptedFieldPath = (p: string) => (p.startsWith(LABELS_SUBSCRIPT) || p.startsWith(ANNOTATIONS_SUBSCRIPT)) && p.endsWith("']");
+const celSubscriptedFieldPath = (p: string) => `((${p}.startsWith("${LABELS_SUBSCRIPT}") || ${p}.startsWith("${ANNOTATIONS_SUBSCRIPT}")) && ${p}.endsWith("']"))`;
 function fieldPathMessage(p: string): string {
   if ((CONVERTIBLE_FIELD_LABELS as readonly string[]).includes(p)) return unsupportedValue(p, ENV_FIELD_PATHS);
   if (p.includes("[")) return `error converting fieldPath: field label does not support subscript: ${p}`;
   return `error converting fieldPath: field label not supported: ${p}`;
 }
-const HUGEPAGES_RESOURCE_FIELD_RE2 = "^(limits|requests)\\\\.hugepages-";
 const hugepagesResourceField = /^(limits|requests)\.hugepages-/;
+const celHugepagesResourceField = (r: string) => `(${r}.startsWith('limits.hugepages-') || ${r}.startsWith('requests.hugepages-'))`;
 
 // ---- Secret and ConfigMap key selectors (validateSecretKeySelector, validateConfigMapKeySelector)
 
 export const KEY_REQUIRED_MESSAGE = "key must be non-empty";
 const CEL_CONFIG_MAP_KEY_CHECKS: { cel: (x: string) => string; ok: (k: string) => boolean; message: string }[] = [
-  { cel: (x) => `size(${x}) <= 253`, ok: (k) => Buffer.byteLength(k) <= 253, message: "must be no more than 253 characters" },
   { cel: (x) => `${x}.matches('${RE2.configMapKey}')`, ok: (k) => isConfigMapKey(k).every((m) => m !== CONFIG_MAP_KEY_REGEX_MESSAGE), message: CONFIG_MAP_KEY_REGEX_MESSAGE },
   { cel: (x) => `${x} != '.'`, ok: (k) => k !== ".", message: "must not be '.'" },
   { cel: (x) => `${x} != '..'`, ok: (k) => k !== "..", message: "must not be '..'" },
@@ -340,7 +372,7 @@ function keySelectorRules<T>(ref: "secretKeyRef" | "configMapKeyRef", get: (v: T
   const key = `${x}.key`;
   return [
     {
-      rule: `!(${present}) || (has(${x}.name) && ${matches(`${x}.name`, RE2.dns1123Subdomain)})`,
+      rule: `!(${present}) || (has(${x}.name) && ${celDns1123Subdomain(`${x}.name`)})`,
       message: DNS1123_SUBDOMAIN_REGEX_MESSAGE,
       fieldPath: `.valueFrom.${ref}.name`,
       check: (v) => {
@@ -369,30 +401,22 @@ function keySelectorRules<T>(ref: "secretKeyRef" | "configMapKeyRef", get: (v: T
 
 // ---- fieldRef subscripts: metadata.labels['<key>'] and metadata.annotations['<key>'] (validateObjectFieldSelector)
 
-const LABELS_SUBSCRIPT = "metadata.labels['";
-const ANNOTATIONS_SUBSCRIPT = "metadata.annotations['";
 /** The key inside a subscripted field path; annotation keys are checked lower-cased, as Kubernetes does. */
 function subscriptKey(fieldPath: string): string | undefined {
-  if (!subscriptedFieldPath.test(fieldPath)) return undefined;
+  if (!isSubscriptedFieldPath(fieldPath)) return undefined;
   if (fieldPath.startsWith(LABELS_SUBSCRIPT)) return fieldPath.slice(LABELS_SUBSCRIPT.length, -2);
   return fieldPath.slice(ANNOTATIONS_SUBSCRIPT.length, -2).toLowerCase();
 }
-const celSubscriptKey = (p: string) =>
-  `(${p}.startsWith("${LABELS_SUBSCRIPT}") ? ${p}.substring(${LABELS_SUBSCRIPT.length}, size(${p}) - 2) : ${p}.substring(${ANNOTATIONS_SUBSCRIPT.length}, size(${p}) - 2).lowerAscii())`;
 
-/** The key of a label or annotation subscript must be a qualified name; Kubernetes reports it at the fieldRef. */
-function fieldRefSubscriptRules<T>(base: string, guard: string, fieldPath: string, get: (v: T) => string | undefined): AdmissionRule<T>[] {
-  const p = `${base}.fieldPath`;
-  return FORMAT_CHECKS.qualifiedName.map((c) => ({
-    rule: `!(${guard}) || !${p}.matches('${SUBSCRIPTED_FIELD_PATH_RE2}') || ${c.cel(celSubscriptKey(p))}`,
-    message: c.message,
-    fieldPath,
-    check: (v: T) => {
-      const fp = get(v);
-      const key = fp === undefined ? undefined : subscriptKey(fp);
-      return key === undefined || c.ok(key);
-    },
-  }));
+/**
+ * Kubernetes' problems with the key of a label or annotation subscript (IsQualifiedName), [] when
+ * the path has none or the key is valid. CEL would run four qualified-name checks on a substring of
+ * every env entry and downward API file, more than the API server's cost budget allows at the
+ * bounds a Module needs, so the controllers report these (upstreamRuleProblems).
+ */
+export function fieldRefSubscriptProblems(fieldPath: string): string[] {
+  const key = subscriptKey(fieldPath);
+  return key === undefined ? [] : isQualifiedName(key);
 }
 
 // ---- resourceFieldRef divisors (validateContainerResourceDivisor)
@@ -445,8 +469,11 @@ const CEL_DIVISOR_RESOURCES: Record<DivisorKind, (r: string) => string> = {
   cpu: (r) => `${r} in ['limits.cpu', 'requests.cpu']`,
   memory: (r) => `${r} in ['limits.memory', 'requests.memory']`,
   "ephemeral-storage": (r) => `${r} in ['limits.ephemeral-storage', 'requests.ephemeral-storage']`,
-  hugepages: (r) => `${r}.matches('${HUGEPAGES_RESOURCE_FIELD_RE2}')`,
+  hugepages: (r) => celHugepagesResourceField(r),
 };
+const CEL_SIZE_DIVISOR_RESOURCE = (r: string) => (["memory", "ephemeral-storage", "hugepages"] as const).map((k) => `(${CEL_DIVISOR_RESOURCES[k](r)})`).join(" || ");
+/** The static fallback of the divisor rule's message (the API server gives the resource's own). */
+export const DIVISOR_MESSAGE = `only divisor's values 1m and 1 (cpu) or ${SIZE_DIVISORS_TEXT} (memory, ephemeral storage, hugepages) are supported`;
 function celDivisorAllowed(kind: DivisorKind, d: string): string {
   const q = `quantity(${d})`;
   const inList = (values: string[]) => `${celList(values)}.exists(a, ${q}.compareTo(quantity(a)) == 0)`;
@@ -456,6 +483,7 @@ function celDivisorAllowed(kind: DivisorKind, d: string): string {
 /** A resourceFieldRef's divisor: a quantity, and one of the values Kubernetes allows for the resource. */
 function divisorRules<T>(base: string, guard: string, fieldPath: string, get: (v: T) => { resource: string; divisor?: number | string | undefined } | undefined): AdmissionRule<T>[] {
   const d = `string(${base}.divisor)`;
+  const r = `${base}.resource`;
   const present = `(${guard}) && has(${base}.divisor)`;
   return [
     {
@@ -463,19 +491,29 @@ function divisorRules<T>(base: string, guard: string, fieldPath: string, get: (v
       message: QUANTITY_MESSAGE,
       fieldPath,
       check: (v) => {
-        const r = get(v);
-        return r?.divisor === undefined || isQuantity(r.divisor);
+        const x = get(v);
+        return x?.divisor === undefined || isQuantity(x.divisor);
       },
     },
-    ...(Object.keys(DIVISOR_MESSAGES) as DivisorKind[]).map((kind) => ({
-      rule: `!(${present}) || !isQuantity(${d}) || !(${CEL_DIVISOR_RESOURCES[kind](`${base}.resource`)}) || ${celDivisorAllowed(kind, d)}`,
-      message: DIVISOR_MESSAGES[kind],
+    // One rule for every resource (memory, ephemeral storage and huge pages share their lists), its
+    // message chosen by the resource: four rules cost four times as much for each env entry and file.
+    {
+      rule: `!(${present}) || !isQuantity(${d}) || (${CEL_DIVISOR_RESOURCES.cpu(r)} ? ${celDivisorAllowed("cpu", d)} : (${CEL_SIZE_DIVISOR_RESOURCE(r)} ? ${celDivisorAllowed("memory", d)} : true))`,
+      message: DIVISOR_MESSAGE,
+      messageExpression: (["cpu", "memory", "ephemeral-storage"] as const).reduceRight(
+        (rest, kind) => `(${CEL_DIVISOR_RESOURCES[kind](r)} ? '${DIVISOR_MESSAGES[kind].replaceAll("'", "\\'")}' : ${rest})`,
+        `'${DIVISOR_MESSAGES.hugepages.replaceAll("'", "\\'")}'`,
+      ),
+      messageFor: (v: T) => {
+        const kind = divisorKinds(get(v)?.resource ?? "")[0];
+        return kind === undefined ? DIVISOR_MESSAGE : DIVISOR_MESSAGES[kind];
+      },
       fieldPath,
       check: (v: T) => {
-        const r = get(v);
-        return r?.divisor === undefined || !isQuantity(r.divisor) || !divisorKinds(r.resource).includes(kind) || divisorAllowed(r.resource, r.divisor);
+        const x = get(v);
+        return x?.divisor === undefined || !isQuantity(x.divisor) || divisorAllowed(x.resource, x.divisor);
       },
-    })),
+    },
   ];
 }
 
@@ -521,14 +559,14 @@ const envVarRules: AdmissionRule<EnvVar>[] = [
     check: (e) => e.valueFrom === undefined || sourceCount(e) <= 1,
   },
   {
-    rule: `!has(self.valueFrom) || !has(self.valueFrom.fieldRef) || self.valueFrom.fieldRef.fieldPath in ${celList(ALLOWED_FIELD_LABELS)} || self.valueFrom.fieldRef.fieldPath.matches('${SUBSCRIPTED_FIELD_PATH_RE2}')`,
+    rule: `!has(self.valueFrom) || !has(self.valueFrom.fieldRef) || self.valueFrom.fieldRef.fieldPath in ${celList(ALLOWED_FIELD_LABELS)} || ${celSubscriptedFieldPath("self.valueFrom.fieldRef.fieldPath")}`,
     message: unsupportedValue("…", ENV_FIELD_PATHS),
     messageExpression: `self.valueFrom.fieldRef.fieldPath in ${celList(CONVERTIBLE_FIELD_LABELS)} ? ${celUnsupportedValue("self.valueFrom.fieldRef.fieldPath", ENV_FIELD_PATHS)} : (self.valueFrom.fieldRef.fieldPath.contains('[') ? 'error converting fieldPath: field label does not support subscript: ' + self.valueFrom.fieldRef.fieldPath : 'error converting fieldPath: field label not supported: ' + self.valueFrom.fieldRef.fieldPath)`,
     messageFor: (e) => fieldPathMessage(e.valueFrom?.fieldRef?.fieldPath ?? ""),
     fieldPath: ".valueFrom.fieldRef.fieldPath",
     check: (e) => {
       const p = e.valueFrom?.fieldRef?.fieldPath;
-      return p === undefined || (ALLOWED_FIELD_LABELS as readonly string[]).includes(p) || subscriptedFieldPath.test(p);
+      return p === undefined || (ALLOWED_FIELD_LABELS as readonly string[]).includes(p) || isSubscriptedFieldPath(p);
     },
   },
   {
@@ -540,7 +578,7 @@ const envVarRules: AdmissionRule<EnvVar>[] = [
     check: (e) => ["", "v1", undefined].includes(e.valueFrom?.fieldRef?.apiVersion),
   },
   {
-    rule: `!has(self.valueFrom) || !has(self.valueFrom.resourceFieldRef) || self.valueFrom.resourceFieldRef.resource in ${celList(ENV_RESOURCE_FIELDS)} || self.valueFrom.resourceFieldRef.resource.matches('${HUGEPAGES_RESOURCE_FIELD_RE2}')`,
+    rule: `!has(self.valueFrom) || !has(self.valueFrom.resourceFieldRef) || self.valueFrom.resourceFieldRef.resource in ${celList(ENV_RESOURCE_FIELDS)} || ${celHugepagesResourceField("self.valueFrom.resourceFieldRef.resource")}`,
     message: unsupportedValue("…", ENV_RESOURCE_FIELDS),
     messageExpression: celUnsupportedValue("self.valueFrom.resourceFieldRef.resource", ENV_RESOURCE_FIELDS),
     messageFor: (e) => unsupportedValue(e.valueFrom?.resourceFieldRef?.resource ?? "", ENV_RESOURCE_FIELDS),
@@ -552,7 +590,6 @@ const envVarRules: AdmissionRule<EnvVar>[] = [
   },
   ...keySelectorRules<EnvVar>("secretKeyRef", (e) => e.valueFrom?.secretKeyRef),
   ...keySelectorRules<EnvVar>("configMapKeyRef", (e) => e.valueFrom?.configMapKeyRef),
-  ...fieldRefSubscriptRules<EnvVar>("self.valueFrom.fieldRef", "has(self.valueFrom) && has(self.valueFrom.fieldRef)", ".valueFrom.fieldRef", (e) => e.valueFrom?.fieldRef?.fieldPath),
   ...divisorRules<EnvVar>(
     "self.valueFrom.resourceFieldRef",
     "has(self.valueFrom) && has(self.valueFrom.resourceFieldRef)",
@@ -571,9 +608,9 @@ function boundedStrings<S extends z.ZodObject>(schema: S, max: number): S {
 }
 
 const valueFromShape = envVarSchema.shape.valueFrom.unwrap().shape;
-/** A key selector with bounded strings: a DNS subdomain name (253) and a key (checked to 253 by rule, for Kubernetes' words). */
+/** A key selector with Kubernetes' bounds: a DNS subdomain name and a config map key, both 253. */
 function keySelectorSchema(schema: typeof valueFromShape.secretKeyRef.def.innerType) {
-  return schema.extend({ name: schema.shape.name.unwrap().max(FORMAT_MAX_LENGTH.dns1123Subdomain).optional(), key: schema.shape.key.max(MAX_NAME_LENGTH) });
+  return schema.extend({ name: schema.shape.name.unwrap().max(FORMAT_MAX_LENGTH.dns1123Subdomain).optional(), key: schema.shape.key.max(MAX_CONFIG_MAP_KEY_LENGTH) });
 }
 export const validatedEnvVarSchema = withRules(
   envVarSchema.extend({
@@ -836,7 +873,7 @@ const downwardFileRules: AdmissionRule<DownwardFile>[] = [
   { rule: "has(self.fieldRef) || has(self.resourceFieldRef)", message: DOWNWARD_API_ONE_OF_MESSAGE, reason: "FieldValueRequired", check: (f) => f.fieldRef !== undefined || f.resourceFieldRef !== undefined },
   { rule: "!has(self.fieldRef) || !has(self.resourceFieldRef)", message: DOWNWARD_API_BOTH_MESSAGE, check: (f) => f.fieldRef === undefined || f.resourceFieldRef === undefined },
   {
-    rule: `!has(self.fieldRef) || self.fieldRef.fieldPath in ${celList(VOLUME_FIELD_PATHS)} || self.fieldRef.fieldPath.matches('${SUBSCRIPTED_FIELD_PATH_RE2}')`,
+    rule: `!has(self.fieldRef) || self.fieldRef.fieldPath in ${celList(VOLUME_FIELD_PATHS)} || ${celSubscriptedFieldPath("self.fieldRef.fieldPath")}`,
     message: unsupportedValue("…", VOLUME_FIELD_PATHS),
     messageExpression: `self.fieldRef.fieldPath in ${celList(ALL_FIELD_LABELS)} ? ${celUnsupportedValue("self.fieldRef.fieldPath", VOLUME_FIELD_PATHS)} : (self.fieldRef.fieldPath.contains('[') ? 'error converting fieldPath: field label does not support subscript: ' + self.fieldRef.fieldPath : 'error converting fieldPath: field label not supported: ' + self.fieldRef.fieldPath)`,
     messageFor: (f) => {
@@ -845,9 +882,8 @@ const downwardFileRules: AdmissionRule<DownwardFile>[] = [
       return p.includes("[") ? `error converting fieldPath: field label does not support subscript: ${p}` : `error converting fieldPath: field label not supported: ${p}`;
     },
     fieldPath: ".fieldRef.fieldPath",
-    check: (f) => f.fieldRef === undefined || (VOLUME_FIELD_PATHS as readonly string[]).includes(f.fieldRef.fieldPath) || subscriptedFieldPath.test(f.fieldRef.fieldPath),
+    check: (f) => f.fieldRef === undefined || (VOLUME_FIELD_PATHS as readonly string[]).includes(f.fieldRef.fieldPath) || isSubscriptedFieldPath(f.fieldRef.fieldPath),
   },
-  ...fieldRefSubscriptRules<DownwardFile>("self.fieldRef", "has(self.fieldRef)", ".fieldRef", (f) => f.fieldRef?.fieldPath),
   {
     rule: "!has(self.resourceFieldRef) || has(self.fieldRef) || (has(self.resourceFieldRef.containerName) && size(self.resourceFieldRef.containerName) > 0)",
     message: "containerName must be non-empty",
@@ -856,7 +892,7 @@ const downwardFileRules: AdmissionRule<DownwardFile>[] = [
     check: (f) => f.resourceFieldRef === undefined || f.fieldRef !== undefined || (f.resourceFieldRef.containerName ?? "") !== "",
   },
   {
-    rule: `!has(self.resourceFieldRef) || has(self.fieldRef) || !has(self.resourceFieldRef.containerName) || size(self.resourceFieldRef.containerName) == 0 || self.resourceFieldRef.resource in ${celList(ENV_RESOURCE_FIELDS)} || self.resourceFieldRef.resource.matches('${HUGEPAGES_RESOURCE_FIELD_RE2}')`,
+    rule: `!has(self.resourceFieldRef) || has(self.fieldRef) || !has(self.resourceFieldRef.containerName) || size(self.resourceFieldRef.containerName) == 0 || self.resourceFieldRef.resource in ${celList(ENV_RESOURCE_FIELDS)} || ${celHugepagesResourceField("self.resourceFieldRef.resource")}`,
     message: unsupportedValue("…", ENV_RESOURCE_FIELDS),
     messageExpression: celUnsupportedValue("self.resourceFieldRef.resource", ENV_RESOURCE_FIELDS),
     messageFor: (f) => unsupportedValue(f.resourceFieldRef?.resource ?? "", ENV_RESOURCE_FIELDS),
@@ -974,12 +1010,215 @@ const validatedProjectedSchema = withRules(
 
 export const SIZE_LIMIT_MESSAGE = "SizeLimit field must be a valid resource quantity";
 export const ABSOLUTE_PATH_MESSAGE = "must be an absolute path";
-/** Required fields of volume sources, as `[source, field, message]`: Kubernetes says "Required value". */
+/** Required fields of volume sources, as `[source, field]`: Kubernetes says "Required value". */
 const REQUIRED_SOURCE_FIELDS = [
   ["csi", "driver"],
   ["nfs", "server"],
   ["nfs", "path"],
+  // The rarer sources (validateVolumeSource's helpers): only presence is checked here; size() is
+  // constant-cost in CEL, so these need no maxLength.
+  ["gitRepo", "repository"],
+  ["gcePersistentDisk", "pdName"],
+  ["awsElasticBlockStore", "volumeID"],
+  ["iscsi", "targetPortal"],
+  ["iscsi", "iqn"],
+  ["glusterfs", "endpoints"],
+  ["glusterfs", "path"],
+  ["rbd", "image"],
+  ["cinder", "volumeID"],
+  ["quobyte", "registry"],
+  ["quobyte", "volume"],
+  ["flexVolume", "driver"],
+  ["azureFile", "secretName"],
+  ["azureFile", "shareName"],
+  ["azureDisk", "diskName"],
+  ["azureDisk", "diskURI"],
+  ["vsphereVolume", "volumePath"],
+  ["photonPersistentDisk", "pdID"],
+  ["portworxVolume", "volumeID"],
+  ["scaleIO", "gateway"],
+  ["scaleIO", "system"],
+  ["scaleIO", "volumeName"],
+  ["storageos", "volumeName"],
 ] as const;
+/** Required non-empty lists. */
+const REQUIRED_SOURCE_LISTS = [
+  ["rbd", "monitors"],
+  ["cephfs", "monitors"],
+] as const;
+/** Secret references whose name Kubernetes requires when the reference is set. */
+const SECRET_REF_SOURCES = ["cinder", "storageos"] as const;
+export const PARTITION_MESSAGE = "must be between 1 and 255, inclusive";
+export const LUN_MESSAGE = "must be between 0 and 255, inclusive";
+export const IQN_PREFIX_MESSAGE = "must be valid format starting with iqn, eui, or naa";
+export const ISCSI_NAME_LENGTH_MESSAGE = "Total length of <volume name>:<iscsi.targetPortal> must be under 64 characters if iscsi.initiatorName is specified.";
+export const FC_TARGET_MESSAGE = "must specify either targetWWNs or wwids, but not both";
+export const FC_BOTH_MESSAGE = "targetWWNs and wwids can not be specified simultaneously";
+export const FC_LUN_MESSAGE = "lun is required if targetWWNs is specified";
+export const FLOCKER_ONE_MESSAGE = "one of datasetName and datasetUUID is required";
+export const FLOCKER_BOTH_MESSAGE = "datasetName and datasetUUID can not be specified simultaneously";
+export const QUOBYTE_TENANT_MESSAGE = "must be a UUID and may not exceed a length of 64 characters";
+export const AZURE_CACHING_MODES = ["None", "ReadOnly", "ReadWrite"] as const;
+export const AZURE_DISK_KINDS = ["Dedicated", "Managed", "Shared"] as const;
+const AZURE_MANAGED_URI = "/subscriptions/{sub-id}/resourcegroups/{group-name}/providers/microsoft.compute/disks/{disk-id}";
+const AZURE_BLOB_URI = "https://{account-name}.blob.core.windows.net/{container-name}/{disk-name}.vhd";
+export const PULL_POLICIES = ["Always", "IfNotPresent", "Never"] as const;
+export const ACCESS_MODES_REQUIRED_MESSAGE = "at least 1 access mode is required";
+/** Enumerated strings of the rarer sources are bounded so that their messages can quote the value cheaply. */
+export const MAX_ENUM_LENGTH = 64;
+const hasPrefixIQN = (v: string) => v.startsWith("iqn") || v.startsWith("eui") || v.startsWith("naa");
+const celHasPrefixIQN = (x: string) => `(${x}.startsWith('iqn') || ${x}.startsWith('eui') || ${x}.startsWith('naa'))`;
+const inRange = (v: number | undefined, lo: number, hi: number) => v === undefined || (v >= lo && v <= hi);
+const nonEmpty = (l: readonly unknown[] | undefined) => (l?.length ?? 0) > 0;
+
+/** Kubernetes' checks of the rarer volume sources that CEL affords (presence, ranges, prefixes, enums). */
+const rareVolumeSourceRules: AdmissionRule<Volume>[] = [
+  ...REQUIRED_SOURCE_LISTS.map(([source, field]) => ({
+    rule: `!has(self.${source}) || size(self.${source}.${field}) > 0`,
+    message: `${field} must be non-empty`,
+    fieldPath: `.${source}.${field}`,
+    reason: "FieldValueRequired" as const,
+    check: (v: Volume) => v[source] === undefined || nonEmpty(v[source].monitors),
+  })),
+  ...SECRET_REF_SOURCES.map((source) => ({
+    rule: `!has(self.${source}) || !has(self.${source}.secretRef) || ${celIsSet(`self.${source}.secretRef.name`)}`,
+    message: "name must be non-empty",
+    fieldPath: `.${source}.secretRef.name`,
+    reason: "FieldValueRequired" as const,
+    check: (v: Volume) => v[source]?.secretRef === undefined || isSet(v[source].secretRef.name),
+  })),
+  ...(["gcePersistentDisk", "awsElasticBlockStore"] as const).map((source) => ({
+    rule: `!has(self.${source}) || !has(self.${source}.partition) || (self.${source}.partition >= 0 && self.${source}.partition <= 255)`,
+    message: PARTITION_MESSAGE,
+    fieldPath: `.${source}.partition`,
+    check: (v: Volume) => inRange(v[source]?.partition, 0, 255),
+  })),
+  ...localDescendingPathRules<Volume>("gitRepo.directory", (v) => v.gitRepo?.directory).map((r) => ({ ...r, rule: `!has(self.gitRepo) || (${r.rule})` })),
+  // iscsi (validateISCSIVolumeSource); the full IQN/EUI/NAA formats are the controllers' (devicePluginPodProblems).
+  {
+    rule: `!has(self.iscsi) || size(self.iscsi.iqn) == 0 || ${celHasPrefixIQN("self.iscsi.iqn")}`,
+    message: IQN_PREFIX_MESSAGE,
+    fieldPath: ".iscsi.iqn",
+    check: (v) => v.iscsi === undefined || v.iscsi.iqn === "" || hasPrefixIQN(v.iscsi.iqn),
+  },
+  {
+    rule: `!has(self.iscsi) || !has(self.iscsi.initiatorName) || ${celHasPrefixIQN("self.iscsi.initiatorName")}`,
+    message: IQN_PREFIX_MESSAGE,
+    fieldPath: ".iscsi.initiatorName",
+    check: (v) => v.iscsi?.initiatorName === undefined || hasPrefixIQN(v.iscsi.initiatorName),
+  },
+  { rule: "!has(self.iscsi) || (self.iscsi.lun >= 0 && self.iscsi.lun <= 255)", message: LUN_MESSAGE, fieldPath: ".iscsi.lun", check: (v) => inRange(v.iscsi?.lun, 0, 255) },
+  {
+    rule: "!has(self.iscsi) || !((has(self.iscsi.chapAuthDiscovery) && self.iscsi.chapAuthDiscovery) || (has(self.iscsi.chapAuthSession) && self.iscsi.chapAuthSession)) || has(self.iscsi.secretRef)",
+    message: "secretRef is required when CHAP authentication is on",
+    fieldPath: ".iscsi.secretRef",
+    reason: "FieldValueRequired",
+    check: (v) => v.iscsi === undefined || !(v.iscsi.chapAuthDiscovery === true || v.iscsi.chapAuthSession === true) || v.iscsi.secretRef !== undefined,
+  },
+  {
+    rule: "!has(self.iscsi) || !has(self.iscsi.initiatorName) || size(self.name) + 1 + size(self.iscsi.targetPortal) <= 64",
+    message: ISCSI_NAME_LENGTH_MESSAGE,
+    fieldPath: ".name",
+    check: (v) => v.iscsi?.initiatorName === undefined || `${v.name}:${v.iscsi.targetPortal}`.length <= 64,
+  },
+  // fc (validateFCVolumeSource)
+  {
+    rule: "!has(self.fc) || (has(self.fc.targetWWNs) && size(self.fc.targetWWNs) > 0) || (has(self.fc.wwids) && size(self.fc.wwids) > 0)",
+    message: FC_TARGET_MESSAGE,
+    fieldPath: ".fc.targetWWNs",
+    reason: "FieldValueRequired",
+    check: (v) => v.fc === undefined || nonEmpty(v.fc.targetWWNs) || nonEmpty(v.fc.wwids),
+  },
+  {
+    rule: "!has(self.fc) || !(has(self.fc.targetWWNs) && size(self.fc.targetWWNs) > 0 && has(self.fc.wwids) && size(self.fc.wwids) > 0)",
+    message: FC_BOTH_MESSAGE,
+    fieldPath: ".fc.targetWWNs",
+    check: (v) => v.fc === undefined || !(nonEmpty(v.fc.targetWWNs) && nonEmpty(v.fc.wwids)),
+  },
+  {
+    rule: "!has(self.fc) || !has(self.fc.targetWWNs) || size(self.fc.targetWWNs) == 0 || has(self.fc.lun)",
+    message: FC_LUN_MESSAGE,
+    fieldPath: ".fc.lun",
+    reason: "FieldValueRequired",
+    check: (v) => v.fc === undefined || !nonEmpty(v.fc.targetWWNs) || v.fc.lun !== undefined,
+  },
+  { rule: "!has(self.fc) || !has(self.fc.lun) || (self.fc.lun >= 0 && self.fc.lun <= 255)", message: LUN_MESSAGE, fieldPath: ".fc.lun", check: (v) => inRange(v.fc?.lun, 0, 255) },
+  // flocker (validateFlockerVolumeSource); '/' in datasetName is the controllers'.
+  {
+    rule: `!has(self.flocker) || ${celIsSet("self.flocker.datasetName")} || ${celIsSet("self.flocker.datasetUUID")}`,
+    message: FLOCKER_ONE_MESSAGE,
+    fieldPath: ".flocker",
+    reason: "FieldValueRequired",
+    check: (v) => v.flocker === undefined || isSet(v.flocker.datasetName) || isSet(v.flocker.datasetUUID),
+  },
+  {
+    rule: `!has(self.flocker) || !(${celIsSet("self.flocker.datasetName")} && ${celIsSet("self.flocker.datasetUUID")})`,
+    message: FLOCKER_BOTH_MESSAGE,
+    fieldPath: ".flocker",
+    check: (v) => v.flocker === undefined || !(isSet(v.flocker.datasetName) && isSet(v.flocker.datasetUUID)),
+  },
+  // quobyte (validateQuobyteVolumeSource); the host:port syntax of the registry is the controllers'.
+  {
+    rule: "!has(self.quobyte) || size(self.quobyte.registry) == 0 || !has(self.quobyte.tenant) || size(self.quobyte.tenant) < 65",
+    message: QUOBYTE_TENANT_MESSAGE,
+    fieldPath: ".quobyte.tenant",
+    reason: "FieldValueRequired",
+    check: (v) => v.quobyte === undefined || v.quobyte.registry === "" || (v.quobyte.tenant ?? "").length < 65,
+  },
+  // azureDisk (validateAzureDisk)
+  {
+    rule: `!has(self.azureDisk) || !has(self.azureDisk.cachingMode) || self.azureDisk.cachingMode in ${celList(AZURE_CACHING_MODES)}`,
+    message: unsupportedValue("…", AZURE_CACHING_MODES),
+    messageExpression: celUnsupportedValue("self.azureDisk.cachingMode", AZURE_CACHING_MODES),
+    messageFor: (v) => unsupportedValue(v.azureDisk?.cachingMode ?? "", AZURE_CACHING_MODES),
+    fieldPath: ".azureDisk.cachingMode",
+    check: (v) => v.azureDisk?.cachingMode === undefined || (AZURE_CACHING_MODES as readonly string[]).includes(v.azureDisk.cachingMode),
+  },
+  {
+    rule: `!has(self.azureDisk) || !has(self.azureDisk.kind) || self.azureDisk.kind in ${celList(AZURE_DISK_KINDS)}`,
+    message: unsupportedValue("…", AZURE_DISK_KINDS),
+    messageExpression: celUnsupportedValue("self.azureDisk.kind", AZURE_DISK_KINDS),
+    messageFor: (v) => unsupportedValue(v.azureDisk?.kind ?? "", AZURE_DISK_KINDS),
+    fieldPath: ".azureDisk.kind",
+    check: (v) => v.azureDisk?.kind === undefined || (AZURE_DISK_KINDS as readonly string[]).includes(v.azureDisk.kind),
+  },
+  {
+    rule: "!has(self.azureDisk) || !has(self.azureDisk.kind) || self.azureDisk.kind != 'Managed' || self.azureDisk.diskURI.startsWith('/subscriptions/')",
+    message: `Unsupported value: ${supportedValues([AZURE_MANAGED_URI])}`,
+    fieldPath: ".azureDisk.diskURI",
+    check: (v) => v.azureDisk?.kind !== "Managed" || v.azureDisk.diskURI.startsWith("/subscriptions/"),
+  },
+  {
+    rule: "!has(self.azureDisk) || !has(self.azureDisk.kind) || self.azureDisk.kind == 'Managed' || self.azureDisk.diskURI.startsWith('https://')",
+    message: `Unsupported value: ${supportedValues([AZURE_BLOB_URI])}`,
+    fieldPath: ".azureDisk.diskURI",
+    check: (v) => v.azureDisk?.kind === undefined || v.azureDisk.kind === "Managed" || v.azureDisk.diskURI.startsWith("https://"),
+  },
+  // image (validateImageVolumeSource: the reference is required of Pods only, not of templates; "" is defaulted)
+  {
+    rule: `!has(self.image) || !has(self.image.pullPolicy) || self.image.pullPolicy in ${celList(["", ...PULL_POLICIES])}`,
+    message: unsupportedValue("…", PULL_POLICIES),
+    messageExpression: celUnsupportedValue("self.image.pullPolicy", PULL_POLICIES),
+    messageFor: (v) => unsupportedValue(v.image?.pullPolicy ?? "", PULL_POLICIES),
+    fieldPath: ".image.pullPolicy",
+    check: (v) => v.image?.pullPolicy === undefined || ["", ...PULL_POLICIES].includes(v.image.pullPolicy),
+  },
+  // ephemeral (ValidatePersistentVolumeClaimSpec): the rest of the claim template is the controllers'.
+  {
+    rule: "!has(self.ephemeral) || !has(self.ephemeral.volumeClaimTemplate) || (has(self.ephemeral.volumeClaimTemplate.spec.accessModes) && size(self.ephemeral.volumeClaimTemplate.spec.accessModes) > 0)",
+    message: ACCESS_MODES_REQUIRED_MESSAGE,
+    fieldPath: ".ephemeral.volumeClaimTemplate.spec.accessModes",
+    reason: "FieldValueRequired",
+    check: (v) => v.ephemeral?.volumeClaimTemplate === undefined || nonEmpty(v.ephemeral.volumeClaimTemplate.spec.accessModes),
+  },
+  {
+    rule: "!has(self.ephemeral) || !has(self.ephemeral.volumeClaimTemplate) || (has(self.ephemeral.volumeClaimTemplate.spec.resources) && has(self.ephemeral.volumeClaimTemplate.spec.resources.requests) && 'storage' in self.ephemeral.volumeClaimTemplate.spec.resources.requests)",
+    message: "a storage request is required",
+    fieldPath: ".ephemeral.volumeClaimTemplate.spec.resources",
+    reason: "FieldValueRequired",
+    check: (v) => v.ephemeral?.volumeClaimTemplate === undefined || v.ephemeral.volumeClaimTemplate.spec.resources?.requests?.storage !== undefined,
+  },
+];
 
 const volumeSourceRules: AdmissionRule<Volume>[] = [
   {
@@ -996,13 +1235,13 @@ const volumeSourceRules: AdmissionRule<Volume>[] = [
     check: (v) => v.emptyDir?.sizeLimit === undefined || !isNegativeQuantity(v.emptyDir.sizeLimit),
   },
   ...REQUIRED_SOURCE_FIELDS.map(([source, field]) => ({
-    rule: `!has(self.${source}) || size(self.${source}.${field}) > 0`,
+    rule: `!has(self.${source}) || (has(self.${source}.${field}) && size(self.${source}.${field}) > 0)`,
     message: `${field} must be non-empty`,
     fieldPath: `.${source}.${field}`,
     reason: "FieldValueRequired" as const,
     check: (v: Volume) => {
       const s = v[source] as Record<string, unknown> | undefined;
-      return s === undefined || s[field] !== "";
+      return s === undefined || (s[field] !== "" && s[field] !== undefined);
     },
   })),
   {
@@ -1061,8 +1300,17 @@ export const validatedVolumeSchema = withRules(
       .extend({ items: z.array(downwardFileSchema(MAX_ITEM_PATH_LENGTH)).max(MAX_DOWNWARD_API_ITEMS).optional() })
       .optional(),
     projected: validatedProjectedSchema.optional(),
+    azureDisk: volumeShape.azureDisk
+      .unwrap()
+      .extend({
+        cachingMode: volumeShape.azureDisk.unwrap().shape.cachingMode.unwrap().max(MAX_ENUM_LENGTH).optional(),
+        kind: volumeShape.azureDisk.unwrap().shape.kind.unwrap().max(MAX_ENUM_LENGTH).optional(),
+      })
+      .optional(),
+    gitRepo: volumeShape.gitRepo.unwrap().extend({ directory: volumeShape.gitRepo.unwrap().shape.directory.unwrap().max(MAX_PATH_LENGTH).optional() }).optional(),
+    image: volumeShape.image.unwrap().extend({ pullPolicy: volumeShape.image.unwrap().shape.pullPolicy.unwrap().max(MAX_ENUM_LENGTH).optional() }).optional(),
   }),
-  [...volumeRules, ...volumeSourceRules],
+  [...volumeRules, ...volumeSourceRules, ...rareVolumeSourceRules],
 );
 export const volumesSchema = z.array(validatedVolumeSchema).max(MAX_VOLUMES);
 
@@ -1446,3 +1694,119 @@ export const devicePluginPodRules: AdmissionRule<DevicePluginPod>[] = [
     check: (p) => !(p.initContainer?.volumeMounts ?? []).some((m) => m.mountPropagation === "Bidirectional"),
   },
 ];
+
+// ---------------------------------------------------------------- rules the controllers enforce
+
+/** A problem with a pod field: the field relative to the device plugin spec (`.volumes[0].projected`), and Kubernetes' message. */
+export interface PodFieldProblem {
+  field: string;
+  message: string;
+}
+
+interface DevicePluginPodFields {
+  container: { env?: EnvVar[] | undefined };
+  initContainer?: { env?: EnvVar[] | undefined } | undefined;
+  volumes?: Volume[] | undefined;
+}
+
+/**
+ * Kubernetes' rules for the device plugin pod that the CRDs leave out because CEL cannot afford
+ * them within the API server's cost budget at the CRDs' bounds (2048 env entries, 64 volumes…):
+ * duplicate paths in a projected volume, and the keys of label/annotation subscripts in env
+ * fieldRefs and downward API files. The controllers report them (upstreamRuleProblems) before they
+ * write anything; the API server would refuse the DaemonSet with the same messages.
+ */
+export function devicePluginPodProblems(dp: DevicePluginPodFields): PodFieldProblem[] {
+  const problems: PodFieldProblem[] = [];
+  const subscript = (field: string, fieldPath: string | undefined) => {
+    for (const message of fieldRefSubscriptProblems(fieldPath ?? "")) problems.push({ field, message });
+  };
+  for (const which of ["container", "initContainer"] as const) {
+    (dp[which]?.env ?? []).forEach((e, i) => subscript(`.${which}.env[${i}].valueFrom.fieldRef`, e.valueFrom?.fieldRef?.fieldPath));
+  }
+  (dp.volumes ?? []).forEach((v, i) => {
+    (v.downwardAPI?.items ?? []).forEach((f, j) => subscript(`.volumes[${i}].downwardAPI.items[${j}].fieldRef`, f.fieldRef?.fieldPath));
+    (v.projected?.sources ?? []).forEach((s, j) =>
+      (s.downwardAPI?.items ?? []).forEach((f, k) => subscript(`.volumes[${i}].projected.sources[${j}].downwardAPI.items[${k}].fieldRef`, f.fieldRef?.fieldPath)),
+    );
+    const dups = duplicateProjectedPaths(v.projected?.sources);
+    if (dups.length > 0) problems.push({ field: `.volumes[${i}].projected`, message: `${DUPLICATE_PATHS_MESSAGE}: ${dups.map((d) => JSON.stringify(d)).join(", ")}` });
+    for (const p of rareVolumeSourceProblems(v)) problems.push({ field: `.volumes[${i}]${p.field}`, message: p.message });
+  });
+  return problems;
+}
+
+// The formats of validateISCSIVolumeSource (Go's regexps; [[:alnum:]] is ASCII).
+const ISCSI_IQN = /iqn\.\d{4}-\d{2}\.([A-Za-z0-9\-.]+)(:[^,;*&$|\t\n\f\r ]+)$/;
+const ISCSI_EUI = /^eui.[A-Za-z0-9]{16}$/;
+const ISCSI_NAA = /^naa.[A-Za-z0-9]{32}$/;
+export const ISCSI_FORMAT_MESSAGE = "must be valid format";
+export const QUOBYTE_REGISTRY_MESSAGE = "must be a host:port pair or multiple pairs separated by commas";
+export const FLEX_RESERVED_MESSAGE = "kubernetes.io and k8s.io namespaces are reserved";
+export const ACCESS_MODES = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"] as const;
+export const RWOP_MIX_MESSAGE = "may not use ReadWriteOncePod with other access modes";
+
+function iscsiFormatOk(v: string): boolean {
+  if (v.startsWith("iqn")) return ISCSI_IQN.test(v);
+  if (v.startsWith("eui")) return ISCSI_EUI.test(v);
+  if (v.startsWith("naa")) return ISCSI_NAA.test(v);
+  return true; // the prefix rule (in the CRD) reports it
+}
+
+/** Go's net.SplitHostPort succeeds: `host:port`, `[v6]:port`; brackets only around the host. */
+export function isHostPort(hp: string): boolean {
+  const i = hp.lastIndexOf(":");
+  if (i < 0) return false;
+  let j = 0;
+  let k = 0;
+  if (hp.startsWith("[")) {
+    const end = hp.indexOf("]");
+    if (end < 0 || end + 1 !== i) return false;
+    j = 1;
+    k = end + 1;
+  } else if (hp.slice(0, i).includes(":")) {
+    return false;
+  }
+  return !hp.slice(j).includes("[") && !hp.slice(k).includes("]");
+}
+
+/**
+ * Kubernetes' checks of the rarer volume sources that need regular expressions, splitting or map
+ * iteration (iSCSI name formats, Quobyte registries, FlexVolume option keys, Flocker dataset names,
+ * StorageOS names, an ephemeral volume's claim template), which the CRD leaves to the controllers.
+ * Fields are relative to the volume (`.iscsi.iqn`).
+ */
+export function rareVolumeSourceProblems(v: Volume): PodFieldProblem[] {
+  const problems: PodFieldProblem[] = [];
+  const add = (field: string, messages: readonly string[]) => messages.forEach((message) => problems.push({ field, message }));
+  if (v.iscsi !== undefined) {
+    if (v.iscsi.iqn !== "" && !iscsiFormatOk(v.iscsi.iqn)) add(".iscsi.iqn", [ISCSI_FORMAT_MESSAGE]);
+    if (v.iscsi.initiatorName !== undefined && !iscsiFormatOk(v.iscsi.initiatorName)) add(".iscsi.initiatorName", [ISCSI_FORMAT_MESSAGE]);
+  }
+  if (v.quobyte !== undefined && v.quobyte.registry !== "" && (v.quobyte.tenant ?? "").length < 65 && !v.quobyte.registry.split(",").every(isHostPort)) {
+    add(".quobyte.registry", [QUOBYTE_REGISTRY_MESSAGE]);
+  }
+  for (const key of Object.keys(v.flexVolume?.options ?? {})) {
+    const parts = key.split("/");
+    const namespace = `.${(parts.length >= 2 ? (parts[0] ?? "") : key).toLowerCase()}`;
+    if (namespace.endsWith(".kubernetes.io") || namespace.endsWith(".k8s.io")) add(`.flexVolume.options[${key}]`, [FLEX_RESERVED_MESSAGE]);
+  }
+  if (v.flocker?.datasetName?.includes("/") === true) add(".flocker.datasetName", ["must not contain '/'"]);
+  if (isSet(v.storageos?.volumeName)) add(".storageos.volumeName", isDNS1123Label(v.storageos.volumeName));
+  if (isSet(v.storageos?.volumeNamespace)) add(".storageos.volumeNamespace", isDNS1123Label(v.storageos.volumeNamespace));
+  const claim = v.ephemeral?.volumeClaimTemplate;
+  if (claim !== undefined) {
+    const at = ".ephemeral.volumeClaimTemplate";
+    const modes = claim.spec.accessModes ?? [];
+    for (const m of modes) if (!(ACCESS_MODES as readonly string[]).includes(m)) add(`${at}.spec.accessModes`, [unsupportedValue(m, ACCESS_MODES)]);
+    if (modes.includes("ReadWriteOncePod") && modes.some((m) => m !== "ReadWriteOncePod" && (ACCESS_MODES as readonly string[]).includes(m))) add(`${at}.spec.accessModes`, [RWOP_MIX_MESSAGE]);
+    const storage = claim.spec.resources?.requests?.storage;
+    if (storage !== undefined && !(isQuantity(storage) && quantityValue(storage) > 0)) add(`${at}.spec.resources[storage]`, ["must be greater than zero"]);
+    if (isSet(claim.spec.storageClassName)) add(`${at}.spec.storageClassName`, isDNS1123Subdomain(claim.spec.storageClassName));
+    for (const [k, value] of Object.entries(claim.metadata?.labels ?? {})) {
+      add(`${at}.metadata.labels`, [...isQualifiedName(k), ...isValidLabelValue(value)]);
+    }
+    for (const k of Object.keys(claim.metadata?.annotations ?? {})) add(`${at}.metadata.annotations`, isQualifiedName(k.toLowerCase()));
+  }
+  return problems;
+}

@@ -15,6 +15,15 @@ import {
 import { CONFIG_MAP_KEY_REGEX_MESSAGE, DNS1123_SUBDOMAIN_REGEX_MESSAGE, HTTP_HEADER_NAME_REGEX_MESSAGE } from "../k8s-validation.ts";
 import {
   ABSOLUTE_PATH_MESSAGE,
+  ACCESS_MODES_REQUIRED_MESSAGE,
+  FC_LUN_MESSAGE,
+  FC_TARGET_MESSAGE,
+  FLEX_RESERVED_MESSAGE,
+  IQN_PREFIX_MESSAGE,
+  ISCSI_FORMAT_MESSAGE,
+  LUN_MESSAGE,
+  PARTITION_MESSAGE,
+  QUOBYTE_REGISTRY_MESSAGE,
   BACKSTEPS_MESSAGE,
   DIVISOR_MESSAGES,
   HUGEPAGES_CPU_MEMORY_MESSAGE,
@@ -68,6 +77,12 @@ export interface PodFieldCase {
    * which find it with upstreamRuleProblems() and report it.
    */
   celOnly?: true;
+  /**
+   * A Kubernetes rule the CRD leaves out because CEL cannot afford it within the API server's cost
+   * budget: the API server and zod admit the object, upstreamRuleProblems() reports it (the
+   * controllers' SpecValid=False + Event), and Kubernetes refuses the DaemonSet.
+   */
+  controllerOnly?: true;
   /** More text the API server's refusal holds (e.g. the RE2 error of Go's regexp package). */
   serverDetail?: string;
 }
@@ -543,6 +558,7 @@ export const invalidPodFieldCases: PodFieldCase[] = [
     field: "spec.devicePlugin.container.env[0].valueFrom.fieldRef",
     expect: "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
     daemonSet: "devicePlugin",
+    controllerOnly: true,
   },
   {
     name: "fieldRef to an annotation whose key prefix is not a DNS subdomain",
@@ -551,6 +567,25 @@ export const invalidPodFieldCases: PodFieldCase[] = [
     field: "spec.devicePlugin.container.env[0].valueFrom.fieldRef",
     expect: "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters",
     daemonSet: "devicePlugin",
+    controllerOnly: true,
+  },
+  {
+    name: "downwardAPI file of a label whose key is not a qualified name",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "info", downwardAPI: { items: [{ path: "x", fieldRef: { fieldPath: "metadata.labels['-bad']" } }] } }] }),
+    field: "spec.devicePlugin.volumes[0].downwardAPI.items[0].fieldRef",
+    expect: "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+    daemonSet: "devicePlugin",
+    controllerOnly: true,
+  },
+  {
+    name: "projected downwardAPI file of an annotation whose key name part is over 63 characters",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "p", projected: { sources: [{ downwardAPI: { items: [{ path: "x", fieldRef: { fieldPath: `metadata.annotations['example.com/${"a".repeat(64)}']` } }] } }] } }] }),
+    field: "spec.devicePlugin.volumes[0].projected.sources[0].downwardAPI.items[0].fieldRef",
+    expect: "name part must be no more than 63 characters",
+    daemonSet: "devicePlugin",
+    controllerOnly: true,
   },
   {
     name: "cpu divisor 2",
@@ -682,6 +717,135 @@ export const invalidPodFieldCases: PodFieldCase[] = [
     expect: "volumeClaimTemplate must be set",
     kubernetes: "Required value",
     daemonSet: "devicePlugin",
+  },
+  // ---- the rarer volume sources (validateVolumeSource's helpers): presence, ranges, prefixes and enums in the CRD
+  {
+    name: "iscsi volume whose iqn starts with none of iqn, eui, naa",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "i", iscsi: { targetPortal: "10.0.0.1:3260", iqn: "bad", lun: 0 } }] }),
+    field: "spec.devicePlugin.volumes[0].iscsi.iqn",
+    expect: IQN_PREFIX_MESSAGE,
+    daemonSet: "devicePlugin",
+  },
+  {
+    name: "iscsi volume with lun 256",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "i", iscsi: { targetPortal: "10.0.0.1:3260", iqn: "iqn.2001-04.com.example:disk", lun: 256 } }] }),
+    field: "spec.devicePlugin.volumes[0].iscsi.lun",
+    expect: LUN_MESSAGE,
+    daemonSet: "devicePlugin",
+  },
+  {
+    name: "rbd volume without monitors",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "r", rbd: { monitors: [], image: "img" } }] }),
+    field: "spec.devicePlugin.volumes[0].rbd.monitors",
+    expect: "monitors must be non-empty",
+    daemonSet: "devicePlugin",
+    kubernetes: "rbd.monitors: Required value",
+  },
+  {
+    name: "cephfs volume without monitors",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "c", cephfs: { monitors: [] } }] }),
+    field: "spec.devicePlugin.volumes[0].cephfs.monitors",
+    expect: "monitors must be non-empty",
+    daemonSet: "devicePlugin",
+    kubernetes: "cephfs.monitors: Required value",
+  },
+  {
+    name: "fc volume with neither targetWWNs nor wwids",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "f", fc: {} }] }),
+    field: "spec.devicePlugin.volumes[0].fc.targetWWNs",
+    expect: FC_TARGET_MESSAGE,
+    daemonSet: "devicePlugin",
+  },
+  {
+    name: "fc volume with targetWWNs and no lun",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "f", fc: { targetWWNs: ["500a0982991b8dc5"] } }] }),
+    field: "spec.devicePlugin.volumes[0].fc.lun",
+    expect: FC_LUN_MESSAGE,
+    daemonSet: "devicePlugin",
+  },
+  {
+    name: "azureFile volume without a shareName",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "a", azureFile: { secretName: "azure", shareName: "" } }] }),
+    field: "spec.devicePlugin.volumes[0].azureFile.shareName",
+    expect: "shareName must be non-empty",
+    daemonSet: "devicePlugin",
+    kubernetes: "azureFile.shareName: Required value",
+  },
+  {
+    name: "azureDisk volume of an unknown kind",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "a", azureDisk: { diskName: "d", diskURI: "https://a.blob.core.windows.net/c/d.vhd", kind: "Blob" } }] }),
+    field: "spec.devicePlugin.volumes[0].azureDisk.kind",
+    expect: 'Unsupported value: "Blob": supported values: "Dedicated", "Managed", "Shared"',
+    daemonSet: "devicePlugin",
+  },
+  {
+    name: "gcePersistentDisk volume with partition 300",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "g", gcePersistentDisk: { pdName: "disk", partition: 300 } }] }),
+    field: "spec.devicePlugin.volumes[0].gcePersistentDisk.partition",
+    expect: PARTITION_MESSAGE,
+    daemonSet: "devicePlugin",
+  },
+  {
+    name: "gitRepo volume with an absolute directory",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "g", gitRepo: { repository: "https://example.com/r.git", directory: "/abs" } }] }),
+    field: "spec.devicePlugin.volumes[0].gitRepo.directory",
+    expect: RELATIVE_PATH_MESSAGE,
+    daemonSet: "devicePlugin",
+  },
+  {
+    name: "ephemeral volume whose claim template has no access mode",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "e", ephemeral: { volumeClaimTemplate: { spec: { resources: { requests: { storage: "1Gi" } } } } } }] }),
+    field: "spec.devicePlugin.volumes[0].ephemeral.volumeClaimTemplate.spec.accessModes",
+    expect: ACCESS_MODES_REQUIRED_MESSAGE,
+    daemonSet: "devicePlugin",
+  },
+  // ---- the rarer volume sources: the formats left to the controllers
+  {
+    name: "iscsi volume whose iqn starts with iqn but is not an IQN",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "i", iscsi: { targetPortal: "10.0.0.1:3260", iqn: "iqn.bad", lun: 0 } }] }),
+    field: "spec.devicePlugin.volumes[0].iscsi.iqn",
+    expect: ISCSI_FORMAT_MESSAGE,
+    daemonSet: "devicePlugin",
+    controllerOnly: true,
+  },
+  {
+    name: "quobyte volume whose registry is not host:port",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "q", quobyte: { registry: "registry.example.com", volume: "v" } }] }),
+    field: "spec.devicePlugin.volumes[0].quobyte.registry",
+    expect: QUOBYTE_REGISTRY_MESSAGE,
+    daemonSet: "devicePlugin",
+    controllerOnly: true,
+  },
+  {
+    name: "flexVolume option in the kubernetes.io namespace",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "x", flexVolume: { driver: "example.com/flex", options: { "kubernetes.io/secret": "x" } } }] }),
+    field: "spec.devicePlugin.volumes[0].flexVolume.options[kubernetes.io/secret]",
+    expect: FLEX_RESERVED_MESSAGE,
+    daemonSet: "devicePlugin",
+    controllerOnly: true,
+  },
+  {
+    name: "ephemeral volume whose claim template names an unknown access mode",
+    kind: 2,
+    spec: withDevicePlugin({}, { volumes: [{ name: "e", ephemeral: { volumeClaimTemplate: { spec: { accessModes: ["ReadWriteSometimes"], resources: { requests: { storage: "1Gi" } } } } } }] }),
+    field: "spec.devicePlugin.volumes[0].ephemeral.volumeClaimTemplate.spec.accessModes",
+    expect: 'Unsupported value: "ReadWriteSometimes": supported values: "ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"',
+    daemonSet: "devicePlugin",
+    controllerOnly: true,
   },
   // ---- extended resources and huge pages
   {
@@ -897,6 +1061,29 @@ export const validPodFieldCases: { name: string; spec: Spec }[] = [
           { name: "defaulted" },
         ],
         serviceAccountName: "device-plugin",
+      },
+    ),
+  },
+  {
+    name: "the rarer volume sources as Kubernetes admits them",
+    spec: withDevicePlugin(
+      {},
+      {
+        volumes: [
+          { name: "iscsi", iscsi: { targetPortal: "10.0.0.1:3260", iqn: "iqn.2001-04.com.example:storage.disk1", lun: 0, initiatorName: "iqn.2001-04.com.example:node1", chapAuthSession: true, secretRef: { name: "chap" } } },
+          { name: "eui", iscsi: { targetPortal: "10.0.0.2:3260", iqn: "eui.02004567A425678D", lun: 255 } },
+          { name: "rbd", rbd: { monitors: ["10.0.0.3:6789"], image: "plugin" } },
+          { name: "cephfs", cephfs: { monitors: ["10.0.0.3:6789"] } },
+          { name: "fc", fc: { targetWWNs: ["500a0982991b8dc5"], lun: 2 } },
+          { name: "wwids", fc: { wwids: ["3600508b400105e210000900000490000"] } },
+          { name: "azure-file", azureFile: { secretName: "azure", shareName: "plugin" } },
+          { name: "azure-disk", azureDisk: { diskName: "d", diskURI: "/subscriptions/s/resourcegroups/g/providers/microsoft.compute/disks/d", kind: "Managed", cachingMode: "ReadOnly" } },
+          { name: "gce", gcePersistentDisk: { pdName: "disk", partition: 1 } },
+          { name: "git", gitRepo: { repository: "https://example.com/r.git", directory: "." } },
+          { name: "quobyte", quobyte: { registry: "q1.example.com:7861,[::1]:7861", volume: "v" } },
+          { name: "flex", flexVolume: { driver: "example.com/flex", options: { "example.com/mode": "fast" } } },
+          { name: "scratch", ephemeral: { volumeClaimTemplate: { metadata: { labels: { app: "plugin" } }, spec: { accessModes: ["ReadWriteOncePod"], storageClassName: "fast", resources: { requests: { storage: "1Gi" } } } } } },
+        ],
       },
     ),
   },
