@@ -1,12 +1,14 @@
 // The hub under bad input and refused writes, on the local fleet's real API server (issue 14 and
 // issue 13 kind 7): random bad clusters next to good ones, a ManifestWork an admission policy
 // refuses, a spoke namespace the work agent cannot apply into, a pull secret of the wrong type, a
-// registry that never answers. The promises are asserted (good clusters converge, every failure is
+// registry that never answers, a stopped work agent (the cluster shows stale, nothing is deleted),
+// the hub's etcd stopped (readiness red, then green, and a later change acted on). The promises are asserted (good clusters converge, every failure is
 // in status and in one aggregated Event per reason), not the timings: `npm run bench -- faults`
 // prints those.
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import { ApiException } from "@kubernetes/client-node";
@@ -74,6 +76,28 @@ async function createMcm(body: ReturnType<typeof mcmBody>): Promise<void> {
   mcms.push(body.metadata.name);
   await hubRaw.request("POST", "/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules", body);
 }
+
+/**
+ * A fleet component's process (group), found by its command line among the pids the fleet records.
+ * Tests pause it (SIGSTOP, as a hung or stopped process) and resume it (SIGCONT).
+ */
+function fleetProcess(what: string, match: (argv: string[]) => boolean): { stop: () => void; resume: () => void } {
+  for (const pid of readFileSync(join(fleet.hub.logDir, "pids"), "utf8").split("\n").filter((l) => l !== "").map(Number)) {
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue;
+    }
+    if (match(argv)) return { stop: () => process.kill(-pid, "SIGSTOP"), resume: () => process.kill(-pid, "SIGCONT") };
+  }
+  throw new Error(`no running fleet process for ${what}`);
+}
+
+const argAfter = (argv: string[], flag: string): string | undefined => {
+  const i = argv.indexOf(flag);
+  return i < 0 ? undefined : argv[i + 1];
+};
 
 async function getWork(cluster: string, name: string): Promise<ManifestWorkObject | undefined> {
   try {
@@ -288,5 +312,81 @@ describe("the hub under bad input and refused writes", () => {
     expect(st.numberDesired).toBeGreaterThan(0);
     const ev = await eventually("a PullSecretInvalid Event", async () => (await events(name)).find((e) => e.reason === "PullSecretInvalid"), 30_000);
     expect(ev.message).toContain("is of type Opaque");
+  });
+});
+
+describe("the hub when fleet components stop", () => {
+  const digestImage = (n: string) => `${registry.host}/kmm/faults-dp-${suffix}@sha256:${n.repeat(64)}`;
+
+  it("shows a cluster whose work agent is stopped as stale, deletes nothing, and is current again once the agent runs", async () => {
+    const spoke = fleet.spokes[0]!;
+    const spokeRaw = new RawClient(await connectionFrom(spoke.kubeconfig));
+    const sel = `${label}-agent-stop`;
+    const ns = `kmm-stale-${suffix}`;
+    const name = `stale-${suffix}`;
+    const agent = fleetProcess(`the work agent of ${spoke.name}`, (argv) => argv[1] === "agent" && argv.includes(`--spoke-cluster-name=${spoke.name}`) && argv.includes("--workload-source-driver=kube"));
+    const moduleOnSpoke = async () => z.looseObject({ spec: z.unknown() }).parse((await spokeRaw.request("GET", `/apis/kmm.sigs.x-k8s.io/v1beta1/namespaces/${ns}/modules/${name}`)).body);
+    const entry = async () => (await mcmStatus(name))?.clusters?.find((c) => c.cluster === spoke.name);
+    try {
+      await spokeRaw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+      await hubRaw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${spoke.name}`, { metadata: { labels: { [sel]: "true" } } }, "application/merge-patch+json");
+      // Device plugin only, image by digest: no registry and no kernel claim needed.
+      await createMcm(mcmBody(name, { selector: { "kmm-e2e": "true" }, devicePlugin: { container: { image: digestImage("1") } } }, { [sel]: "true" }, ns));
+      await eventually("the work applied on the spoke", async () => ["Applied", "Available"].includes((await entry())?.manifestWork?.state ?? "") || undefined, 90_000);
+      expect(JSON.stringify((await moduleOnSpoke()).spec)).toContain(digestImage("1"));
+
+      agent.stop();
+      try {
+        await hubRaw.request("PATCH", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${name}`, { spec: { moduleSpec: { devicePlugin: { container: { image: digestImage("2") } } } } }, "application/merge-patch+json");
+        const stale = await eventually("the cluster shown stale", async () => {
+          const e = await entry();
+          return e?.manifestWork?.message?.startsWith("stale:") === true ? e : undefined;
+        }, 60_000);
+        expect(stale.manifestWork?.state).toBe("Pending");
+        const st = await mcmStatus(name);
+        expect(st?.conditions?.find((c) => c.type === "Available")?.status).toBe("False");
+        // Nothing deleted: the new spec is in the ManifestWork, the spoke still runs the previous one.
+        expect(JSON.stringify((await getWork(spoke.name, name))?.spec)).toContain(digestImage("2"));
+        expect(JSON.stringify((await moduleOnSpoke()).spec)).toContain(digestImage("1"));
+      } finally {
+        agent.resume();
+      }
+      await eventually("current again once the agent runs", async () => ["Applied", "Available"].includes((await entry())?.manifestWork?.state ?? "") || undefined, 90_000);
+      expect(JSON.stringify((await moduleOnSpoke()).spec)).toContain(digestImage("2"));
+    } finally {
+      await hubRaw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${spoke.name}`, { metadata: { labels: { [sel]: null } } }, "application/merge-patch+json").catch(() => undefined);
+      await spokeRaw.request("DELETE", `/api/v1/namespaces/${ns}`).catch(() => undefined);
+      spokeRaw.close();
+    }
+  });
+
+  it("turns readiness red while the hub's etcd is stopped and green after, and acts on a change made after it is back", async () => {
+    const etcd = fleetProcess("the hub's etcd", (argv) => argv[1] === "etcd" && argAfter(argv, "--name") === fleet.hub.name);
+    const probe = theHub?.manager.ports().probe;
+    if (probe === undefined) throw new Error("the hub serves no probes");
+    const ready = async () => (await fetch(`http://127.0.0.1:${probe}/readyz`).catch(() => undefined))?.status === 200;
+    const sel = `${label}-etcd`;
+    const name = `etcd-${suffix}`;
+    await createMcm(mcmBody(name, { selector: { "kmm-e2e": "true" }, devicePlugin: { container: { image: digestImage("3") } } }, { [sel]: "true" }));
+    await eventually("ready before", () => ready(), 30_000);
+    etcd.stop();
+    let red = false;
+    try {
+      // The API server is up, its storage is not: readiness follows the API server's own /readyz.
+      for (let i = 0; i < 100 && !red; i++) {
+        red = !(await ready());
+        await sleep(100);
+      }
+      await sleep(3000);
+    } finally {
+      etcd.resume();
+    }
+    expect(red).toBe(true);
+    await eventually("ready again", () => ready(), 60_000);
+    const cluster = `etcd-${suffix}-c`;
+    await fakeCluster(cluster, undefined);
+    await hubRaw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${cluster}`, { metadata: { labels: { [sel]: "true" } } }, "application/merge-patch+json");
+    const w = await eventually(`ManifestWork of ${cluster}`, () => getWork(cluster, name), 60_000);
+    expect(JSON.stringify(w.spec)).toContain(digestImage("3"));
   });
 });

@@ -2,10 +2,14 @@
 // candidates, hand-over on release, takeover after a leader is cut off from the
 // API server (with the default 15 s / 10 s / 2 s timings), and a leader that
 // finds its Lease taken stops at once.
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { request } from "node:https";
-import { CoordinationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, V1MicroTime } from "@kubernetes/client-node";
+import { ApiException, CoordinationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, V1MicroTime } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { parseConfig } from "../shared/runtime/config.ts";
@@ -16,6 +20,7 @@ import { LeaderElector, type LeaderElectorOptions } from "../shared/runtime/lead
 import { createLogger } from "../shared/runtime/logger.ts";
 import { LeaderElectionLostError, Manager } from "../shared/runtime/manager.ts";
 import type { KubeConnection } from "../shared/kube/connection.ts";
+import { RawClient } from "../shared/kube/raw.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
 
 const fleet = inject("fleet");
@@ -27,6 +32,7 @@ let ns: string;
 const electors: LeaderElector[] = [];
 const proxies: FaultProxy[] = [];
 const managers: Manager[] = [];
+const processes: ChildProcess[] = [];
 
 interface Candidate {
   elector: LeaderElector;
@@ -87,6 +93,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const p of processes) p.kill("SIGKILL");
   await Promise.all(managers.map((m) => m.stop()));
   await Promise.all(electors.map((e) => e.stop()));
   await Promise.all(proxies.map((p) => p.stop()));
@@ -227,9 +234,11 @@ leaderElection: {resourceID: ${lease}, namespace: ${ns}, leaseDuration: 3s, rene
         name: "demo",
         logger: log,
         registry: manager.registry,
-        reconcile: (key) => {
+        reconcile: async (key) => {
           reconciled.push(`${identity}:${key}`);
-          return Promise.resolve(undefined);
+          // A reconcile that ignores its abort signal for a minute (a write stuck on a slow API server).
+          if (key === "stuck") await sleep(60_000);
+          return undefined;
         },
       }),
     );
@@ -267,16 +276,29 @@ leaderElection: {resourceID: ${lease}, namespace: ${ns}, leaseDuration: 3s, rene
     two.controller.enqueue("k2");
     await until("the new leader to reconcile", () => reconciled.includes("two:k2"));
 
-    // Someone else takes the Lease: the leader stops reconciling and run() reports the loss.
+    // Someone else takes the Lease: the leader stops reconciling and run() reports the loss at once,
+    // without waiting for the reconcile in flight (the process exits, ending it).
+    two.controller.enqueue("stuck");
+    await until("a reconcile in flight", () => reconciled.includes("two:stuck"));
     const api = kc.makeApiClient(CoordinationV1Api);
-    const lease = await api.readNamespacedLease({ name: "mgr-lease", namespace: ns });
-    const now = new V1MicroTime(Date.now());
-    await api.replaceNamespacedLease({
-      name: "mgr-lease",
-      namespace: ns,
-      body: { ...lease, spec: { ...lease.spec, holderIdentity: "usurper", renewTime: now, acquireTime: now, leaseDurationSeconds: 60 } },
-    });
+    // The leader renews every 500 ms: a renewal between our read and our write is a conflict; read again.
+    for (let attempt = 1; ; attempt++) {
+      const lease = await api.readNamespacedLease({ name: "mgr-lease", namespace: ns });
+      const now = new V1MicroTime(Date.now());
+      try {
+        await api.replaceNamespacedLease({
+          name: "mgr-lease",
+          namespace: ns,
+          body: { ...lease, spec: { ...lease.spec, holderIdentity: "usurper", renewTime: now, acquireTime: now, leaseDurationSeconds: 60 } },
+        });
+        break;
+      } catch (err: unknown) {
+        if (!(err instanceof ApiException && err.code === 409) || attempt >= 10) throw err;
+      }
+    }
+    const usurped = performance.now();
     await expect(twoRun).rejects.toThrow(LeaderElectionLostError);
+    expect(performance.now() - usurped).toBeLessThan(20_000);
     expect(two.manager.isLeader()).toBe(false);
     const before = reconciled.length;
     two.controller.enqueue("k3");
@@ -320,6 +342,98 @@ leaderElection: {resourceID: ${lease}, namespace: ${ns}, leaseDuration: 3s, rene
     } finally {
       await rbac.deleteClusterRoleBinding({ name: role }).catch(() => undefined);
       await rbac.deleteClusterRole({ name: role }).catch(() => undefined);
+    }
+  });
+});
+
+describe("the hub process with leader election, through an API server outage longer than the renew deadline", () => {
+  it("ends the process (exit 1, lease lost) and its restart in the same pod leads again without waiting for the Lease to expire, and acts on a change", async () => {
+    const server = new URL(fleet.hub.server);
+    const proxy = new FaultProxy(server.hostname, Number(server.port));
+    proxies.push(proxy);
+    const port = await proxy.start();
+    const kubeconfig = join(fleet.hub.logDir, `${ns}-proxied.kubeconfig`);
+    await writeFile(kubeconfig, (await readFile(fleet.hub.kubeconfig, "utf8")).split(fleet.hub.server).join(`https://127.0.0.1:${port}`));
+    // A lease far longer than the outage and the restart: a restarted process that leads well
+    // within it proves it succeeded its own Lease instead of waiting for the expiry.
+    const config = join(fleet.hub.logDir, `${ns}-hub.yaml`);
+    await writeFile(config, ['healthProbeBindAddress: "0"', 'metrics: {bindAddress: "0"}', `leaderElection: {resourceID: kmm-hub-restart, namespace: ${ns}, leaseDuration: 60s, renewDeadline: 4s, retryPeriod: 1s}`].join("\n"));
+    const logFile = join(fleet.hub.logDir, `${ns}-hub-process.log`);
+    const log = createWriteStream(logFile, { flags: "a" });
+    /** The hub's container in pod `kmm-hub-0`: the CLI as its image runs it. */
+    const startContainer = (): { proc: ChildProcess; exit: Promise<number | null>; output: () => string } => {
+      let output = "";
+      const proc = spawn(process.execPath, ["hub/cli.ts", "run", "--config", config, "--kubeconfig", kubeconfig, "--namespace", ns], { env: { ...process.env, POD_NAME: "kmm-hub-0" }, stdio: ["ignore", "pipe", "pipe"] });
+      processes.push(proc);
+      for (const stream of [proc.stdout, proc.stderr]) stream.on("data", (b: Buffer) => { output += b.toString(); log.write(b); });
+      return { proc, exit: new Promise((resolve) => proc.on("exit", (code) => { resolve(code); })), output: () => output };
+    };
+    /** The kubelet: restarts the container in the same pod whenever it exits (restartPolicy Always). */
+    const pod = { running: true, container: startContainer(), exits: [] as (number | null)[] };
+    const supervise = (c: ReturnType<typeof startContainer>): void => {
+      void c.exit.then(async (code) => {
+        pod.exits.push(code);
+        await sleep(1000);
+        if (!pod.running) return;
+        pod.container = startContainer();
+        supervise(pod.container);
+      });
+    };
+    supervise(pod.container);
+    const raw = new RawClient(conn);
+    const cluster = `restart-${ns}`;
+    const mcm = `restart-${ns}`;
+    const workPath = (name: string) => `/apis/work.open-cluster-management.io/v1/namespaces/${cluster}/manifestworks/${name}`;
+    const hasWork = async (name: string): Promise<boolean> => raw.request("GET", workPath(name)).then(() => true, () => false);
+    const createMcm = (name: string) =>
+      raw.request("POST", "/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules", {
+        apiVersion: "hub.kmm.sigs.x-k8s.io/v1beta1",
+        kind: "ManagedClusterModule",
+        metadata: { name },
+        // Device plugin only, image by digest: no registry and no kernel claim needed.
+        spec: { spokeNamespace: "kmm", selector: { [ns]: "true" }, moduleSpec: { selector: {}, devicePlugin: { container: { image: `127.0.0.1:1/kmm/dp@sha256:${"0".repeat(64)}` } } } },
+      });
+    try {
+      await raw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: cluster } });
+      await raw.request("POST", "/apis/cluster.open-cluster-management.io/v1/managedclusters", { apiVersion: "cluster.open-cluster-management.io/v1", kind: "ManagedCluster", metadata: { name: cluster, labels: { [ns]: "true" } }, spec: { hubAcceptsClient: false } });
+      const first = pod.container;
+      await createMcm(`${mcm}-a`);
+      await until("the first process to lead", () => first.output().includes('"controllers started"'), 60_000);
+      for (let i = 0; !(await hasWork(`${mcm}-a`)); i++) {
+        if (i > 300) throw new Error("no ManifestWork from the first process");
+        await sleep(100);
+      }
+
+      // The outage outlasts the renew deadline: the process stops acting and exits non-zero; the
+      // pod restarts it while the API server is still away.
+      await proxy.cut();
+      const code = await Promise.race([first.exit, sleep(30_000).then(() => "still running")]);
+      expect(code).toBe(1);
+      expect(first.output()).toContain("lost leader election lease");
+      await until("the restart", () => pod.container !== first, 10_000);
+      await sleep(2000);
+      await proxy.restore();
+      const back = performance.now();
+      await createMcm(`${mcm}-b`);
+      for (let i = 0; !(await hasWork(`${mcm}-b`)); i++) {
+        if (i > 600) throw new Error(`the restarted process did not act on a change; its log: ${pod.container.output().slice(-2000)}`);
+        await sleep(100);
+      }
+      // Well inside the 60 s lease it would otherwise wait for.
+      expect(performance.now() - back).toBeLessThan(30_000);
+      const lease = z.looseObject({ spec: z.looseObject({ holderIdentity: z.string() }) }).parse((await raw.request("GET", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/kmm-hub-restart`)).body);
+      expect(lease.spec.holderIdentity).toBe("kmm-hub-0");
+      pod.running = false;
+      pod.container.proc.kill("SIGTERM");
+      expect(await pod.container.exit).toBe(0);
+    } finally {
+      pod.running = false;
+      pod.container.proc.kill("SIGKILL");
+      for (const name of [`${mcm}-a`, `${mcm}-b`]) await raw.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${name}`).catch(() => undefined);
+      await raw.request("DELETE", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${cluster}`).catch(() => undefined);
+      await raw.request("DELETE", `/api/v1/namespaces/${cluster}`).catch(() => undefined);
+      raw.close();
+      log.end();
     }
   });
 });
