@@ -7,9 +7,10 @@
 // The Dockerfiles' build stage runs on the host instead (images/stage.ts, stageContext): buildah
 // gets its output as the build context named `build`, which takes that stage's place, and builds
 // only the images whose staged program changed. Cached under keys of our own: the base images
-// (images/base.ts), a record per final image (keyed by its staged program's content, Dockerfile,
-// base and labels), and a record of the last build per input key, which lets a call with unchanged
-// inputs skip staging and buildah altogether.
+// (images/base.ts), each Dockerfile's `packages` stage (base + node_modules, per state of the
+// packages), a record per final image (keyed by its staged program's content, Dockerfile, base and
+// labels), and a record of the last build per input key, which lets a call with unchanged inputs
+// skip staging and buildah altogether.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -41,7 +42,7 @@ export const IMAGES = {
 } as const satisfies Record<string, { dockerfile: string; name: string; base: Flavour; entry: string }>;
 export type ImageName = keyof typeof IMAGES;
 /** Bump when the labels or the use of the Dockerfiles change: the build records do not see them. */
-const BUILD_FORMAT = 5;
+const BUILD_FORMAT = 6;
 export const IMAGE_NAMES = Object.keys(IMAGES) as ImageName[];
 
 export const buildOptionsSchema = z.object({
@@ -183,8 +184,8 @@ async function withLock<T>(cacheDir: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A build: the image record key of each of the four (records/images/<name>-<key>.json). */
-const recordSchema = z.object({ images: z.record(z.string(), z.string()) });
+/** A build: the image record key of each of the four, and the packages image each was built on (kept by prune). */
+const recordSchema = z.object({ images: z.record(z.string(), z.string()), packages: z.record(z.string(), z.string()).default({}) });
 /** One final image, keyed by what goes into it: where it is, its local digest, and the registries that hold it. */
 const imageRecordSchema = z.object({
   local: z.string(),
@@ -221,18 +222,20 @@ const stagedPackagesSchema = z.object({ key: z.string(), hash: z.string() });
  * Runs the Dockerfiles' build stage on the host: stages each program (images/stage.ts, the same
  * code the stage runs) into `<cacheDir>/stage/out/<name>`, which buildah then reads as the build
  * context named `build` in place of that stage. Returns the folder and a content hash of each
- * program's output, the key by which a final image is reused. Cheaper than the stage in buildah (a
+ * program's output, the key by which a final image is reused, and of its node_modules alone (the
+ * key of its packages image). Cheaper than the stage in buildah (a
  * container, a bind mount and a commit of all four programs' files for any change): dist/ is
  * compiled again each time (a few dozen files), node_modules/ only when the packages the program
  * loads or their lock-file entries (version, integrity) or stage.ts change. `fresh` empties the folder first.
  * Throws StageError (from stage.ts) for a missing import or package.
  */
-export async function stageContext(root: string, cacheDir: string, opts: { fresh?: boolean; log?: (line: string) => void } = {}): Promise<{ dir: string; outputs: Record<ImageName, string> }> {
+export async function stageContext(root: string, cacheDir: string, opts: { fresh?: boolean; log?: (line: string) => void } = {}): Promise<{ dir: string; outputs: Record<ImageName, string>; packages: Record<ImageName, string> }> {
   const dir = path.join(cacheDir, "stage");
   if (opts.fresh === true) await rm(dir, { recursive: true, force: true });
   const lock = readLock(root);
   const stageCode = await readFile(path.join(root, "images", "stage.ts"));
   const outputs = {} as Record<ImageName, string>;
+  const packageHashes = {} as Record<ImageName, string>;
   for (const name of IMAGE_NAMES) {
     const out = path.join(dir, "out", name);
     const { files, packages } = traceFiles(root, [IMAGES[name].entry]);
@@ -253,8 +256,9 @@ export async function stageContext(root: string, cacheDir: string, opts: { fresh
     const distHash = await treeHash(path.join(out, "dist"));
     const manifest = await readFile(path.join(out, "package.json"));
     outputs[name] = createHash("sha256").update(`${staged.hash}\n${distHash}\n`).update(manifest).digest("hex");
+    packageHashes[name] = staged.hash;
   }
-  return { dir, outputs };
+  return { dir, outputs, packages: packageHashes };
 }
 
 /**
@@ -292,7 +296,8 @@ export interface StoredImage {
 /**
  * The images of the project's storage a finished build no longer needs: earlier revisions' final
  * images, build stages of earlier versions (localhost/kmm-hub/staged:…) and untagged leftovers, all
- * named under localhost/kmm-hub/ (or nameless). Kept: any image with a name in `keep` (this build's four)
+ * named under localhost/kmm-hub/ (or nameless). Kept: any image with a name in `keep` (this build's
+ * four and the packages images they were built on)
  * and the base images (localhost/kmm-hub/base*: images/base.ts keeps and keys them), and anything
  * named outside localhost/kmm-hub/. Pure.
  */
@@ -379,16 +384,32 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
     }
     const rebuilt: ImageName[] = [];
     if (record === undefined) {
-      const { dir: stageDir, outputs } = await stageContext(opts.root, opts.cacheDir, { fresh: opts.noCache, log });
+      const { dir: stageDir, outputs, packages } = await stageContext(opts.root, opts.cacheDir, { fresh: opts.noCache, log });
+      const packagesImages = {} as Record<ImageName, string>;
       const buildOne = async (name: ImageName): Promise<void> => {
         const img = IMAGES[name];
         const local = `localhost/kmm-hub/${img.name}:${tag}`;
+        const dockerfile = readFileSync(path.join(opts.root, img.dockerfile), "utf8");
         // buildah would annotate the digest of the base as this storage holds it (not reproducible).
         const baseDigest = await localDigest(storage, base.images[img.base]);
+        const annotations = [`org.opencontainers.image.base.digest=${baseDigest}`, `org.opencontainers.image.base.name=${base.images[img.base]}`].flatMap((a) => ["--annotation", a]);
+        const common = [
+          ...BUD_FLAGS,
+          ...annotations,
+          "--build-arg", `BUILD_BASE=${base.images.base}`,
+          "--build-arg", `BASE=${base.images[img.base]}`,
+          // The host-staged programs stand in for the Dockerfile's build stage, which buildah then skips.
+          "--build-context", `build=${stageDir}`,
+          "-f", path.join(opts.root, img.dockerfile),
+        ];
+        // The Dockerfile's `packages` stage (base + node_modules), built once per state of the packages.
+        const packagesKey = createHash("sha256").update(JSON.stringify({ BUILD_FORMAT, BUD_FLAGS, packages: packages[name], dockerfile, base: base.images[img.base], baseDigest })).digest("hex").slice(0, 24);
+        const packagesImage = `localhost/kmm-hub/packages-${name}:${packagesKey}`;
+        packagesImages[name] = packagesImage;
         const labels = [`org.opencontainers.image.version=${version}`, `org.opencontainers.image.revision=${revision}`];
         // Everything the final stage reads: the program's staged files, its Dockerfile, the base, the metadata.
         const imageKey = createHash("sha256")
-          .update(JSON.stringify({ BUILD_FORMAT, BUD_FLAGS, output: outputs[name], dockerfile: readFileSync(path.join(opts.root, img.dockerfile), "utf8"), baseDigest, labels, local }))
+          .update(JSON.stringify({ BUILD_FORMAT, BUD_FLAGS, output: outputs[name], dockerfile, baseDigest, labels, local }))
           .digest("hex")
           .slice(0, 24);
         const reuse = await usable(name, imageKey);
@@ -398,20 +419,12 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
           return;
         }
         const started = Date.now();
+        if (opts.noCache || (await localDigest(storage, packagesImage).catch(() => undefined)) === undefined) {
+          log(`building ${packagesImage} (${img.dockerfile} --target packages)`);
+          await buildah(storage, ["bud", ...common, "--target", "packages", "-t", packagesImage, opts.root]);
+        }
         log(`building ${img.name} (${img.dockerfile})`);
-        await buildah(storage, [
-          "bud",
-          ...BUD_FLAGS,
-          "--annotation", `org.opencontainers.image.base.digest=${baseDigest}`,
-          "--build-arg", `BUILD_BASE=${base.images.base}`,
-          "--build-arg", `BASE=${base.images[img.base]}`,
-          // The host-staged programs stand in for the Dockerfile's build stage, which buildah then skips.
-          "--build-context", `build=${stageDir}`,
-          ...labels.flatMap((l) => ["--label", l]),
-          "-f", path.join(opts.root, img.dockerfile),
-          "-t", local,
-          opts.root,
-        ]);
+        await buildah(storage, ["bud", ...common, "--build-arg", `PACKAGES=${packagesImage}`, ...labels.flatMap((l) => ["--label", l]), "-t", local, opts.root]);
         images[name] = { key: imageKey, record: { local, digest: await localDigest(storage, local), pushed: {} } };
         await writeImageRecord(imageRecordFile(name, imageKey), images[name].record);
         rebuilt.push(name);
@@ -419,7 +432,7 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
       };
       // One after the other: side by side they wait on the storage's locks (4x slower here).
       for (const name of IMAGE_NAMES) await buildOne(name);
-      record = { images: Object.fromEntries(IMAGE_NAMES.map((n) => [n, images[n].key])) };
+      record = { images: Object.fromEntries(IMAGE_NAMES.map((n) => [n, images[n].key])), packages: packagesImages };
     }
     const target = `${opts.registry}|${opts.tlsVerify}`;
     const result = {} as BuiltImages;
@@ -457,7 +470,7 @@ export async function buildImages(input: BuildOptions): Promise<BuildResult> {
     await writeFile(recordFile, JSON.stringify(record, null, 2));
     const built = rebuilt.length > 0;
     // Also when nothing was built: an earlier build may have been stopped before its prune.
-    await prune(storage, IMAGE_NAMES.map((n) => images[n].record.local), recordFile, IMAGE_NAMES.map((n) => imageRecordFile(n, images[n].key)), log);
+    await prune(storage, [...IMAGE_NAMES.map((n) => images[n].record.local), ...Object.values(record.packages)], recordFile, IMAGE_NAMES.map((n) => imageRecordFile(n, images[n].key)), log);
     return { images: result, built, pushed: opts.push, storage, revision, version, baseKey: base.key };
   });
 }

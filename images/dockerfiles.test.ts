@@ -21,12 +21,17 @@ afterAll(async () => {
 });
 
 describe.each(IMAGE_NAMES)("%s's Dockerfile", (name) => {
-  it("stages in its build stage the program images/build.ts stages on the host, and copies it to /app", async () => {
+  it("stages in its build stage the program images/build.ts stages on the host, and copies all of it to /app", async () => {
     const text = await readFile(path.join(sources, IMAGES[name].dockerfile), "utf8");
     expect(text).toMatch(/^FROM \$\{BUILD_BASE\} AS build$/m);
     const programs = [...text.matchAll(/"--program", "([^"]+)"/g)].map((m) => m[1]);
     expect(programs).toEqual([`${name}=${IMAGES[name].entry}`]);
-    expect(text).toContain(`COPY --from=build /out/${name} /app\n`);
+    // The packages stage (what images/build.ts builds with --target packages), then the final stage on it.
+    expect(text).toMatch(new RegExp(`^FROM \\$\\{BASE\\} AS packages\nCOPY --from=build /out/${name}/node_modules /app/node_modules\n\nFROM \\$\\{PACKAGES\\}\n`, "m"));
+    expect(text).toMatch(/^ARG PACKAGES=packages$/m);
+    // Every entry stageProgram writes: node_modules above, dist and package.json here.
+    const copies = [...text.matchAll(/^COPY --from=build (\S+) (\S+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+    expect(copies).toEqual([`/out/${name}/node_modules /app/node_modules`, `/out/${name}/dist /app/dist`, `/out/${name}/package.json /app/package.json`]);
   });
 });
 

@@ -154,13 +154,22 @@ export function stageDist(root: string, files: readonly string[], out: string): 
   if (existsSync(path.join(out, "dist"))) normaliseModes(path.join(out, "dist"));
 }
 
-/** Copies the package folders `closure` (lock-file paths, from packageClosure) under `out`, without nested packages, docs, types or maps. */
+/**
+ * Copies the package folders `closure` (lock-file paths, from packageClosure) under `out`, without
+ * nested packages, docs, types or maps; out/node_modules exists even when there are none.
+ */
 export function stagePackages(root: string, closure: readonly string[], out: string): void {
+  mkdirSync(path.join(out, "node_modules"), { recursive: true });
   for (const p of closure) {
     const src = path.join(root, p);
     if (!statSync(src, { throwIfNoEntry: false })?.isDirectory()) throw new StageError(`${p} is in package-lock.json but not in node_modules (run npm ci)`);
     cpSync(src, path.join(out, p), { recursive: true, filter: (s) => s === src || keep(s) });
   }
+  // The folders above the packages (node_modules, @scope, a/node_modules) are the stage's own: fixed modes.
+  for (const p of ["node_modules", ...closure]) {
+    for (let dir = path.dirname(p); dir !== "."; dir = path.dirname(dir)) chmodSync(path.join(out, dir), 0o755);
+  }
+  chmodSync(path.join(out, "node_modules"), 0o755);
 }
 
 /**
