@@ -28,6 +28,7 @@ import {
   statusUnchanged,
 } from "../status.ts";
 import { FIELD_MANAGER, isRefusal, patchNodeLabels, type Recorder } from "./kube.ts";
+import { PendingNodeLabels } from "./pending-labels.ts";
 
 /** While deleting, how often to look again for pods that are still unloading. */
 export const DELETION_POLL_MS = 2000;
@@ -89,6 +90,8 @@ export function moduleReconciler(deps: ModuleReconcilerDeps): Reconcile {
   // The module-loader failure each Module was last told about: the status written with it may not be
   // in the informer's cache yet when the next pod update reconciles again (one Event, not two).
   const reportedFailure = new Map<string, string>();
+  // Node labels written but maybe not in the Node cache yet (one patch and one Event per transition).
+  const pendingLabels = new PendingNodeLabels();
   return async (key) => {
     const slash = key.indexOf("/");
     const namespace = key.slice(0, slash);
@@ -125,7 +128,7 @@ export function moduleReconciler(deps: ModuleReconcilerDeps): Reconcile {
 
     const mine = (o: { metadata: { labels?: Record<string, string> | undefined } }) => o.metadata.labels?.[MODULE_NAME_LABEL] === m.name;
     const observed = {
-      nodes: deps.nodes.list(),
+      nodes: pendingLabels.view(deps.nodes.list()),
       pods: deps.pods.list(m.namespace).filter(mine),
       daemonSets: deps.daemonSets.list(m.namespace).filter(mine),
     };
@@ -147,6 +150,7 @@ export function moduleReconciler(deps: ModuleReconcilerDeps): Reconcile {
       const ok = await writes.attempt(`labels of Node ${node}`, async () => {
         try {
           await patchNodeLabels(deps.raw, node, labels);
+          pendingLabels.wrote(node, labels);
         } catch (err) {
           if (!isNotFound(err)) throw err;
         }
