@@ -19,10 +19,11 @@ import { KERNEL_VERSIONS_CLAIM } from "../hub/names.ts";
 import { projectStorage } from "../images/buildah.ts";
 import { DEFAULT_CACHE_DIR } from "../images/build.ts";
 import { buildKanikoImage, pushKanikoImage } from "../images/kaniko/image.ts";
-import { ApiError, RawClient } from "../shared/kube/raw.ts";
+import { RawClient } from "../shared/kube/raw.ts";
 import { createLogger, parseConfig } from "../shared/runtime/index.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
 import { pushBusybox, registryPullSecret } from "./controlplane/node-agent/test-images.ts";
+import { workImage as workImageOf } from "./support/hub-reads.ts";
 import { clientsFor, eventually } from "./support/clients.ts";
 import { applyManifests, readManifests } from "./support/manifests.ts";
 import { serviceAccountConnection } from "./support/service-account.ts";
@@ -120,19 +121,7 @@ async function events(mcm: string) {
   return eventListSchema.parse(res.body).items;
 }
 
-const workSchema = z.looseObject({
-  spec: z.looseObject({ workload: z.looseObject({ manifests: z.array(z.looseObject({ spec: z.looseObject({ moduleLoader: z.looseObject({ container: z.looseObject({ kernelMappings: z.array(z.looseObject({ containerImage: z.string() })) }) }) }) })) }) }),
-});
-
-async function workImage(cluster: string, mcm: string): Promise<string | undefined> {
-  try {
-    const w = workSchema.parse((await hubRaw.request("GET", `/apis/work.open-cluster-management.io/v1/namespaces/${cluster}/manifestworks/${mcm}`)).body);
-    return w.spec.workload.manifests[0]?.spec.moduleLoader.container.kernelMappings[0]?.containerImage;
-  } catch (err) {
-    if (err instanceof ApiError && err.code === 404) return undefined;
-    throw err;
-  }
-}
+const workImage = (cluster: string, mcm: string): Promise<string | undefined> => workImageOf(hubRaw, cluster, mcm);
 
 const CONFIG = [
   'healthProbeBindAddress: "127.0.0.1:0"',

@@ -223,11 +223,7 @@ describe("the hub from its image, as hub/deploy's Deployment on the hub's two re
     console.log(`[real-hub] Lease held by ${holder} ${((Date.now() - deleted) / 1000).toFixed(1)} s after leader ${leader}'s pod was deleted`);
     // The leader releases the Lease when it stops; whichever candidate asks first takes it: usually the running
     // follower, sometimes the ReplicaSet's replacement pod (both are live replicas of the Deployment).
-    const pods = z
-      .object({ items: z.array(z.looseObject({ metadata: z.looseObject({ name: z.string(), deletionTimestamp: z.string().optional() }) })) })
-      .parse((await hubRaw.request("GET", `/api/v1/namespaces/${NAMESPACE}/pods`)).body)
-      .items.filter((p) => p.metadata.deletionTimestamp === undefined)
-      .map((p) => p.metadata.name);
+    const pods = (await hubPods()).filter((p) => p.metadata.deletionTimestamp === undefined).map((p) => p.metadata.name);
     expect(pods).toContain(holder);
     console.log(`[real-hub] the new holder is ${holder === follower ? "the follower" : "the replacement pod"}`);
     const moved = `${registry.host}/e2e/kmm-ci-kmod@sha256:${"2".repeat(64)}`;
