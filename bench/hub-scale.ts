@@ -10,7 +10,8 @@
 // Run: npm run bench -- hub-scale   (env: BENCH_SIZES "200,1000" (5,000 × 10: BENCH_SIZES=5000),
 // BENCH_MCMS 10, BENCH_IDLE_SECONDS 120, BENCH_REACTIONS 100 (at the largest size, 0 = none),
 // BENCH_HUB_HEAP_MIB = the hub's --max-old-space-size, BENCH_HUB_NODE_ARGS e.g. "--cpu-prof",
-// BENCH_SKIP_BUILD=1 to run the dist/ already built, BENCH_METRICS_PORT 18443)
+// BENCH_SKIP_BUILD=1 to run the dist/ already built, BENCH_METRICS_PORT 18443, BENCH_HEAP_SNAPSHOTS=<dir>:
+// heap snapshots of the hub half-way through the rollout and after the idle time, written there)
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -37,7 +38,11 @@ const KERNELS = ["6.1.0-18-amd64", "6.1.0-20-amd64", "5.14.0-70.el9.x86_64", "5.
 const PLAIN_CONCURRENCY = 64;
 const METRICS_PORT = Number(process.env.BENCH_METRICS_PORT ?? 18443);
 const HUB_HEAP = { ...HEAP_SETTINGS.hub, ...(process.env.BENCH_HUB_HEAP_MIB !== undefined ? { oldSpaceMiB: Number(process.env.BENCH_HUB_HEAP_MIB) } : {}) };
-const EXTRA_NODE_ARGS = (process.env.BENCH_HUB_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+const HEAP_SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS;
+const EXTRA_NODE_ARGS = [
+  ...(process.env.BENCH_HUB_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""),
+  ...(HEAP_SNAPSHOTS !== undefined ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${HEAP_SNAPSHOTS}`] : []),
+];
 const tls = { insecure: true };
 
 const table = new FigureTable();
@@ -94,6 +99,13 @@ class HubProcess {
         await sleep(250);
       }
     }
+  }
+
+  /** A heap snapshot into BENCH_HEAP_SNAPSHOTS (the hub pauses while it writes it). */
+  heapSnapshot(what: string): void {
+    if (HEAP_SNAPSHOTS === undefined) return;
+    console.log(`heap snapshot of the hub: ${what}`);
+    this.proc.kill("SIGUSR2");
   }
 
   async stop(): Promise<void> {
@@ -400,8 +412,13 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
     // The hub's own count of applies tells when the last one returned; the MCMs' status then
     // confirms every work is written as desired (polled only at the end: objects of ~0.5 MB each).
     const giveUp = performance.now() + 60 * 60_000;
-    while (metric(await scrape(), "kmm_hub_api_writes_total", '{verb="apply"}') < total) {
+    let snapshot = HEAP_SNAPSHOTS !== undefined;
+    for (let applied = 0; applied < total; applied = metric(await scrape(), "kmm_hub_api_writes_total", '{verb="apply"}')) {
       if (performance.now() > giveUp) throw new Error("the hub did not write all ManifestWorks within an hour");
+      if (snapshot && applied >= total / 2) {
+        hub.heapSnapshot(`${applied} of ${total} works written`);
+        snapshot = false;
+      }
       await sleep(100);
     }
     const writtenSeconds = (performance.now() - t) / 1000;
@@ -451,6 +468,7 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
     const eventsIdle = (await hubEventCount(raw)) - eventsBefore;
     report({ figure: `hub writes / Events in ${IDLE_SECONDS} s idle at ${clusters} × ${MCMS}`, target: "0 / 0", measured: `${writesIdle} / ${eventsIdle}`, held: writesIdle === 0 && eventsIdle === 0 });
     const steady = await memoryOf(hub.pid);
+    hub.heapSnapshot("after the idle time");
     const steadyTarget = clusters === 1000 ? 120 : undefined;
     report({
       figure: `hub steady RSS after the rollout and ${IDLE_SECONDS} s idle at ${clusters} × ${MCMS}`,

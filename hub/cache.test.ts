@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { SharedValues, cachedMcmSchema, cachedWorkSchema } from "./cache.ts";
+import { SharedValues, cachedClusterSchema, cachedMcmSchema, cachedWorkSchema } from "./cache.ts";
+import { kernelClaimValue } from "./clusters.ts";
+import { KERNEL_VERSIONS_CLAIM } from "./names.ts";
 import { clusterOutcome, planKernels } from "./manifestwork.ts";
 import { DIGEST_A, DIGEST_B, testMcm } from "./testdata.ts";
 
@@ -39,14 +41,41 @@ describe("the hub's ManifestWork cache", () => {
     expect(c.spec).not.toBe(a.spec);
     expect(c.spec).toEqual(structuredClone((fromServer("c", ["6.1.0-18-amd64", "5.14.0-70.el9.x86_64"]) as { spec: unknown }).spec));
     // What stays per object stays per object.
-    expect([a.metadata.namespace, b.metadata.namespace, a.metadata.uid]).toEqual(["a", "b", "uid-a"]);
+    expect([a.metadata.namespace, b.metadata.namespace, a.metadata.resourceVersion]).toEqual(["a", "b", "42"]);
+    // What the reconciler never reads is not kept (50,000 works at 5,000 × 10).
     expect(a.metadata.managedFields).toBeUndefined();
+    expect(a.metadata.uid).toBeUndefined();
     // A shared part cannot be changed through one object behind the others' backs.
     expect(Object.isFrozen(a.spec)).toBe(true);
     expect(() => {
       (a.spec!.workload!.manifests as unknown[]).push({});
     }).toThrow(TypeError);
     expect(b.spec?.workload?.manifests).toHaveLength(1);
+  });
+
+  it("keeps of a ManagedCluster its name, labels, deletion, version and kernel claim only", () => {
+    const shared = new SharedValues();
+    const fromServer = (name: string) => ({
+      apiVersion: "cluster.open-cluster-management.io/v1",
+      kind: "ManagedCluster",
+      metadata: { name, uid: `uid-${name}`, resourceVersion: "7", labels: { env: "prod" }, deletionTimestamp: "2026-12-01T00:00:00Z", managedFields: [{ manager: "registration" }] },
+      spec: { hubAcceptsClient: true },
+      status: {
+        conditions: [{ type: "ManagedClusterConditionAvailable", status: "True", reason: "R", message: "m", lastTransitionTime: "2026-12-01T00:00:00Z" }],
+        clusterClaims: [{ name: "id.k8s.io", value: name }, { name: KERNEL_VERSIONS_CLAIM, value: "6.1.0-18-amd64" }],
+        capacity: { cpu: "8" },
+      },
+    });
+    const a = cachedClusterSchema(shared).parse(fromServer("a"));
+    const b = cachedClusterSchema(shared).parse(fromServer("b"));
+    expect(a).toEqual({
+      apiVersion: "cluster.open-cluster-management.io/v1",
+      kind: "ManagedCluster",
+      metadata: { name: "a", resourceVersion: "7", labels: { env: "prod" }, deletionTimestamp: "2026-12-01T00:00:00Z" },
+      status: { clusterClaims: [{ name: KERNEL_VERSIONS_CLAIM, value: "6.1.0-18-amd64" }] },
+    });
+    expect(a.metadata.labels).toBe(b.metadata.labels);
+    expect(kernelClaimValue(a)).toBe("6.1.0-18-amd64");
   });
 
   it("shares only equal values", () => {

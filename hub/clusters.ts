@@ -6,14 +6,22 @@ import { KERNEL_VERSIONS_CLAIM } from "./names.ts";
 
 export { selectorMatches };
 
+/** Whether a selector picks this cluster (a cluster being deleted is picked by none). */
+export function isSelected(selector: Readonly<Record<string, string>>, cluster: ManagedClusterObject): boolean {
+  return cluster.metadata.deletionTimestamp === undefined && selectorMatches(selector, cluster.metadata.labels);
+}
+
+/** The order of clusters in plans, ManifestWork lists and status. */
+export function compareClusterNames(a: string, b: string): number {
+  return a.localeCompare(b);
+}
+
 /** The clusters a selector picks, sorted by name so every output built from them is stable. */
 export function selectClusters(
   selector: Readonly<Record<string, string>>,
   clusters: readonly ManagedClusterObject[],
 ): ManagedClusterObject[] {
-  return clusters
-    .filter((c) => c.metadata.deletionTimestamp === undefined && selectorMatches(selector, c.metadata.labels))
-    .sort((a, b) => (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""));
+  return clusters.filter((c) => isSelected(selector, c)).sort((a, b) => compareClusterNames(a.metadata.name ?? "", b.metadata.name ?? ""));
 }
 
 export type ClusterKernels =

@@ -6,7 +6,7 @@ import type { KernelImageStatus, ManagedClusterModule } from "../shared/api/inde
 import { KernelMappingError } from "../shared/kernel-mapping/index.ts";
 import type { ManagedClusterObject } from "../shared/ocm/index.ts";
 import { InvalidReferenceError, parseReference } from "../shared/registry/index.ts";
-import { clusterKernels, selectClusters, type ClusterKernels } from "./clusters.ts";
+import { clusterKernels, kernelClaimValue, selectClusters, type ClusterKernels } from "./clusters.ts";
 import {
   clusterOutcome,
   devicePluginImages,
@@ -74,45 +74,74 @@ function isFailure(p: KernelPlan | KernelFailure): p is KernelFailure {
   return "reason" in p;
 }
 
+/**
+ * What the clusters of one MCM share while they are planned: each kernel is planned once (clusters
+ * running it share the plan: thousands of clusters, a handful of kernels, issue 16) and each image
+ * reference is checked once.
+ */
+export interface PlanContext {
+  byKernel: Map<string, KernelPlan | KernelFailure>;
+  checked: Map<string, string | undefined>;
+  /** The kernels, plans and failures of a kernel claim value, shared by the clusters reporting it. */
+  byClaim: Map<string, Pick<ClusterPlan, "kernels" | "plans" | "failures">>;
+}
+
+export function newPlanContext(): PlanContext {
+  return { byKernel: new Map(), checked: new Map(), byClaim: new Map() };
+}
+
+/** One selected cluster's plan. Never throws: a failure stays in the plan of its cluster. */
+export function planCluster(mcm: ManagedClusterModule, c: ManagedClusterObject, ctx: PlanContext): ClusterPlan {
+  const cluster = c.metadata.name ?? "";
+  try {
+    const claim = kernelClaimValue(c);
+    const known = claim === undefined ? undefined : ctx.byClaim.get(claim);
+    if (known !== undefined) return { cluster, ...known };
+    const kernels = clusterKernels(c);
+    const plans: KernelPlan[] = [];
+    const failures: KernelFailure[] = [];
+    if (kernels.ready) for (const k of kernels.kernels) {
+      let p = ctx.byKernel.get(k);
+      if (p === undefined) {
+        p = planKernel(mcm, k, ctx.checked);
+        ctx.byKernel.set(k, p);
+      }
+      if (isFailure(p)) failures.push(p);
+      else plans.push(p);
+    }
+    // A claim that is not ready names its cluster in the reason: not shared.
+    if (claim !== undefined && kernels.ready) ctx.byClaim.set(claim, { kernels, plans, failures });
+    return { cluster, kernels, plans, failures };
+  } catch (err: unknown) {
+    return { cluster, kernels: { ready: false, reason: messageOf(err) }, plans: [], failures: [], error: { reason: "PlanningFailed", message: `cluster ${cluster} could not be planned: ${messageOf(err)}` } };
+  }
+}
+
 /** Selected clusters (sorted) with their kernels resolved. Never throws: failures stay in the plan of their cluster. */
 export function planClusters(mcm: ManagedClusterModule, clusters: readonly ManagedClusterObject[]): ClusterPlan[] {
-  const checked = new Map<string, string | undefined>();
-  // Each kernel is planned once per reconcile: clusters running it share the plan (thousands of
-  // clusters, a handful of kernels; all plans stay alive until the reconcile ends, issue 16).
-  const byKernel = new Map<string, KernelPlan | KernelFailure>();
-  return selectClusters(mcm.spec.selector, clusters).map((c): ClusterPlan => {
-    const cluster = c.metadata.name ?? "";
-    try {
-      const kernels = clusterKernels(c);
-      const plans: KernelPlan[] = [];
-      const failures: KernelFailure[] = [];
-      if (kernels.ready) for (const k of kernels.kernels) {
-        let p = byKernel.get(k);
-        if (p === undefined) {
-          p = planKernel(mcm, k, checked);
-          byKernel.set(k, p);
-        }
-        if (isFailure(p)) failures.push(p);
-        else plans.push(p);
-      }
-      return { cluster, kernels, plans, failures };
-    } catch (err: unknown) {
-      return { cluster, kernels: { ready: false, reason: messageOf(err) }, plans: [], failures: [], error: { reason: "PlanningFailed", message: `cluster ${cluster} could not be planned: ${messageOf(err)}` } };
-    }
-  });
+  const ctx = newPlanContext();
+  return selectClusters(mcm.spec.selector, clusters).map((c) => planCluster(mcm, c, ctx));
 }
 
 /** Every distinct tagged image the plans need pinned (kmod images, then device plugin images). Never throws. */
 export function planImages(mcm: ManagedClusterModule, plans: readonly ClusterPlan[]): ImageToPin[] {
+  return imagesOfKernelPlans(mcm, plans.map((p) => p.plans), plans.length > 0);
+}
+
+/**
+ * The tagged images of some groups of kernel plans (kmod images first, in order of appearance),
+ * then the device plugin images when `anySelected`. Never throws.
+ */
+export function imagesOfKernelPlans(mcm: ManagedClusterModule, groups: Iterable<readonly KernelPlan[]>, anySelected: boolean): ImageToPin[] {
   const seen = new Map<string, ImageToPin>();
-  for (const p of plans) {
+  for (const g of groups) {
     try {
-      for (const img of imagesToPin(p.plans)) if (!seen.has(img.image)) seen.set(img.image, img);
+      for (const img of imagesToPin(g)) if (!seen.has(img.image)) seen.set(img.image, img);
     } catch {
       // Its cluster's outcome reports the same error (outcomes() runs the same builders).
     }
   }
-  if (plans.length > 0) {
+  if (anySelected) {
     try {
       for (const img of devicePluginImages(mcm)) if (!seen.has(img.image)) seen.set(img.image, img);
     } catch {

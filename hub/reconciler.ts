@@ -23,16 +23,17 @@ import { PullSecretSchema, type PullSecret } from "../shared/registry/keychain.t
 import { Controller, type Informer, type Logger, type Manager, type ReconcileResult } from "../shared/runtime/index.ts";
 import { SharedValues, cachedClusterSchema, cachedMcmSchema, cachedWorkSchema, sharedStatus } from "./cache.ts";
 import { kernelClaimValue, selectorMatches } from "./clusters.ts";
+import { PlanMemory } from "./plan-memory.ts";
 import { jsonEqual, jsonSubset } from "./compare.ts";
 import { EventReasons, EventRecorder, type EventTarget } from "./events.ts";
 import { RawClient, isNotFound } from "../shared/kube/raw.ts";
 import { mcmName, type ClusterOutcome } from "./manifestwork.ts";
 import { FIELD_MANAGER, MCM_NAME_LABEL, manifestWorkPath, mcmStatusPath } from "./names.ts";
 import { expireImages, resolvePins } from "./pinning.ts";
-import { outcomes as buildOutcomes, planClusters, planImages, type ClusterPlan } from "./plan.ts";
+import type { ClusterPlan } from "./plan.ts";
 import { pullSecretKeychain } from "./pull-secret.ts";
 import { repins, warnings, type EventToRecord } from "./report.ts";
-import { buildStatus, newestStatus, progressingStatus, type WrittenStatus } from "./status.ts";
+import { StatusMemo, buildStatus, newestStatus, progressingStatus, type WrittenStatus } from "./status.ts";
 import type { ClusterProblem } from "./summary.ts";
 import { classifyWriteError } from "./write-errors.ts";
 import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
@@ -44,6 +45,12 @@ export const CONTROLLER_NAME = "ManagedClusterModule";
 const REFUSED_RETRY_MS = 60_000;
 /** ManifestWork applies in flight per reconcile. */
 const APPLY_CONCURRENCY = 16;
+/**
+ * An MCM's status is written at most this often by reconciles that looked at a few clusters: when
+ * thousands of works report one by one, each report would otherwise rewrite a status of up to
+ * 640 KiB. The last change is written when the interval is up (requeue); a full reconcile writes at once.
+ */
+export const STATUS_WRITE_INTERVAL_MS = 1000;
 
 
 export interface HubReconcilerOptions {
@@ -92,6 +99,16 @@ export class ManagedClusterModuleReconciler {
    * otherwise write the same status again, a large object on a big fleet.
    */
   private readonly writtenStatus = new Map<string, WrittenStatus>();
+  /**
+   * What changed per MCM since its last reconcile began: "all" (the MCM, a pull secret, an image,
+   * a build: every cluster is planned again) or the clusters whose ManagedCluster or ManifestWork
+   * changed (only those are planned again, issue 16). No entry: nothing new (a requeue).
+   */
+  private readonly pending = new Map<string, Set<string> | "all">();
+  /** Per MCM, the last plan and status parts (dropped after a failure: the next reconcile plans all). */
+  private readonly memory = new Map<string, McmMemory>();
+  /** Desired work specs → cached specs known to hold them (see specWritten). */
+  private readonly specsWritten = new WeakMap<object, WeakSet<object>>();
   /** Parts of cached ManifestWorks that are equal across clusters, kept once. */
   readonly shared = new SharedValues();
   /** API writes done (applies, deletes, status), for tests and the benchmark. */
@@ -115,7 +132,7 @@ export class ManagedClusterModuleReconciler {
     });
     this.clusters = m.informer({
       resource: { apiVersion: MANAGEDCLUSTER_API_VERSION, kind: "ManagedCluster", plural: "managedclusters" },
-      schema: cachedClusterSchema,
+      schema: cachedClusterSchema(this.shared),
     });
     // Only the works this hub writes: the label keeps the cache small on a busy hub.
     this.works = m.informer({
@@ -162,15 +179,29 @@ export class ManagedClusterModuleReconciler {
     this.wire();
   }
 
+  /** Reconciles an MCM with every cluster planned again. */
   private enqueue(name: string | undefined): void {
-    if (name !== undefined && name !== "") this.controller.enqueue(name);
+    if (name === undefined || name === "") return;
+    this.pending.set(name, "all");
+    this.controller.enqueue(name);
   }
 
-  /** MCMs whose cluster selector matches any of these label sets. */
-  private enqueueMatching(...labelSets: (Record<string, string> | undefined)[]): void {
+  /** Reconciles an MCM for a change of one cluster (its ManagedCluster or its ManifestWork). */
+  private enqueueCluster(name: string | undefined, cluster: string | undefined): void {
+    if (name === undefined || name === "" || cluster === undefined || cluster === "") return;
+    const p = this.pending.get(name);
+    if (p === undefined) this.pending.set(name, new Set([cluster]));
+    else if (p !== "all") p.add(cluster);
+    this.controller.enqueue(name);
+  }
+
+  /** A cluster changed: the MCMs whose selector matches any of these label sets, and those with a work there. */
+  private enqueueForCluster(cluster: string | undefined, ...labelSets: (Record<string, string> | undefined)[]): void {
     for (const mcm of this.mcms.list()) {
-      if (labelSets.some((l) => selectorMatches(mcm.spec.selector, l))) this.enqueue(mcm.metadata.name);
+      if (labelSets.some((l) => selectorMatches(mcm.spec.selector, l))) this.enqueueCluster(mcm.metadata.name, cluster);
     }
+    // A relabelled or deleted cluster may also leave an MCM: the MCMs with a work there must look again.
+    if (cluster !== undefined) for (const w of this.works.list(cluster)) this.enqueueCluster(w.metadata.labels?.[MCM_NAME_LABEL], cluster);
   }
 
   private wire(): void {
@@ -181,19 +212,14 @@ export class ManagedClusterModuleReconciler {
     });
     this.mcms.onDelete((o) => this.enqueue(o.metadata.name));
 
-    this.clusters.onAdd((c) => this.enqueueMatching(c.metadata.labels));
+    this.clusters.onAdd((c) => this.enqueueForCluster(c.metadata.name, c.metadata.labels));
     this.clusters.onUpdate((c, old) => {
       if (old && jsonEqual(old.metadata.labels ?? {}, c.metadata.labels ?? {}) && kernelClaimValue(old) === kernelClaimValue(c) && old.metadata.deletionTimestamp === c.metadata.deletionTimestamp) return;
-      this.enqueueMatching(c.metadata.labels, old?.metadata.labels);
-      // A relabelled cluster may also leave an MCM: the MCMs with a work there must look again.
-      for (const w of this.works.list(c.metadata.name)) this.enqueue(w.metadata.labels?.[MCM_NAME_LABEL]);
+      this.enqueueForCluster(c.metadata.name, c.metadata.labels, old?.metadata.labels);
     });
-    this.clusters.onDelete((c) => {
-      this.enqueueMatching(c.metadata.labels);
-      for (const w of this.works.list(c.metadata.name)) this.enqueue(w.metadata.labels?.[MCM_NAME_LABEL]);
-    });
+    this.clusters.onDelete((c) => this.enqueueForCluster(c.metadata.name, c.metadata.labels));
 
-    const onWork = (w: ManifestWorkObject): void => this.enqueue(w.metadata.labels?.[MCM_NAME_LABEL]);
+    const onWork = (w: ManifestWorkObject): void => this.enqueueCluster(w.metadata.labels?.[MCM_NAME_LABEL], w.metadata.namespace);
     this.works.onAdd(onWork);
     this.works.onUpdate(onWork);
     this.works.onDelete(onWork);
@@ -240,15 +266,20 @@ export class ManagedClusterModuleReconciler {
       this.buildSign.forget(name);
       this.imageWatch.forget(name);
       this.writtenStatus.delete(name);
+      this.forgetPlans(name);
       this.events.forget({ name, uid: mcm?.metadata.uid });
       return undefined;
     }
     const target = { name, uid: mcm.metadata.uid };
     try {
       const problems = upstreamRuleProblems(mcm.spec.moduleSpec);
-      if (problems.length > 0) return await this.reportInvalidSpec(mcm, target, problems);
+      if (problems.length > 0) {
+        this.forgetPlans(name);
+        return await this.reportInvalidSpec(mcm, target, problems);
+      }
       return await this.converge(mcm, target);
     } catch (err: unknown) {
+      this.memory.delete(name);
       // Every step reports its own failures; what still gets here is unexpected: say it, then retry.
       await this.events.record(target, "Warning", EventReasons.ReconcileFailed, `reconcile failed, retrying: ${err instanceof Error ? err.message : String(err)}`);
       throw err;
@@ -272,16 +303,48 @@ export class ManagedClusterModuleReconciler {
     return undefined;
   }
 
+  private forgetPlans(name: string): void {
+    this.memory.delete(name);
+    this.pending.delete(name);
+  }
+
+  /**
+   * The plans of an MCM brought up to date: made whole on its first reconcile, after a change of
+   * the MCM or anything else that concerns every cluster, and after a failure; otherwise only the
+   * clusters that changed are planned again. `touched` are the clusters to look at ("all": every one).
+   */
+  private plansFor(mcm: ManagedClusterModule, name: string): { memory: McmMemory; touched: Set<string> | "all" } {
+    const change = this.pending.get(name);
+    this.pending.delete(name);
+    const source = { get: (cluster: string) => this.clusters.get(undefined, cluster), list: () => this.clusters.list() };
+    const known = this.memory.get(name);
+    if (known === undefined || change === "all" || known.plans.version !== PlanMemory.versionOf(mcm)) {
+      const memory: McmMemory = { plans: PlanMemory.full(mcm, source), status: known?.status ?? new StatusMemo(), statusWrittenAt: known?.statusWrittenAt ?? 0 };
+      this.memory.set(name, memory);
+      return { memory, touched: "all" };
+    }
+    const touched = change ?? new Set<string>();
+    known.plans.replan(mcm, source, touched);
+    return { memory: known, touched };
+  }
+
+  /** The MCM's work in a cluster's namespace, from the cache. */
+  private cachedWork(name: string, cluster: string): ManifestWorkObject | undefined {
+    const w = this.works.get(cluster, name);
+    return w?.metadata.labels?.[MCM_NAME_LABEL] === name ? w : undefined;
+  }
+
   /** One reconcile of an existing MCM: plan, pin, build, apply, clean up, report. */
   private async converge(mcm: ManagedClusterModule, target: EventTarget): Promise<ReconcileResult | undefined> {
     const name = target.name;
     // Plans never throw: a kernel or cluster that cannot be planned is that cluster's outcome.
-    const plans = planClusters(mcm, this.clusters.list());
+    const { memory, touched: changed } = this.plansFor(mcm, name);
+    const planned = memory.plans;
     if (mcm.status === undefined && !this.writtenStatus.has(name)) {
-      await this.applyStatus(mcm, progressingStatus(mcm, plans.length, this.nowText()));
+      await this.applyStatus(mcm, progressingStatus(mcm, planned.size, this.nowText()));
     }
 
-    const images = planImages(mcm, plans);
+    const images = planned.images(mcm);
     // Against status.imageRebuildTriggerGeneration, so a bump while no hub ran still rebuilds.
     if (this.buildSign.startRebuildIfTriggered(mcm)) expireImages(this.digests, images);
 
@@ -290,16 +353,41 @@ export class ManagedClusterModuleReconciler {
     // Images the hub builds or signs: their Jobs move one step; until ready, their kernels wait.
     const pins = await resolvePins(this.digests, images, secret.keychain);
     this.imageWatch.set(name, images, pins, secret.keychain);
-    const built = await this.buildSign.converge(mcm, target, plans, pins, secret.keychain);
-    const outs = buildOutcomes(mcm, plans, built.pins);
+    const built = await this.buildSign.converge(mcm, target, planned.plans(), pins, secret.keychain);
+    // A digest that moved changes every cluster's outcome: look at them all.
+    const touched = planned.setPins(built.pins) ? "all" : changed;
 
+    // The clusters looked at: their works as the cache has them, their outcomes.
     const current = new Map<string, ManifestWorkObject>();
-    for (const w of this.ownedWorks(name)) current.set(w.metadata.namespace ?? "", w);
+    let outs: ClusterOutcome[];
+    let plans: ClusterPlan[];
+    if (touched === "all") {
+      for (const w of this.ownedWorks(name)) current.set(w.metadata.namespace ?? "", w);
+      outs = planned.outcomes(mcm);
+      plans = planned.plans();
+    } else {
+      outs = [];
+      plans = [];
+      for (const cluster of touched) {
+        const w = this.cachedWork(name, cluster);
+        if (w !== undefined) current.set(cluster, w);
+        const o = planned.outcome(mcm, cluster);
+        if (o !== undefined) outs.push(o);
+        const p = planned.plan(cluster);
+        if (p !== undefined) plans.push(p);
+      }
+    }
 
     const { outcomes: written, retry, repinned } = await this.applyWorks(name, outs, current);
-    const deletions = await this.deleteUnselected(name, plans, current);
+    const deletions = await this.deleteUnselected(name, (cluster) => planned.has(cluster), current);
 
-    const status = await this.writeStatus(mcm, written, current);
+    // Status covers every selected cluster; those not looked at keep their outcome and cached work.
+    const failed = new Map(written.filter((o, i) => o !== outs[i]).map((o) => [o.cluster, o]));
+    const all = touched === "all" ? written : planned.outcomes(mcm).map((o) => failed.get(o.cluster) ?? o);
+    const works = touched === "all" ? current : { get: (cluster: string) => (current.has(cluster) ? current.get(cluster) : this.cachedWork(name, cluster)) };
+    // Nothing a status shows changed (a work event of our own apply): the last one stands.
+    const same = touched !== "all" && failed.size === 0 ? [...touched].map((cluster) => ({ cluster, outcome: planned.outcome(mcm, cluster), work: works.get(cluster) })) : undefined;
+    const status = await this.writeStatus(mcm, all, works, memory, same);
     const events: EventToRecord[] = [...warnings(plans, written, current)];
     if (repinned.length > 0) events.push({ type: "Normal", reason: EventReasons.ImageRepinned, problems: repinned });
     if (deletions.deleted.length > 0) events.push({ type: "Normal", reason: EventReasons.ManifestWorkDeleted, problems: deletions.deleted });
@@ -313,11 +401,16 @@ export class ManagedClusterModuleReconciler {
     if (retry || deletions.failed.length > 0 || status.retry) throw new Error(`ManagedClusterModule ${name}: some writes did not get through (see its status and Events); retrying`);
     const registryTrouble = written.some((o) => o.kind === "blocked" && (o.reason === "RegistryUnreachable" || o.reason === "RegistryError" || o.reason === "RegistryAuth"));
     const refused = written.some((o) => o.kind === "blocked" && o.reason === "ManifestWorkRefused") || status.refused !== undefined;
+    // A refused work is written again by the next full reconcile (its outcome here says refused).
+    if (failed.size > 0 || refused) this.memory.delete(name);
     // The image watch brings moved tags and a returning registry at once; these are the fallbacks.
     const after = [
       ...(registryTrouble || refused ? [Math.min(registryTrouble ? this.opts.digestRefreshIntervalMs : REFUSED_RETRY_MS, this.opts.digestRefreshIntervalMs)] : []),
       ...(built.requeueAfterMs !== undefined ? [built.requeueAfterMs] : []),
+      ...(status.deferredMs !== undefined ? [status.deferredMs] : []),
     ];
+    // The fallbacks look at every cluster again when they come; a deferred status needs no more.
+    if (registryTrouble || refused || built.requeueAfterMs !== undefined) this.pending.set(name, "all");
     return after.length > 0 ? { requeueAfter: Math.min(...after) } : undefined;
   }
 
@@ -338,7 +431,7 @@ export class ManagedClusterModuleReconciler {
     let retry = false;
     await forEachLimit(toWrite, APPLY_CONCURRENCY, async ({ o, existing }) => {
       try {
-        await this.kube.applyAt(manifestWorkPath(o.cluster, name), o.work, FIELD_MANAGER);
+        await this.kube.applyAt(manifestWorkPath(o.cluster, name), o.work, FIELD_MANAGER, true, { readAnswer: false });
         this.countWrite("apply");
         // The informer brings the stored object; until then the status reads the previous one.
         if (!existing) current.set(o.cluster, o.work);
@@ -355,13 +448,12 @@ export class ManagedClusterModuleReconciler {
   }
 
   /** Clusters no longer selected lose their work (and OCM removes the spoke Module). */
-  private async deleteUnselected(name: string, plans: readonly ClusterPlan[], current: Map<string, ManifestWorkObject>): Promise<{ deleted: ClusterProblem[]; failed: ClusterProblem[] }> {
-    const selected = new Set(plans.map((p) => p.cluster));
+  private async deleteUnselected(name: string, selected: (cluster: string) => boolean, current: Map<string, ManifestWorkObject>): Promise<{ deleted: ClusterProblem[]; failed: ClusterProblem[] }> {
     const deleted: ClusterProblem[] = [];
     const failed: ClusterProblem[] = [];
     for (const [cluster, w] of current) {
       // A cluster we cannot read (invalid for our schema) is not a cluster that left.
-      if (selected.has(cluster) || this.clusters.isInvalid(undefined, cluster)) continue;
+      if (selected(cluster) || this.clusters.isInvalid(undefined, cluster)) continue;
       try {
         await this.deleteWork(w);
         current.delete(cluster);
@@ -378,24 +470,46 @@ export class ManagedClusterModuleReconciler {
     if (existing.metadata.deletionTimestamp !== undefined) return false;
     const labelsOk = Object.entries(desired.metadata.labels ?? {}).every(([k, v]) => existing.metadata.labels?.[k] === v);
     const ownersOk = (desired.metadata.ownerReferences ?? []).every((o) => existing.metadata.ownerReferences?.some((e) => e.uid === o.uid));
-    return labelsOk && ownersOk && jsonSubset(desired.spec, existing.spec);
+    return labelsOk && ownersOk && this.specWritten(desired.spec, existing.spec);
+  }
+
+  /**
+   * Whether the cached spec holds the desired one. Works of clusters with equal kernels share both
+   * (desiredManifestWork, cachedWorkSchema): each pair is compared once, not once per cluster.
+   */
+  private specWritten(desired: ManifestWorkObject["spec"], cached: ManifestWorkObject["spec"]): boolean {
+    if (desired === undefined || cached === undefined) return jsonSubset(desired, cached);
+    let known = this.specsWritten.get(desired);
+    if (known?.has(cached) === true) return true;
+    if (!jsonSubset(desired, cached)) return false;
+    if (known === undefined) this.specsWritten.set(desired, (known = new WeakSet()));
+    known.add(cached);
+    return true;
   }
 
   private nowText(): string {
     return rfc3339(this.opts.now?.() ?? new Date());
   }
 
-  private async writeStatus(mcm: ManagedClusterModule, outs: readonly ClusterOutcome[], works: Map<string, ManifestWorkObject>): Promise<StatusWrite> {
+  /**
+   * Builds the status and writes it when it changed. A reconcile that looked at a few clusters
+   * (`touched`: each with its outcome and work) reuses the last status when none of them changed,
+   * and writes at most once per STATUS_WRITE_INTERVAL_MS: a change within the interval is written
+   * when it is up (deferredMs).
+   */
+  private async writeStatus(mcm: ManagedClusterModule, outs: readonly ClusterOutcome[], works: Pick<ReadonlyMap<string, ManifestWorkObject>, "get">, memory: McmMemory, touched: Parameters<StatusMemo["unchanged"]>[1] | undefined): Promise<StatusWrite> {
     const name = mcmName(mcm);
     const { previous, keep } = newestStatus(mcm, this.writtenStatus.get(name), Date.now());
     if (!keep) this.writtenStatus.delete(name);
     const applied = this.buildSign.appliedTrigger(mcm);
-    const status: ManagedClusterModuleStatus = {
-      ...buildStatus({ mcm: { ...mcm, status: previous }, outcomes: outs, works, now: this.nowText() }),
-      ...(applied !== undefined ? { imageRebuildTriggerGeneration: applied } : {}),
-    };
+    const built = (touched !== undefined ? memory.status.unchanged(previous, touched) : undefined) ?? buildStatus({ mcm: { ...mcm, status: previous }, outcomes: outs, works, now: this.nowText(), memo: memory.status });
+    const status: ManagedClusterModuleStatus = { ...built, ...(applied !== undefined ? { imageRebuildTriggerGeneration: applied } : {}) };
     if (jsonEqual(status, previous ?? {})) return {};
-    return this.applyStatus(mcm, status);
+    const wait = memory.statusWrittenAt + STATUS_WRITE_INTERVAL_MS - Date.now();
+    if (touched !== undefined && wait > 0) return { deferredMs: wait };
+    const written = await this.applyStatus(mcm, status);
+    memory.statusWrittenAt = Date.now();
+    return written;
   }
 
   /** Writes a status; a refusal is returned (for an Event), a failure to get through asks for a retry. */
@@ -418,7 +532,17 @@ export class ManagedClusterModuleReconciler {
   }
 }
 
+/** What the reconciler keeps of an MCM between reconciles. */
+interface McmMemory {
+  plans: PlanMemory;
+  status: StatusMemo;
+  /** When its status was last written (ms since the epoch). */
+  statusWrittenAt: number;
+}
+
 interface StatusWrite {
+  /** Changed but not written yet: write it after this many ms. */
+  deferredMs?: number;
   /** The API server's refusal, for an Event. */
   refused?: string;
   /** The write did not get through: retry the reconcile. */

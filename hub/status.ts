@@ -114,18 +114,19 @@ const PIN_FAILURES: ReadonlySet<string> = new Set<PinFailureReason>([
   "BuildConflict",
 ]);
 
-function fitDetail(entries: ClusterModuleStatus[], budget: number): { listed: ClusterModuleStatus[]; omitted: number } {
-  const sizes = entries.map((e) => JSON.stringify(e).length + 1);
-  if (sizes.reduce((a, b) => a + b, 0) <= budget) return { listed: entries, omitted: 0 };
-  const order = entries.map((_, i) => i).sort((a, b) => ATTENTION[entries[a]!.manifestWork?.state ?? "Pending"] - ATTENTION[entries[b]!.manifestWork?.state ?? "Pending"] || a - b);
+function fitDetail(parts: readonly ClusterPart[], budget: number): { listed: ClusterModuleStatus[]; omitted: number } {
+  let total = 0;
+  for (const p of parts) total += p.size;
+  if (total <= budget) return { listed: parts.map((p) => p.entry), omitted: 0 };
+  const order = parts.map((_, i) => i).sort((a, b) => ATTENTION[parts[a]!.entry.manifestWork?.state ?? "Pending"] - ATTENTION[parts[b]!.entry.manifestWork?.state ?? "Pending"] || a - b);
   const keep = new Set<number>();
   let used = 0;
   for (const i of order) {
-    if (used + sizes[i]! > budget) break;
-    used += sizes[i]!;
+    if (used + parts[i]!.size > budget) break;
+    used += parts[i]!.size;
     keep.add(i);
   }
-  return { listed: entries.filter((_, i) => keep.has(i)), omitted: entries.length - keep.size };
+  return { listed: parts.flatMap((p, i) => (keep.has(i) ? [p.entry] : [])), omitted: parts.length - keep.size };
 }
 
 
@@ -137,43 +138,131 @@ export interface StatusInput {
   mcm: ManagedClusterModule;
   outcomes: readonly ClusterOutcome[];
   /** Owned ManifestWorks by cluster (namespace), as the cache has them. */
-  works: ReadonlyMap<string, ManifestWorkObject>;
+  works: Pick<ReadonlyMap<string, ManifestWorkObject>, "get">;
   now: string;
   /** Bytes of per-cluster detail at most (tests use small budgets). */
   detailBudgetBytes?: number;
+  /** Per-cluster parts of the last status built for this MCM (see StatusMemo). */
+  memo?: StatusMemo;
+}
+
+/** One cluster's entry in status.clusters and what the MCM's counts and conditions take from it. */
+interface ClusterPart {
+  entry: ClusterModuleStatus;
+  /** Bytes of the entry as JSON, plus a separator. */
+  size: number;
+  /** The work's report, when there is one and it is about the spec last written (not stale). */
+  applied: boolean;
+  degraded: boolean;
+  available: boolean;
+  /** The work agent could not apply the work: its words. */
+  notApplied: string | undefined;
+}
+
+function clusterPart(mcm: ManagedClusterModule, o: ClusterOutcome, existing: ManifestWorkObject | undefined, old: ClusterModuleStatus["manifestWork"] | undefined, now: string): ClusterPart {
+  let state: ManifestWorkState;
+  let message: string;
+  if (o.kind === "work") {
+    ({ state, message } = existing ? manifestWorkState(existing) : { state: "Pending", message: "ManifestWork not written yet" });
+  } else {
+    state = o.kind === "blocked" ? "Blocked" : "Pending";
+    message = o.message;
+    if (existing) message += `; the ManifestWork already there stays as it is (${manifestWorkState(existing).state})`;
+  }
+  const entry: ClusterModuleStatus = {
+    cluster: o.cluster,
+    manifestWork: { state, message, lastTransitionTime: old?.state === state && old.lastTransitionTime !== undefined ? old.lastTransitionTime : now },
+  };
+  // The outcome's own list (clusters with equal kernels share one, see PlanMemory): never changed after.
+  if (o.kernels.length > 0) entry.kernels = o.kernels;
+  // A blocked cluster may still run the previous work: its counters stay meaningful.
+  if (existing) Object.assign(entry, feedbackCounters(mcm, existing));
+  // A stale report says nothing about the spec the hub last wrote.
+  const current = existing !== undefined && staleReport(existing) === undefined;
+  const conditions = existing?.status?.conditions;
+  return {
+    entry,
+    size: JSON.stringify(entry).length + 1,
+    applied: current && isConditionTrue(conditions, ManifestWorkConditions.Applied),
+    degraded: current && isConditionTrue(conditions, ManifestWorkConditions.Degraded),
+    available: current && isConditionTrue(conditions, ManifestWorkConditions.Available),
+    notApplied: existing === undefined ? undefined : applyFailure(existing),
+  };
+}
+
+interface RememberedPart {
+  o: ClusterOutcome;
+  work: ManifestWorkObject | undefined;
+  oldState: string | undefined;
+  oldTime: string | undefined;
+  part: ClusterPart;
+}
+
+/**
+ * The per-cluster parts of the last status built for one MCM. A part is made again only when its
+ * cluster's outcome or ManifestWork is another object than last time, or the previous status
+ * shows another state or transition time for it: a reconcile after a change to one cluster of
+ * 5,000 remakes one part (issue 16). A part remembered keeps the transition time it was made with.
+ */
+export class StatusMemo {
+  private parts = new Map<string, RememberedPart>();
+  /** The last status built with this memo and the previous status it was built on. */
+  private last: { previous: ManagedClusterModuleStatus | undefined; built: ManagedClusterModuleStatus } | undefined;
+
+  /**
+   * The status built last, when building again would give it again: the previous status is the
+   * same object, and each of `clusters` has the same outcome and work objects as then (or still
+   * none). The caller names every cluster whose outcome or work may have changed.
+   */
+  unchanged(previous: ManagedClusterModuleStatus | undefined, clusters: Iterable<{ cluster: string; outcome: ClusterOutcome | undefined; work: ManifestWorkObject | undefined }>): ManagedClusterModuleStatus | undefined {
+    if (this.last === undefined || this.last.previous !== previous) return undefined;
+    for (const c of clusters) {
+      const m = this.parts.get(c.cluster);
+      if (c.outcome === undefined ? m !== undefined : m === undefined || m.o !== c.outcome || m.work !== c.work) return undefined;
+    }
+    return this.last.built;
+  }
+
+  /** Records a status built with this memo. */
+  built(previous: ManagedClusterModuleStatus | undefined, built: ManagedClusterModuleStatus): void {
+    this.last = { previous, built };
+  }
+
+  /** The part of one cluster, remembered or made now. */
+  part(mcm: ManagedClusterModule, o: ClusterOutcome, work: ManifestWorkObject | undefined, old: ClusterModuleStatus["manifestWork"] | undefined, now: string, seen: Map<string, RememberedPart>): ClusterPart {
+    const m = this.parts.get(o.cluster);
+    let part: ClusterPart;
+    if (m !== undefined && m.o === o && m.work === work && m.oldState === old?.state && m.oldTime === old?.lastTransitionTime) part = m.part;
+    else part = clusterPart(mcm, o, work, old, now);
+    seen.set(o.cluster, { o, work, oldState: old?.state, oldTime: old?.lastTransitionTime, part });
+    return part;
+  }
+
+  /** Keeps exactly the parts of this build (clusters no longer selected are forgotten). */
+  replace(seen: Map<string, RememberedPart>): void {
+    this.parts = seen;
+  }
 }
 
 export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
-  const { mcm, outcomes, works, now } = input;
+  const { mcm, outcomes, works, now, memo } = input;
   const prev = mcm.status;
-  const prevClusters = new Map((prev?.clusters ?? []).map((c) => [c.cluster, c]));
+  const prevClusters = new Map((prev?.clusters ?? []).map((c) => [c.cluster, c.manifestWork]));
 
-  const clusters: ClusterModuleStatus[] = outcomes.map((o) => {
-    const existing = works.get(o.cluster);
-    let state: ManifestWorkState;
-    let message: string;
-    if (o.kind === "work") {
-      ({ state, message } = existing ? manifestWorkState(existing) : { state: "Pending", message: "ManifestWork not written yet" });
-    } else {
-      state = o.kind === "blocked" ? "Blocked" : "Pending";
-      message = o.message;
-      if (existing) message += `; the ManifestWork already there stays as it is (${manifestWorkState(existing).state})`;
-    }
-    const old = prevClusters.get(o.cluster)?.manifestWork;
-    const entry: ClusterModuleStatus = {
-      cluster: o.cluster,
-      manifestWork: { state, message, lastTransitionTime: old?.state === state && old.lastTransitionTime !== undefined ? old.lastTransitionTime : now },
-    };
-    if (o.kernels.length > 0) entry.kernels = o.kernels.map((k) => ({ ...k }));
-    // A blocked cluster may still run the previous work: its counters stay meaningful.
-    if (existing) Object.assign(entry, feedbackCounters(mcm, existing));
-    return entry;
-  });
+  const seen = new Map<string, RememberedPart>();
+  const parts: ClusterPart[] = outcomes.map((o) =>
+    memo !== undefined ? memo.part(mcm, o, works.get(o.cluster), prevClusters.get(o.cluster), now, seen) : clusterPart(mcm, o, works.get(o.cluster), prevClusters.get(o.cluster), now),
+  );
+  memo?.replace(seen);
 
-  // A stale report says nothing about the spec the hub last wrote.
-  const owned = outcomes.flatMap((o) => works.get(o.cluster) ?? []).filter((w) => staleReport(w) === undefined);
-  const numberApplied = owned.filter((w) => isConditionTrue(w.status?.conditions, ManifestWorkConditions.Applied)).length;
-  const numberDegraded = owned.filter((w) => isConditionTrue(w.status?.conditions, ManifestWorkConditions.Degraded)).length;
+  let numberApplied = 0;
+  let numberDegraded = 0;
+  let available = 0;
+  for (const p of parts) {
+    if (p.applied) numberApplied++;
+    if (p.degraded) numberDegraded++;
+    if (p.available) available++;
+  }
   const numberDesired = outcomes.length;
 
   const conditions: Condition[] = [];
@@ -196,12 +285,7 @@ export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
           message: summarize(notWritten),
         }),
   );
-  const available = owned.filter((w) => isConditionTrue(w.status?.conditions, ManifestWorkConditions.Available)).length;
-  const notApplied = outcomes.flatMap((o) => {
-    const w = works.get(o.cluster);
-    const why = w === undefined ? undefined : applyFailure(w);
-    return why === undefined ? [] : [{ cluster: o.cluster, message: why }];
-  });
+  const notApplied = parts.flatMap((p) => (p.notApplied === undefined ? [] : [{ cluster: p.entry.cluster, message: p.notApplied }]));
   conditions.push(
     condition(mcm, pc, now, numberDesired === 0
       ? { type: ConditionTypes.Available, status: "True", reason: "NoClusterSelected", message: "no ManagedCluster matches spec.selector" }
@@ -214,8 +298,10 @@ export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
             : { type: ConditionTypes.Available, status: "False", reason: "Progressing", message: `available on ${available} of ${numberDesired} cluster(s)` }),
   );
 
-  const { listed, omitted } = fitDetail(clusters, input.detailBudgetBytes ?? CLUSTER_DETAIL_BUDGET_BYTES);
-  return { numberDesired, numberApplied, numberDegraded, conditions, clusters: listed, ...(omitted > 0 ? { clustersNotListed: omitted } : {}) };
+  const { listed, omitted } = fitDetail(parts, input.detailBudgetBytes ?? CLUSTER_DETAIL_BUDGET_BYTES);
+  const status = { numberDesired, numberApplied, numberDegraded, conditions, clusters: listed, ...(omitted > 0 ? { clustersNotListed: omitted } : {}) };
+  memo?.built(prev, status);
+  return status;
 }
 
 /** A status this hub wrote, as the API server stored it. */

@@ -100,10 +100,19 @@ export class RawClient {
   }
 
   async request(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<RawResponse> {
+    return this.send(method, path, body, contentType, true);
+  }
+
+  /**
+   * One request, retried once with a re-read token on 401. Without `readAnswer`, a successful
+   * answer's body is drained unread (body undefined): thousands of applies in flight need not hold
+   * and parse the stored objects they return (issue 16); error answers are always read.
+   */
+  private async send(method: string, path: string, body: unknown, contentType: string, readAnswer: boolean): Promise<RawResponse> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const first = await this.requestOnce(method, path, payload, contentType);
+    const first = await this.requestOnce(method, path, payload, contentType, readAnswer);
     // A rotated ServiceAccount token: read the file again and retry once.
-    if (first.status === 401 && this.connection.tokenRejected()) return this.finish(method, path, await this.requestOnce(method, path, payload, contentType));
+    if (first.status === 401 && this.connection.tokenRejected()) return this.finish(method, path, await this.requestOnce(method, path, payload, contentType, readAnswer));
     return this.finish(method, path, first);
   }
 
@@ -112,10 +121,13 @@ export class RawClient {
     return this.applyAt(await this.objectPath(obj), obj, fieldManager, force);
   }
 
-  /** Server-side apply to a known path (no discovery), e.g. a status subresource. */
-  async applyAt(path: string, obj: unknown, fieldManager: string, force = true): Promise<unknown> {
+  /**
+   * Server-side apply to a known path (no discovery), e.g. a status subresource. Returns the object
+   * the server stored, or undefined with `{ readAnswer: false }` (its body is not read).
+   */
+  async applyAt(path: string, obj: unknown, fieldManager: string, force = true, opts: { readAnswer?: boolean } = {}): Promise<unknown> {
     const q = new URLSearchParams({ fieldManager, force: String(force) });
-    const res = await this.request("PATCH", `${path}?${q.toString()}`, obj, "application/apply-patch+yaml");
+    const res = await this.send("PATCH", `${path}?${q.toString()}`, obj, "application/apply-patch+yaml", opts.readAnswer ?? true);
     return res.body;
   }
 
@@ -279,17 +291,24 @@ export class RawClient {
     return res;
   }
 
-  private async requestOnce(method: string, path: string, payload: string | undefined, contentType: string): Promise<RawResponse> {
+  private async requestOnce(method: string, path: string, payload: string | undefined, contentType: string, readAnswer: boolean): Promise<RawResponse> {
     const { req, res } = await this.open(method, path, payload, contentType, undefined);
     if (res === undefined) throw new Error(`${method} ${path}: aborted`);
-    return this.readBody(req, res, method, path);
+    return this.readBody(req, res, method, path, readAnswer);
   }
 
-  private readBody(req: ClientRequest, res: IncomingMessage, method: string, path: string): Promise<RawResponse> {
+  private readBody(req: ClientRequest, res: IncomingMessage, method: string, path: string, readAnswer = true): Promise<RawResponse> {
+    const keep = readAnswer || (res.statusCode ?? 0) >= 300;
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("data", (c: Buffer) => {
+        if (keep) chunks.push(c);
+      });
       res.on("end", () => {
+        if (!keep) {
+          resolve({ status: res.statusCode ?? 0, body: undefined });
+          return;
+        }
         const text = Buffer.concat(chunks).toString("utf8");
         let parsed: unknown = text;
         try {
