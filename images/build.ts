@@ -22,7 +22,7 @@ import { promisify } from "node:util";
 import { z } from "zod";
 import { BUD_FLAGS, ensureBaseImages, type Flavour } from "./base.ts";
 import { buildah, projectStorage, type Storage } from "./buildah.ts";
-import { packageClosure, readLock, stageDist, stagePackages, traceFiles } from "./stage.ts";
+import { readLock, shippedPackages, stageDist, stagePackages, traceFiles } from "./stage.ts";
 import { Keychain, RegistryClient, type RegistryTLS } from "../shared/registry/index.ts";
 
 const run = promisify(execFile);
@@ -225,8 +225,9 @@ const stagedPackagesSchema = z.object({ key: z.string(), hash: z.string() });
  * program's output, the key by which a final image is reused, and of its node_modules alone (the
  * key of its packages image). Cheaper than the stage in buildah (a
  * container, a bind mount and a commit of all four programs' files for any change): dist/ is
- * compiled again each time (a few dozen files), node_modules/ only when the packages the program
- * loads or their lock-file entries (version, integrity) or stage.ts change. `fresh` empties the folder first.
+ * bundled again each time (about a second per program), node_modules/ (the packages the bundles
+ * leave out) only when the packages the program loads or their lock-file entries (version,
+ * integrity) or stage.ts change. `fresh` empties the folder first.
  * Throws StageError (from stage.ts) for a missing import or package.
  */
 export async function stageContext(root: string, cacheDir: string, opts: { fresh?: boolean; log?: (line: string) => void } = {}): Promise<{ dir: string; outputs: Record<ImageName, string>; packages: Record<ImageName, string> }> {
@@ -238,8 +239,8 @@ export async function stageContext(root: string, cacheDir: string, opts: { fresh
   const packageHashes = {} as Record<ImageName, string>;
   for (const name of IMAGE_NAMES) {
     const out = path.join(dir, "out", name);
-    const { files, packages } = traceFiles(root, [IMAGES[name].entry]);
-    const closure = packageClosure(lock, packages);
+    const { packages } = traceFiles(root, [IMAGES[name].entry]);
+    const closure = shippedPackages(lock, packages);
     const key = createHash("sha256").update(stageCode).update(JSON.stringify(closure.map((p) => [p, lock[p]]))).digest("hex");
     const recordFile = path.join(dir, `${name}.packages.json`);
     let staged = await readJson(recordFile, stagedPackagesSchema);
@@ -252,7 +253,7 @@ export async function stageContext(root: string, cacheDir: string, opts: { fresh
       opts.log?.(`${name}: staged ${closure.length} packages (${packages.join(", ")})`);
     }
     await rm(path.join(out, "dist"), { recursive: true, force: true });
-    stageDist(root, files, out);
+    await stageDist(root, IMAGES[name].entry, out);
     const distHash = await treeHash(path.join(out, "dist"));
     const manifest = await readFile(path.join(out, "package.json"));
     outputs[name] = createHash("sha256").update(`${staged.hash}\n${distHash}\n`).update(manifest).digest("hex");

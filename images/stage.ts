@@ -1,24 +1,32 @@
-// Stages one program for its image: compiles the TypeScript files it reaches to JavaScript in
-// dist/ (Node's own type stripping: the sources use erasable syntax only, as tsconfig.json
-// enforces) and copies exactly the npm packages they load, into an output folder that the final
-// stage copies whole. Only files reachable from the entry are compiled, and tracing imports
-// (rather than `npm ci --omit=dev`) keeps production packages the processes never load, such as
-// @kubernetes/client-node (~66 MB), out of the images.
+// Stages one program for its image: bundles the TypeScript files it reaches and the npm packages
+// they load into one minified ES module per program in dist/ (rolldown, tree-shaken; code loaded
+// with `import()` goes into chunks beside it, read only when it runs), and copies into
+// node_modules/ only the packages a bundle cannot hold (EXTERNAL_PACKAGES), into an output folder
+// that the final stage copies whole. A bundle is what keeps the processes small (issue 16, README
+// "Hub memory"): Node parses, and keeps in its heap, one source text without the packages' unused
+// modules, comments and locales.
 //
 //   node images/stage.ts --program hub=hub/cli.ts [--program …] --out /out
 // stages each program into /out/<name>. Each Dockerfile's build stage runs it for its own program;
 // `npm run images` runs the same code on the host (images/build.ts) and hands the folder to buildah
 // as the build context named `build`, which takes the place of that stage.
 //
-// Node built-ins only: it runs with the Node of the base image before anything is installed.
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { builtinModules, stripTypeScriptTypes } from "node:module";
+//   node images/stage.ts --program hub=hub/cli.ts [--program …] --dist dist
+// writes only the bundles, into dist/ of the repository (npm run build): the benchmarks run them
+// with the repository's node_modules, as the images run theirs.
+//
+// Node built-ins and rolldown (a devDependency, from the build context's node_modules): it runs
+// with the Node of the base image before anything is installed.
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { builtinModules } from "node:module";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
 /** import/export … from "x", import "x", import("x") with a literal string, in compiled ESM. */
 const IMPORT_RE = /(?:\bfrom\s*|\bimport\s*\(?\s*)["']([^"'\n]+)["']/g;
 const BUILTINS = new Set(builtinModules);
+/** The check by which a module runs as a program only when Node started it (hub/cli.ts, spoke/main.ts). */
+const MAIN_GUARD_RE = /import\.meta\.url\s*===/;
 
 export class StageError extends Error {
   override readonly name = "StageError";
@@ -38,17 +46,6 @@ export function packageOf(specifier: string): string | undefined {
   const parts = specifier.split("/");
   const name = specifier.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] ?? "");
   return BUILTINS.has(name) ? undefined : name;
-}
-
-/** The JavaScript of a TypeScript module: types stripped, relative ".ts" imports renamed ".js" (as tsc's rewriteRelativeImportExtensions). */
-export function compile(source: string, file: string): string {
-  let js: string;
-  try {
-    js = stripTypeScriptTypes(source, { mode: "strip" });
-  } catch (err: unknown) {
-    throw new StageError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  return js.replace(IMPORT_RE, (whole: string, spec: string) => (/^\.\.?\/.*\.ts$/.test(spec) ? whole.replace(spec, `${spec.slice(0, -3)}.js`) : whole));
 }
 
 /** Source files reachable from the entries through relative imports, and the packages they name. */
@@ -136,15 +133,84 @@ function normaliseModes(p: string): void {
   if (st.isDirectory()) for (const e of readdirSync(p)) normaliseModes(path.join(p, e));
 }
 
-/** Writes the program's `files` (from traceFiles) compiled into out/dist, and out/package.json; modes 0755/0644. */
-export function stageDist(root: string, files: readonly string[], out: string): void {
-  for (const f of files) {
-    const target = path.join(out, "dist", f.endsWith(".ts") ? `${f.slice(0, -3)}.js` : f);
-    mkdirSync(path.dirname(target), { recursive: true });
-    if (f.endsWith(".ts")) writeFileSync(target, compile(readFileSync(path.join(root, f), "utf8"), f));
-    else cpSync(path.join(root, f), target);
+/**
+ * Packages the bundles leave out, shipped in node_modules/ instead: re2-wasm reads its re2.wasm
+ * from its own folder (shared/kernel-mapping/regexp.ts requires it on the first regexp mapping).
+ */
+export const EXTERNAL_PACKAGES: readonly string[] = ["re2-wasm"];
+
+/** Whether an import stays an import in the bundle: a Node built-in or one of EXTERNAL_PACKAGES. */
+function isExternal(id: string): boolean {
+  if (id.startsWith("node:") || BUILTINS.has(id)) return true;
+  const pkg = packageOf(id);
+  return pkg !== undefined && EXTERNAL_PACKAGES.includes(pkg);
+}
+
+/**
+ * Bundles the program of `entry` (a path relative to root) into `distDir`: `<entry>.js` (e.g.
+ * hub/cli.js), its source map `<entry>.js.map`, and the chunks of code loaded with `import()` under
+ * `<entry's folder>/chunks/` (emptied first). Minified and tree-shaken; the maps name the sources
+ * as seen from `<root>/dist/` (so they read the same in the image, in dist/ and in any staging
+ * folder) and hold their text, so a stack trace can be mapped back without the sources.
+ * Returns the files written, relative to distDir. Throws StageError with rolldown's message (an
+ * import it cannot resolve, a syntax error).
+ */
+export async function bundleProgram(root: string, entry: string, distDir: string): Promise<string[]> {
+  // A module that runs itself when it is Node's entry (import.meta.url === argv[1]) would run in
+  // any bundle holding it: the bundle's import.meta.url is the entry's.
+  for (const f of traceFiles(root, [entry]).files) {
+    if (f !== entry && MAIN_GUARD_RE.test(readFileSync(path.join(root, f), "utf8"))) {
+      throw new StageError(`${entry}: ${f} runs as a program when it is the entry (import.meta.url === process.argv[1]) and would run inside this bundle: import what it exports from a module without that check`);
+    }
   }
-  // The compiled files are ES modules: Node decides that from the nearest package.json.
+  const { rolldown } = await import("rolldown");
+  const dir = path.join(distDir, path.dirname(entry));
+  const mapBase = path.join(root, "dist", path.dirname(entry));
+  const modules = realpathSync(path.join(root, "node_modules"));
+  rmSync(path.join(dir, "chunks"), { recursive: true, force: true });
+  const problems: string[] = [];
+  let bundle: Awaited<ReturnType<typeof rolldown>> | undefined;
+  try {
+    bundle = await rolldown({
+      input: { [path.basename(entry, ".ts")]: path.join(root, entry) },
+      cwd: root,
+      platform: "node",
+      external: isExternal,
+      // Anything rolldown would only warn about (an import it leaves unresolved) fails the stage.
+      onLog: (level, log) => {
+        if (level === "warn") problems.push(log.message);
+      },
+    });
+    const { output } = await bundle.write({
+      dir,
+      format: "esm",
+      entryFileNames: "[name].js",
+      chunkFileNames: "chunks/[name]-[hash].js",
+      minify: true,
+      // Escaped, so that V8 holds the source text in one byte per character, not two.
+      charset: "ascii",
+      sourcemap: true,
+      sourcemapPathTransform: (source: string, mapFile: string) => {
+        const abs = path.resolve(path.dirname(mapFile), source);
+        // A symlinked node_modules (a work tree's) is named as the one in root.
+        const inModules = abs.startsWith(`${modules}${path.sep}`) ? path.join(root, "node_modules", abs.slice(modules.length + 1)) : abs;
+        return path.relative(mapBase, inModules);
+      },
+    });
+    if (problems.length > 0) throw new StageError(problems.join("\n"));
+    return output.map((o) => path.join(path.dirname(entry), o.fileName)).sort();
+  } catch (err: unknown) {
+    if (err instanceof StageError) throw new StageError(`${entry}: ${err.message}`);
+    throw new StageError(`${entry}: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    await bundle?.close();
+  }
+}
+
+/** Writes the bundle of `entry` (bundleProgram) into out/dist, and out/package.json; modes 0755/0644. */
+export async function stageDist(root: string, entry: string, out: string): Promise<void> {
+  await bundleProgram(root, entry, path.join(out, "dist"));
+  // The bundles are ES modules: Node decides that from the nearest package.json.
   const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { name: string; version: string };
   mkdirSync(out, { recursive: true });
   writeFileSync(path.join(out, "package.json"), `${JSON.stringify({ name: pkg.name, version: pkg.version, private: true, type: "module" }, null, 2)}\n`);
@@ -152,6 +218,16 @@ export function stageDist(root: string, files: readonly string[], out: string): 
   chmodSync(out, 0o755);
   chmodSync(path.join(out, "package.json"), 0o644);
   if (existsSync(path.join(out, "dist"))) normaliseModes(path.join(out, "dist"));
+}
+
+/**
+ * The lock-file paths of the packages a program's node_modules/ holds: the closure of those of
+ * `packages` (traceFiles) that the bundle leaves out. Throws StageError as packageClosure does for
+ * any package the program imports (missing, or only a devDependency), bundled or not.
+ */
+export function shippedPackages(lock: Record<string, LockPackage>, packages: readonly string[]): string[] {
+  packageClosure(lock, packages);
+  return packageClosure(lock, packages.filter((p) => EXTERNAL_PACKAGES.includes(p)));
 }
 
 /**
@@ -173,44 +249,42 @@ export function stagePackages(root: string, closure: readonly string[], out: str
 }
 
 /**
- * Stages one program (its entries) into `out`, emptied first: dist/ with the compiled files,
- * node_modules/ with the packages they load, package.json. Returns a one-line summary.
+ * Stages the program of `entry` into `out`, emptied first: dist/ with its bundle, node_modules/
+ * with the packages the bundle leaves out, package.json. Returns a one-line summary.
  * Throws StageError for a missing import, a package that is missing or only a devDependency.
  */
-export function stageProgram(root: string, entries: readonly string[], out: string, lock: Record<string, LockPackage>): string {
-  const { files, packages } = traceFiles(root, entries);
-  const closure = packageClosure(lock, packages);
+export async function stageProgram(root: string, entry: string, out: string, lock: Record<string, LockPackage>): Promise<string> {
+  const { files, packages } = traceFiles(root, [entry]);
+  const closure = shippedPackages(lock, packages);
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   stagePackages(root, closure, out);
-  stageDist(root, files, out);
-  return `${files.length} source files and ${closure.length} packages (${packages.join(", ")})`;
+  await stageDist(root, entry, out);
+  return `${files.length} source files and ${packages.length} packages (${packages.join(", ")}) in one bundle; node_modules: ${closure.length > 0 ? closure.join(", ") : "none"}`;
 }
 
-const USAGE = "usage: node images/stage.ts --program NAME=ENTRY [--program …] --out DIR [--root DIR]";
+const USAGE = "usage: node images/stage.ts --program NAME=ENTRY [--program …] (--out DIR | --dist DIR) [--root DIR]";
 
-function main(): void {
+async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { program: { type: "string", multiple: true }, out: { type: "string" }, root: { type: "string", default: "." } },
+    options: { program: { type: "string", multiple: true }, out: { type: "string" }, dist: { type: "string" }, root: { type: "string", default: "." } },
     strict: true,
   });
-  if (values.out === undefined || values.program === undefined) throw new StageError(USAGE);
+  if ((values.out === undefined) === (values.dist === undefined) || values.program === undefined) throw new StageError(USAGE);
   const root = path.resolve(values.root);
-  const out = path.resolve(values.out);
   const lock = readLock(root);
   for (const spec of values.program) {
     const m = /^([a-z][a-z0-9-]*)=(.+)$/.exec(spec);
     if (m === null) throw new StageError(`--program ${spec}: expected NAME=ENTRY\n${USAGE}`);
     const [, name, entry] = m as unknown as [string, string, string];
-    console.log(`${name}: ${stageProgram(root, [entry], path.join(out, name), lock)}`);
+    if (values.dist !== undefined) console.log(`${name}: ${(await bundleProgram(root, entry, path.resolve(values.dist))).join(", ")}`);
+    else console.log(`${name}: ${await stageProgram(root, entry, path.join(path.resolve(values.out as string), name), lock)}`);
   }
 }
 
 if (import.meta.url === `file://${process.argv[1] ?? ""}`) {
-  try {
-    main();
-  } catch (err: unknown) {
+  main().catch((err: unknown) => {
     console.error(err instanceof Error ? err.message : String(err));
     process.exit(1);
-  }
+  });
 }

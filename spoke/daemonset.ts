@@ -8,8 +8,8 @@
 import type { Module } from "../shared/api/module.ts";
 import type { ResolvedKernelMapping } from "../shared/kernel-mapping/kernel-mapping.ts";
 import type { Container, OwnerReference, Volume, VolumeMount } from "../shared/k8s/core.generated.ts";
-import { workerConfigSchema, type WorkerConfigInput } from "./worker/config.ts";
-import { DEFAULT_CONFIG_PATH } from "./worker/main.ts";
+// Not from worker/main.ts: that module runs the worker when it is part of the running bundle.
+import { DEFAULT_CONFIG_PATH, workerConfigSchema, type WorkerConfigInput } from "./worker/config.ts";
 import { READY_FILE } from "./worker/worker.ts";
 import {
   HASH_ANNOTATION,

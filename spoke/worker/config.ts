@@ -7,6 +7,9 @@ import { z } from "zod";
 // kernel (the DaemonSet builder writes it), plus where the host's files are.
 // Field names under `modprobe` follow upstream KMM's ModprobeSpec exactly.
 
+/** Where the module-loader pod mounts the worker's config file (the DaemonSet builder) and the worker reads it by default. */
+export const DEFAULT_CONFIG_PATH = "/etc/kmm-worker/config.yaml";
+
 // Kernel module names as kmod accepts them; never starting with "-" so a name
 // can never be read as an option.
 const moduleNameSchema = z

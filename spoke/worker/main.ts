@@ -5,7 +5,7 @@ import { pino, type Logger } from "pino";
 import { exitAfterFlush } from "../../shared/runtime/exit.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { z } from "zod";
-import { WorkerConfigError, readWorkerConfig, type WorkerConfig } from "./config.ts";
+import { DEFAULT_CONFIG_PATH, WorkerConfigError, readWorkerConfig, type WorkerConfig } from "./config.ts";
 import { ModprobeRunner } from "./modprobe.ts";
 import { WorkerError, loadKmod, unloadKmod } from "./worker.ts";
 
@@ -14,7 +14,7 @@ import { WorkerError, loadKmod, unloadKmod } from "./worker.ts";
 // --set-firmware-mount-path); "kmod" may be left out. `load` keeps running
 // after loading and unloads when the pod is terminated (SIGTERM), unless
 // --once is given.
-export const DEFAULT_CONFIG_PATH = "/etc/kmm-worker/config.yaml";
+export { DEFAULT_CONFIG_PATH };
 /** Kubernetes' default terminationMessagePath: the kubelet puts what is written here in the container status. */
 export const TERMINATION_LOG = "/dev/termination-log";
 
