@@ -46,11 +46,15 @@ const REFUSED_RETRY_MS = 60_000;
 /** ManifestWork applies in flight per reconcile. */
 const APPLY_CONCURRENCY = 16;
 /**
- * An MCM's status is written at most this often by reconciles that looked at a few clusters: when
- * thousands of works report one by one, each report would otherwise rewrite a status of up to
- * 640 KiB. The last change is written when the interval is up (requeue); a full reconcile writes at once.
+ * How often at most reconciles that looked at a few clusters write an MCM's status: 1 ms per
+ * selected cluster, at least 1 s, at most 5 s. When thousands of works report one by one,
+ * each report would otherwise rewrite a status of up to 640 KiB (at 5,000 clusters × 10 MCMs, ten
+ * such writes per change took the API server's CPU from the next change's applies). The last
+ * change is written when the interval is up (requeue); a full reconcile writes at once.
  */
-export const STATUS_WRITE_INTERVAL_MS = 1000;
+export function statusWriteIntervalMs(selected: number): number {
+  return Math.min(5000, Math.max(1000, selected));
+}
 
 
 export interface HubReconcilerOptions {
@@ -494,7 +498,7 @@ export class ManagedClusterModuleReconciler {
   /**
    * Builds the status and writes it when it changed. A reconcile that looked at a few clusters
    * (`touched`: each with its outcome and work) reuses the last status when none of them changed,
-   * and writes at most once per STATUS_WRITE_INTERVAL_MS: a change within the interval is written
+   * and writes at most once per statusWriteIntervalMs: a change within the interval is written
    * when it is up (deferredMs).
    */
   private async writeStatus(mcm: ManagedClusterModule, outs: readonly ClusterOutcome[], works: Pick<ReadonlyMap<string, ManifestWorkObject>, "get">, memory: McmMemory, touched: Parameters<StatusMemo["unchanged"]>[1] | undefined): Promise<StatusWrite> {
@@ -505,7 +509,7 @@ export class ManagedClusterModuleReconciler {
     const built = (touched !== undefined ? memory.status.unchanged(previous, touched) : undefined) ?? buildStatus({ mcm: { ...mcm, status: previous }, outcomes: outs, works, now: this.nowText(), memo: memory.status });
     const status: ManagedClusterModuleStatus = { ...built, ...(applied !== undefined ? { imageRebuildTriggerGeneration: applied } : {}) };
     if (jsonEqual(status, previous ?? {})) return {};
-    const wait = memory.statusWrittenAt + STATUS_WRITE_INTERVAL_MS - Date.now();
+    const wait = memory.statusWrittenAt + statusWriteIntervalMs(memory.plans.size) - Date.now();
     if (touched !== undefined && wait > 0) return { deferredMs: wait };
     const written = await this.applyStatus(mcm, status);
     memory.statusWrittenAt = Date.now();

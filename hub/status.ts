@@ -118,7 +118,10 @@ function fitDetail(parts: readonly ClusterPart[], budget: number): { listed: Clu
   let total = 0;
   for (const p of parts) total += p.size;
   if (total <= budget) return { listed: parts.map((p) => p.entry), omitted: 0 };
-  const order = parts.map((_, i) => i).sort((a, b) => ATTENTION[parts[a]!.entry.manifestWork?.state ?? "Pending"] - ATTENTION[parts[b]!.entry.manifestWork?.state ?? "Pending"] || a - b);
+  // By attention, then in cluster order: one pass into buckets (a sort of 5,000 parts per status build was its largest cost).
+  const buckets: number[][] = Object.values(ATTENTION).map(() => []);
+  parts.forEach((p, i) => buckets[ATTENTION[p.entry.manifestWork?.state ?? "Pending"]]!.push(i));
+  const order = buckets.flat();
   const keep = new Set<number>();
   let used = 0;
   for (const i of order) {
