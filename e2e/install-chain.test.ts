@@ -31,6 +31,7 @@ import { REAL_NODE_LABEL } from "./controlplane/node-agent/node.ts";
 import { registryPullSecret } from "./controlplane/node-agent/test-images.ts";
 import { clientsFor, eventually } from "./support/clients.ts";
 import { applyManifests, type ManifestObject } from "./support/manifests.ts";
+import { podReady, podsOf } from "./support/real-node-pods.ts";
 
 const fleet = inject("fleet");
 const images = inject("productImages");
@@ -62,19 +63,6 @@ const repoRoot = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 const workDir = await mkdtemp(path.join(tmpdir(), "kmm-install-chain-"));
 
 const manifestSchema = z.looseObject({ apiVersion: z.string(), kind: z.string(), metadata: z.looseObject({ name: z.string(), namespace: z.string().optional() }) });
-const podListSchema = z.object({
-  items: z.array(
-    z.looseObject({
-      spec: z.looseObject({ nodeName: z.string().optional() }),
-      status: z
-        .looseObject({
-          conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional(),
-          containerStatuses: z.array(z.looseObject({ image: z.string(), restartCount: z.number() })).optional(),
-        })
-        .optional(),
-    }),
-  ),
-});
 const managedFieldsSchema = z.looseObject({
   metadata: z.looseObject({
     managedFields: z.array(z.looseObject({ manager: z.string(), subresource: z.string().optional(), fieldsV1: z.record(z.string(), z.unknown()).optional() })).optional(),
@@ -91,15 +79,11 @@ async function getOrUndefined(raw: RawClient, p: string): Promise<unknown> {
   }
 }
 
-async function pods(raw: RawClient, namespace: string, app: string) {
-  return podListSchema.parse((await raw.request("GET", `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`app.kubernetes.io/name=${app}`)}`)).body).items;
-}
-
 /** The Ready pod of `app` on `node`, with its container's image and restarts, within `timeoutMs`. */
 async function readyPodOn(raw: RawClient, namespace: string, app: string, node: string, timeoutMs: number) {
   return eventually(
     `a Ready ${app} pod on ${node}`,
-    async () => (await pods(raw, namespace, app)).find((p) => p.spec.nodeName === node && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true),
+    async () => (await podsOf(raw, namespace, app)).find((p) => p.spec.nodeName === node && podReady(p)),
     timeoutMs,
   );
 }
@@ -186,7 +170,7 @@ afterAll(async () => {
       await spokeRaw.request("DELETE", `${deploymentPath}?propagationPolicy=Foreground`).catch(() => undefined);
       return false;
     }
-    return (await pods(spokeRaw, SPOKE_NAMESPACE, "kmm-spoke")).length === 0;
+    return (await podsOf(spokeRaw, SPOKE_NAMESPACE, "kmm-spoke")).length === 0;
   }, 120_000));
   await quietly("pull secret", spokeRaw.request("DELETE", `/api/v1/namespaces/${SPOKE_NAMESPACE}/secrets/${PULL_SECRET}`));
   await quietly("claim", spokeRaw.delete({ apiVersion: "cluster.open-cluster-management.io/v1alpha1", kind: "ClusterClaim", metadata: { name: KERNEL_VERSIONS_CLAIM } }));
@@ -196,7 +180,7 @@ afterAll(async () => {
   // The hub's Deployment, config and Service go (e2e/hub-deploy.test.ts checks its dry runs store none of
   // them); namespace, CRD and RBAC stay, as other suites share them.
   for (const o of hubObjects.filter((x) => ["Deployment", "ConfigMap", "Service"].includes(x.kind))) await quietly(`${o.kind} ${o.metadata.name}`, hubRaw.delete(o));
-  await quietly("hub pods gone", eventually("hub pods gone", async () => (await pods(hubRaw, HUB_NAMESPACE, "kmm-hub")).length === 0, 90_000));
+  await quietly("hub pods gone", eventually("hub pods gone", async () => (await podsOf(hubRaw, HUB_NAMESPACE, "kmm-hub")).length === 0, 90_000));
   await quietly("hub pull secret", hubRaw.request("DELETE", `/api/v1/namespaces/${HUB_NAMESPACE}/secrets/${PULL_SECRET}`));
   await rm(workDir, { recursive: true, force: true });
   hubRaw.close();

@@ -13,9 +13,10 @@ import { ApiError, RawClient } from "../shared/kube/raw.ts";
 import { KERNEL_VERSIONS_CLAIM, MCM_NAME_LABEL } from "../hub/names.ts";
 import { ManifestWork } from "../shared/ocm/index.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
-import { REAL_NODE_LABEL } from "./controlplane/node-agent/node.ts";
 import { registryPullSecret } from "./controlplane/node-agent/test-images.ts";
 import { eventually } from "./support/clients.ts";
+import { HUB_NAMESPACE as NAMESPACE, hubDeploymentSchema, hubOnRealNodes, hubPods as hubPodsOf, leaseHolder as leaseHolderOf } from "./support/hub-install.ts";
+import { podReady as ready } from "./support/real-node-pods.ts";
 import { readManifests, type ManifestObject } from "./support/manifests.ts";
 
 const fleet = inject("fleet");
@@ -27,7 +28,6 @@ const hubRaw = new RawClient(await connectionFrom(fleet.hub.kubeconfig));
 const spoke = fleet.spokes[1]!;
 const spokeRaw = new RawClient(await connectionFrom(spoke.kubeconfig));
 const suffix = randomBytes(3).toString("hex");
-const NAMESPACE = "kmm-hub";
 const mcmName = `real-hub-${suffix}`;
 const clusterLabel = `kmm-e2e-real-hub-${suffix}`;
 const spokeNamespace = `kmm-real-hub-${suffix}`;
@@ -37,77 +37,8 @@ const kmodImage = `${registry.host}/e2e/kmm-ci-kmod@sha256:${"1".repeat(64)}`;
 const rbac = await readManifests(new URL("../hub/deploy/rbac.yaml", import.meta.url));
 const shipped = await readManifests(new URL("../hub/deploy/deployment.yaml", import.meta.url));
 
-const containerSchema = z.looseObject({ name: z.string(), image: z.string(), args: z.array(z.string()), env: z.array(z.looseObject({ name: z.string() })) });
-const deploymentSchema = z.looseObject({
-  kind: z.literal("Deployment"),
-  spec: z.looseObject({
-    replicas: z.number(),
-    template: z.looseObject({
-      spec: z.looseObject({
-        containers: z.array(z.looseObject({ name: z.string() })),
-        topologySpreadConstraints: z.array(z.looseObject({ topologyKey: z.string(), whenUnsatisfiable: z.string() })),
-      }),
-    }),
-  }),
-});
-const leaseSchema = z.looseObject({ spec: z.looseObject({ holderIdentity: z.string().optional() }) });
-const LEASE = "kmm-hub.hub.kmm.sigs.x-k8s.io";
-
-/** deployment.yaml with the fleet's image, placement and pull secret, bound to the pod's address. */
-function onRealNodes(o: ManifestObject): ManifestObject {
-  if (o.kind !== "Deployment") return o;
-  const dep = deploymentSchema.parse(o);
-  const manager = (c: z.infer<typeof containerSchema>) => ({
-    ...c,
-    image: images.refs.hub,
-    env: [...c.env, { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } }],
-    args: [...c.args, "--health-probe-bind-address=$(POD_IP):8081", "--metrics-bind-address=$(POD_IP):8443"],
-  });
-  return {
-    ...o,
-    spec: {
-      ...dep.spec,
-      template: {
-        ...dep.spec.template,
-        spec: {
-          ...dep.spec.template.spec,
-          containers: dep.spec.template.spec.containers.map((c) => (c.name === "manager" ? manager(containerSchema.parse(c)) : c)),
-          nodeSelector: { [REAL_NODE_LABEL]: "true" },
-          tolerations: [{ key: REAL_NODE_LABEL, operator: "Exists", effect: "NoSchedule" }],
-          imagePullSecrets: [{ name: "fleet-registry" }],
-          // Both replicas on one node would share its address: the shipped preference made a rule.
-          topologySpreadConstraints: dep.spec.template.spec.topologySpreadConstraints.map((t) => ({ ...t, whenUnsatisfiable: "DoNotSchedule" })),
-        },
-      },
-    },
-  };
-}
-
-const podListSchema = z.object({
-  items: z.array(
-    z.looseObject({
-      metadata: z.looseObject({ name: z.string(), deletionTimestamp: z.string().optional() }),
-      spec: z.looseObject({ nodeName: z.string().optional() }),
-      status: z
-        .looseObject({
-          conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional(),
-          containerStatuses: z.array(z.looseObject({ image: z.string(), restartCount: z.number() })).optional(),
-        })
-        .optional(),
-    }),
-  ),
-});
-
-async function hubPods() {
-  return podListSchema.parse((await hubRaw.request("GET", `/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=${encodeURIComponent("app.kubernetes.io/name=kmm-hub")}`)).body).items;
-}
-
-async function leaseHolder(): Promise<string | undefined> {
-  const r = await hubRaw.request("GET", `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases/${LEASE}`).catch(() => undefined);
-  return r?.status === 200 ? leaseSchema.parse(r.body).spec.holderIdentity : undefined;
-}
-
-const ready = (p: z.infer<typeof podListSchema>["items"][number]) => p.metadata.deletionTimestamp === undefined && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
+const hubPods = () => hubPodsOf(hubRaw);
+const leaseHolder = () => leaseHolderOf(hubRaw);
 
 async function spokeModuleImage(): Promise<string | undefined> {
   const r = await spokeRaw.request("GET", `/apis/kmm.sigs.x-k8s.io/v1beta1/namespaces/${spokeNamespace}/modules/${mcmName}`).catch(() => undefined);
@@ -155,10 +86,10 @@ describe("the hub from its image, as hub/deploy's Deployment on the hub's two re
 
   it("runs 2 replicas under its ServiceAccount, one per node, both Ready, one holding the Lease", async () => {
     const started = Date.now();
-    const shippedDeployment = deploymentSchema.parse(shipped.find((o) => o.kind === "Deployment"));
+    const shippedDeployment = hubDeploymentSchema.parse(shipped.find((o) => o.kind === "Deployment"));
     expect(shippedDeployment.spec.replicas).toBe(2);
     expect(shippedDeployment.spec.template.spec.topologySpreadConstraints.map((t) => t.topologyKey)).toEqual(["kubernetes.io/hostname"]);
-    for (const o of shipped) await hubRaw.apply(onRealNodes(o), "kmm-e2e");
+    for (const o of shipped) await hubRaw.apply(hubOnRealNodes(o, images.refs.hub), "kmm-e2e");
     const pods = await eventually(
       "2 Ready kmm-hub pods on two real nodes",
       async () => {

@@ -11,10 +11,10 @@ import { KERNEL_CLAIM_NAME } from "../spoke/claim.ts";
 import { KERNEL_LABEL, MODULE_NAME_LABEL } from "../spoke/labels.ts";
 import { SPOKE_NAMESPACE, spokeObjects } from "../scripts/gen-policy.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
-import { REAL_NODE_LABEL } from "./controlplane/node-agent/node.ts";
 import { registryPullSecret } from "./controlplane/node-agent/test-images.ts";
 import { clientsFor, eventually } from "./support/clients.ts";
-import type { ManifestObject } from "./support/manifests.ts";
+import { editPodSpec, type ManifestObject } from "./support/manifests.ts";
+import { realNodePlacement } from "./support/real-node-pods.ts";
 
 const fleet = inject("fleet");
 const images = inject("productImages");
@@ -50,24 +50,7 @@ function installObjects(): ManifestObject[] {
   const objects = spokeObjects(images.refs.spoke, images.refs.worker).filter((o) => o.kind !== "CustomResourceDefinition" && !o.kind.startsWith("ValidatingAdmissionPolicy"));
   return objects.map((o) => {
     if (o.kind !== "Deployment") return manifestSchema.parse(o);
-    const dep = manifestSchema
-      .extend({ spec: z.looseObject({ template: z.looseObject({ spec: z.looseObject({}) }) }) })
-      .parse(o);
-    return {
-      ...dep,
-      spec: {
-        ...dep.spec,
-        template: {
-          ...dep.spec.template,
-          spec: {
-            ...dep.spec.template.spec,
-            nodeSelector: { [REAL_NODE_LABEL]: "true" },
-            tolerations: [{ key: REAL_NODE_LABEL, operator: "Exists", effect: "NoSchedule" }],
-            imagePullSecrets: [{ name: "fleet-registry" }],
-          },
-        },
-      },
-    };
+    return editPodSpec(o, (spec) => ({ ...spec, ...realNodePlacement() }));
   });
 }
 

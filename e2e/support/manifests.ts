@@ -14,16 +14,34 @@ const manifestObject = z.looseObject({
   metadata: z.looseObject({ name: z.string().min(1), namespace: z.string().optional() }),
 });
 export type ManifestObject = z.infer<typeof manifestObject>;
+const podTemplated = manifestObject.extend({ spec: z.looseObject({ template: z.looseObject({ spec: z.looseObject({}) }) }) });
+
+/**
+ * A workload object (Deployment, DaemonSet, Job …) with its pod spec replaced by `edit(podSpec)`,
+ * everything else as it was. Throws ZodError when `o` is no object with spec.template.spec.
+ */
+export function editPodSpec(o: unknown, edit: (podSpec: Record<string, unknown>) => Record<string, unknown>): ManifestObject {
+  const w = podTemplated.parse(o);
+  return { ...w, spec: { ...w.spec, template: { ...w.spec.template, spec: edit(w.spec.template.spec) } } };
+}
 
 /** Every object of a multi-document YAML file (empty documents skipped). */
 export async function readManifests(file: URL): Promise<ManifestObject[]> {
+  return parseManifests(await readFile(file, "utf8"), file.pathname);
+}
+
+/**
+ * Every object of a multi-document YAML text (empty documents skipped, as kubectl does); `source`
+ * names it in errors. Throws ManifestFileError for a YAML error or a document that is no object.
+ */
+export function parseManifests(text: string, source: string): ManifestObject[] {
   const out: ManifestObject[] = [];
-  for (const [i, doc] of parseAllDocuments(await readFile(file, "utf8")).entries()) {
-    if (doc.errors.length > 0) throw new ManifestFileError(`${file.pathname} document ${i + 1}: ${doc.errors.map((e) => e.message).join("; ")}`);
+  for (const [i, doc] of parseAllDocuments(text).entries()) {
+    if (doc.errors.length > 0) throw new ManifestFileError(`${source} document ${i + 1}: ${doc.errors.map((e) => e.message).join("; ")}`);
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) continue;
     const parsed = manifestObject.safeParse(value);
-    if (!parsed.success) throw new ManifestFileError(`${file.pathname} document ${i + 1} is not a Kubernetes object: ${parsed.error.message}`);
+    if (!parsed.success) throw new ManifestFileError(`${source} document ${i + 1} is not a Kubernetes object: ${parsed.error.message}`);
     out.push(parsed.data);
   }
   return out;
