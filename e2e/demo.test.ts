@@ -1,13 +1,16 @@
-// The whole chain at once, as `npm run demo` shows it: registry → hub (pinning, ManifestWorks) →
-// real OCM work agent → spoke edition (claims, DaemonSets per kernel, ready labels), on the spokes'
-// kwok nodes and their real nodes, where the worker really runs and this kernel refuses (ENOSYS).
+// The whole chain at once, as `npm run demo` shows it: KMM-Hub installed from its images (the hub's
+// install file: 2 replicas with leader election on the hub's real nodes; the spoke editions through
+// the Policy on the spokes' real nodes), then registry → hub (pinning, ManifestWorks) → real OCM work
+// agent → spoke edition (claims, DaemonSets per kernel, ready labels), on the spokes' kwok nodes and
+// their real nodes, where the worker really runs and this kernel refuses (ENOSYS).
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { cleanUpDemo, runDemo, type Demo } from "./demo/run-demo.ts";
 
 const fleet = inject("fleet");
 const images = inject("productImages");
 const realKernel = fleet.spokes[0]?.realNode?.kernelVersion;
-if (realKernel === undefined) throw new Error("this suite needs a fleet with real nodes (startFleet({ realNodes: true }))");
+const hubNode = fleet.hub.realNode?.name;
+if (realKernel === undefined || hubNode === undefined) throw new Error("this suite needs a fleet with real nodes (startFleet({ realNodes: true }))");
 let demo: Demo | undefined;
 
 afterAll(async () => {
@@ -17,7 +20,7 @@ afterAll(async () => {
 
 describe("npm run demo", () => {
   it("loads the module on every node of every selected spoke, one DaemonSet per kernel, images pinned by digest", async () => {
-    demo = await runDemo(fleet, undefined, { workerImage: images.refs.worker });
+    demo = await runDemo(fleet, undefined, { images });
     expect(demo.rows.map((r) => [r.cluster, r.kernel, r.readyNodes.length])).toEqual([
       ["spoke1", "6.1.0-18-amd64", 1],
       ["spoke2", "6.1.0-18-amd64", 1],
@@ -46,5 +49,21 @@ describe("npm run demo", () => {
       { cluster: "spoke1", state: "Available", moduleLoader: { nodesMatchingSelectorNumber: 2, desiredNumber: 2, availableNumber: 1 } },
       { cluster: "spoke2", state: "Available", moduleLoader: { nodesMatchingSelectorNumber: 3, desiredNumber: 3, availableNumber: 2 } },
     ]);
+  });
+
+  it("went through the hub running from its image: 2 replicas on the hub's real nodes, the Lease held by one of them; the spoke editions from their image through the Policy", () => {
+    if (demo === undefined) throw new Error("the first test did not run the demo");
+    // No hub in this process: the MCM reached the spokes through the Deployment's pods, one of which led.
+    expect(demo.hub.runs).toBe("image");
+    expect(demo.hub.pods.map((p) => [p.node, p.image, p.restarts]).sort()).toEqual([
+      [hubNode, images.refs.hub, 0],
+      [`${hubNode}-2`, images.refs.hub, 0],
+    ]);
+    expect(demo.hub.pods.map((p) => p.pod)).toContain(demo.hub.leader);
+    // Each spoke's edition on its real node, written by the config policy controller from the Policy, Compliant.
+    expect(demo.spokeEditions.map((p) => [p.cluster, p.node, p.image, p.restarts, p.compliant])).toEqual(
+      fleet.spokes.map((s) => [s.name, s.realNode?.name, images.refs.spoke, 0, "Compliant"]),
+    );
+    for (const p of demo.spokeEditions) expect(p.writtenBy).toContain("config-policy-controller");
   });
 });

@@ -1,8 +1,10 @@
-// npm run demo [-- --exit] [--kwok-only]: starts a local fleet (hub + 2 spokes, each with a real node
-// unless --kwok-only), a registry, the hub and the spoke editions, applies a ManagedClusterModule,
-// and shows what reached each spoke and each node — which are kwok nodes (simulated: nothing runs)
-// and what the worker really did on the real ones. It keeps running until Ctrl-C so you can look
-// around with kubectl; --exit stops after the summary.
+// npm run demo [-- --exit] [--kwok-only]: starts a local fleet (hub + 2 spokes, each with real nodes
+// unless --kwok-only) and a registry, installs KMM-Hub from its images as users do (the hub's install
+// file on the hub's two real nodes, the spoke editions through the Policy on each spoke's real node;
+// with --kwok-only nothing can run an image, so hub and spoke editions run in this process), applies a
+// ManagedClusterModule, and shows what reached each spoke and each node — which are kwok nodes
+// (simulated: nothing runs) and what the worker really did on the real ones — and which hub pod led.
+// It keeps running until Ctrl-C so you can look around with kubectl; --exit stops after the summary.
 import { parseArgs } from "node:util";
 import { exitAfterFlush, guardOutput } from "../shared/runtime/exit.ts";
 import { startFleet } from "./controlplane/fleet.ts";
@@ -12,15 +14,18 @@ import { buildFleetImages, pushFleetImages } from "./support/fleet-images.ts";
 guardOutput("demo");
 const { values } = parseArgs({ options: { exit: { type: "boolean", default: false }, "kwok-only": { type: "boolean", default: false } }, strict: true });
 const started = Date.now();
+const seconds = (from: number) => `${((Date.now() - from) / 1000).toFixed(1)} s`;
 const realNodes = !values["kwok-only"];
-// The worker image for the real nodes is built while the fleet starts (images/build.ts reuses an unchanged build).
+// The product images for the real nodes are built while the fleet starts (images/build.ts reuses an unchanged build).
 const build = realNodes ? buildFleetImages((m) => console.log(`[images] ${m}`)) : undefined;
 build?.catch(() => undefined);
 const fleet = await startFleet({ spokes: 2, realNodes, log: (m) => console.log(`[fleet] ${m}`) }).catch(async (err: unknown) => {
   await build?.catch(() => undefined);
   throw err;
 });
+const fleetSeconds = seconds(started);
 let demo: Awaited<ReturnType<typeof runDemo>> | undefined;
+let timings: Record<string, string> = {};
 const shutdown = async (code: number): Promise<never> => {
   await demo?.stop();
   await fleet.stop();
@@ -30,8 +35,11 @@ process.once("SIGINT", () => void shutdown(0));
 process.once("SIGTERM", () => void shutdown(0));
 try {
   const registry = fleet.info.registry;
+  const imagesStarted = Date.now();
   const images = registry !== undefined ? await pushFleetImages(registry, (m) => console.log(`[images] ${m}`)) : undefined;
-  demo = await runDemo(fleet.info, (m) => console.log(`[demo] ${m}`), images !== undefined ? { workerImage: images.refs.worker } : {});
+  const imagesSeconds = seconds(imagesStarted);
+  demo = await runDemo(fleet.info, (m) => console.log(`[demo] ${m}`), images !== undefined ? { images } : {});
+  timings = { fleet: fleetSeconds, images: images !== undefined ? `${imagesSeconds} after the fleet (build ${images.built ? "ran" : "reused"}: ${images.buildSeconds.toFixed(1)} s beside the fleet; push ${images.pushSeconds.toFixed(1)} s)` : "none (--kwok-only)", install: `${demo.timings.installSeconds.toFixed(1)} s`, "MCM → spokes": `${demo.timings.mcmSeconds.toFixed(1)} s` };
 } catch (err) {
   console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}\ncomponent logs: ${fleet.info.hub.logDir}`);
   await shutdown(1);
@@ -40,6 +48,18 @@ console.log(`\nModule ${DEMO_SPOKE_NAMESPACE}/${DEMO_MCM} on the spokes, ${((Dat
 console.table(demo?.rows.map((r) => ({ cluster: r.cluster, kernel: r.kernel, "pinned image": r.image, "module-loader DaemonSet": r.daemonSet, "ready nodes": r.readyNodes.join(", ") })));
 console.log("\nNodes the Module selects (kwok nodes are simulated: nothing runs on them; real nodes run the pods as containers):");
 console.table(demo?.nodes.map((n) => ({ cluster: n.cluster, node: n.node, kind: n.kind, kernel: n.kernel, outcome: n.outcome })));
+if (demo?.hub.runs === "image") {
+  const leader = demo.hub.leader;
+  console.log("\nKMM-Hub from its images on the real nodes (the hub's install file; the spoke editions through the Policy):");
+  console.table([
+    ...demo.hub.pods.map((p) => ({ cluster: p.cluster, pod: p.pod, node: p.node, image: p.image, restarts: p.restarts, role: p.pod === leader ? "hub, leader (holds the Lease)" : "hub, follower" })),
+    ...demo.spokeEditions.map((p) => ({ cluster: p.cluster, pod: p.pod, node: p.node, image: p.image, restarts: p.restarts, role: `spoke edition (Policy ${p.compliant}, written by ${p.writtenBy.join(", ")})` })),
+  ]);
+} else {
+  console.log("\nThe hub and the spoke editions ran in this process (--kwok-only: no real node can run their images).");
+}
+console.log("\nTimes:");
+console.table([timings]);
 for (const c of [fleet.info.hub, ...fleet.info.spokes]) console.log(`kubectl --kubeconfig ${c.kubeconfig}   # ${c.name}`);
 console.log(`logs: ${fleet.info.hub.logDir}`);
 if (values.exit) await shutdown(0);

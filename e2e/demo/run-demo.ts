@@ -3,9 +3,13 @@
 //   nodes' kernels as a ClusterClaim → the hub pins the image and writes a ManifestWork per selected
 //   cluster → the real OCM work agent creates the trimmed Module on each spoke → the spoke runs one
 //   module-loader DaemonSet per kernel and labels the nodes where the module is ready.
-// The spokes' nodes are kwok nodes (nothing runs on them), plus each spoke's real node when the
-// fleet has them and a worker image is given: there the module-loader pod really runs the worker,
-// and the summary says what the real kernel answered (on this machine ENOSYS: no module loading).
+// With real nodes and the product images (the default of `npm run demo`), KMM-Hub is installed as
+// users install it (./install.ts): the hub from its install file as its Deployment, 2 replicas with
+// leader election on the hub's real nodes, and the spoke editions from their image through the
+// Policy on each spoke's real node; the spokes' nodes are kwok nodes (nothing runs on them) plus that
+// real node, where the module-loader pod really runs the worker and the summary says what the real
+// kernel answered (on this machine ENOSYS: no module loading). Without real nodes nothing can run an
+// image: hub and spoke editions then run in this process (createHub, createSpoke), on kwok nodes only.
 // Used by `npm run demo` and by e2e/demo.test.ts.
 import { createWriteStream } from "node:fs";
 import { cp, mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
@@ -17,6 +21,11 @@ import { RawClient, isConflict } from "../../shared/kube/raw.ts";
 import { connectionFrom } from "../controlplane/kube.ts";
 import { RegistryClient, buildLayer, pushImage } from "../../shared/registry/index.ts";
 import { startRegistry, type RegistryServer } from "../../shared/registry/testing/registry-server.ts";
+import type { FleetImages } from "../support/fleet-images.ts";
+import { HUB_NAMESPACE, leaseHolder } from "../support/hub-install.ts";
+import { FLEET_PULL_SECRET } from "../support/real-node-pods.ts";
+import type { ManifestObject } from "../support/manifests.ts";
+import { hubInstallObjects, installHub, installSpokes, uninstall, type DemoPod, type InstallSpoke, type SpokeEdition } from "./install.ts";
 import { createLogger, parseConfig, type Manager } from "../../shared/runtime/index.ts";
 import { createSpoke } from "../../spoke/main.ts";
 import { waitFor } from "../controlplane/procs.ts";
@@ -29,8 +38,9 @@ import type { TarWriteEntry } from "../../shared/registry/tar.ts";
 
 export const DEMO_MCM = "kmm-demo";
 export const DEMO_SPOKE_NAMESPACE = "kmm-demo";
-const HUB_NAMESPACE = "kmm-hub";
 const CLUSTER_LABEL = "kmm.demo/kernel-modules";
+/** How long the hub's replicas and the spoke editions may take to be Ready from their images (pulls included). */
+const INSTALL_TIMEOUT_MS = 300_000;
 const NODE_LABEL = "kmm.demo/gpu";
 /** Nodes per spoke and their kernels: spoke2 runs two kernels, so it gets two DaemonSets. */
 const KERNELS: Record<number, string[]> = { 0: ["6.1.0-18-amd64"], 1: ["6.1.0-18-amd64", "6.1.0-21-amd64"] };
@@ -61,8 +71,20 @@ export interface DemoNode {
 }
 
 export interface DemoOptions {
-  /** The worker image in the fleet's registry (by digest); the real nodes are used only with it. */
-  workerImage?: string;
+  /**
+   * The product's images in the fleet's registry (by digest): with them and a fleet with real nodes
+   * KMM-Hub runs from its images on the real nodes; without, in this process on kwok nodes only.
+   */
+  images?: FleetImages;
+}
+
+/** Where the demo's hub ran, and which of its pods led when the MCM went through it. */
+export interface DemoHub {
+  runs: "image" | "in-process";
+  /** the hub's pods on the hub's real nodes (none in-process) */
+  pods: DemoPod[];
+  /** the Lease holder once the spokes had the MCM's Modules (a pod's name; undefined in-process) */
+  leader?: string | undefined;
 }
 
 export interface Demo {
@@ -71,6 +93,11 @@ export interface Demo {
   nodes: DemoNode[];
   /** The MCM status per cluster, with the spoke Module's counters brought back by the feedback rules. */
   clusters: DemoClusterStatus[];
+  hub: DemoHub;
+  /** the spoke editions' pods, installed through the Policy (none in-process) */
+  spokeEditions: SpokeEdition[];
+  /** wall times: KMM-Hub installed and running (s); from the MCM's apply to its Modules on every spoke's nodes (s) */
+  timings: { installSeconds: number; mcmSeconds: number };
   registry: string;
   stop(): Promise<void>;
 }
@@ -143,10 +170,14 @@ async function realKmodLayer(): Promise<{ kernel: string; layer: Layer }> {
 export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () => undefined, opts: DemoOptions = {}): Promise<Demo> {
   const managers: { manager: Manager; run: Promise<void> }[] = [];
   const hubRaw = new RawClient(await connectionFrom(fleet.hub.kubeconfig));
-  const fleetRegistry = opts.workerImage !== undefined ? fleet.registry : undefined;
+  const fleetRegistry = opts.images !== undefined ? fleet.registry : undefined;
   const spokes = await Promise.all(
     fleet.spokes.map(async (s, i) => ({ info: s, raw: new RawClient(await connectionFrom(s.kubeconfig)), kernels: KERNELS[i % 2] ?? [], real: fleetRegistry !== undefined ? s.realNode : undefined })),
   );
+  // From the images when every cluster has a real node to run them; otherwise in this process.
+  const images = fleetRegistry !== undefined && fleet.hub.realNode !== undefined && spokes.every((s) => s.real !== undefined) ? opts.images : undefined;
+  const installSpokesOf: InstallSpoke[] = spokes.flatMap((s) => (s.real !== undefined ? [{ info: s.info, raw: s.raw, realNode: s.real.name }] : []));
+  let hubObjects: ManifestObject[] = [];
   const registry: RegistryServer = await startRegistry();
   const registryClient = new RegistryClient();
   const logFile = (name: string) => createLogger({ name, level: "info", destination: createWriteStream(join(fleet.hub.logDir, `${name}.log`), { flags: "a" }) });
@@ -154,7 +185,7 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
   const stop = async (): Promise<void> => {
     // The spokes unload (and remove the module-loader pods from the real nodes) before they stop.
     await hubRaw.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${DEMO_MCM}`).catch(() => undefined);
-    if (spokes.some((s) => s.real !== undefined)) {
+    if (spokes.some((s) => s.real !== undefined) || images !== undefined) {
       await waitFor("the demo's Modules gone from the spokes", async () => {
         for (const s of spokes) {
           const r = await s.raw.request("GET", `/apis/kmm.sigs.x-k8s.io/v1beta1/namespaces/${DEMO_SPOKE_NAMESPACE}/modules/${DEMO_MCM}`).catch(() => ({ status: 404 }));
@@ -163,6 +194,7 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
         return true;
       }, { timeoutMs: 90_000, intervalMs: 1000 }).catch(() => log("the demo's Modules were not gone from the spokes within 90 s"));
     }
+    if (images !== undefined) await uninstall(hubRaw, installSpokesOf, hubObjects, (m) => log(`clean-up: ${m}`));
     await Promise.all(managers.map((m) => m.manager.stop()));
     await Promise.all(managers.map((m) => m.run.catch(() => undefined)));
     registryClient.close();
@@ -199,17 +231,40 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
         await s.raw.request("PATCH", `/api/v1/nodes/${s.real.name}`, { metadata: { labels: { [NODE_LABEL]: "true" } } }, "application/merge-patch+json");
         await s.raw.apply(registryPullSecret(fleetRegistry, DEMO_SPOKE_NAMESPACE), "kmm-demo");
       }
-      const worker = opts.workerImage ?? "registry.example/kmm/worker:demo";
+      log(`${s.info.name}: ${s.kernels.length} kwok node(s) with kernel(s) ${s.kernels.join(", ")}${s.real !== undefined ? ` and real node ${s.real.name} (kernel ${s.real.kernelVersion})` : ""}`);
+      if (images !== undefined) continue;
+      const worker = opts.images?.refs.worker ?? "registry.example/kmm/worker:demo";
       const spoke = createSpoke({ connection: await connectionFrom(s.info.kubeconfig), config: quietConfig("spoke"), env: { KMM_MANAGED: "1", OPERATOR_NAMESPACE: "kmm-operator-system", RELATED_IMAGE_WORKER: worker }, logger: logFile(`kmm-spoke-${s.info.name}`) });
       managers.push({ manager: spoke.manager, run: spoke.manager.run() });
-      log(`${s.info.name}: ${s.kernels.length} kwok node(s) with kernel(s) ${s.kernels.join(", ")}${s.real !== undefined ? ` and real node ${s.real.name} (kernel ${s.real.kernelVersion})` : ""}; spoke edition started`);
+      log(`${s.info.name}: spoke edition started in this process`);
     }
 
-    await ignoreExists(hubRaw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: HUB_NAMESPACE } }));
-    if (realImage !== undefined && fleetRegistry !== undefined) await hubRaw.apply(registryPullSecret(fleetRegistry, HUB_NAMESPACE), "kmm-demo");
-    const hub: Hub = await createHub({ config: quietConfig("hub"), kubeconfigPath: fleet.hub.kubeconfig, namespace: HUB_NAMESPACE, logger: logFile("kmm-hub") });
-    managers.push({ manager: hub.manager, run: hub.manager.run() });
-    log("hub started");
+    const installStarted = Date.now();
+    let hubPods: DemoPod[] = [];
+    let spokeEditions: SpokeEdition[] = [];
+    if (images !== undefined && fleetRegistry !== undefined) {
+      log(`installing KMM-Hub from its images: kmm-hub.yaml on ${fleet.hub.name}'s real nodes, gen:policy's Policy for ${installSpokesOf.map((s) => s.realNode).join(" and ")}`);
+      hubObjects = await hubInstallObjects(images);
+      const [hub, editions] = await Promise.all([
+        installHub(hubRaw, fleet.hub, fleetRegistry, hubObjects, INSTALL_TIMEOUT_MS).then((h) => {
+          log(`hub running from ${images.refs.hub}: ${h.pods.map((p) => `${p.pod} on ${p.node}`).join(", ")}; ${h.leader} holds the Lease`);
+          return h;
+        }),
+        installSpokes(hubRaw, installSpokesOf, fleetRegistry, images, INSTALL_TIMEOUT_MS).then((e) => {
+          log(`spoke editions running from ${images.refs.spoke}: ${e.map((p) => `${p.pod} on ${p.node} (Policy ${p.compliant})`).join(", ")}`);
+          return e;
+        }),
+      ]);
+      hubPods = hub.pods;
+      spokeEditions = editions;
+    } else {
+      await ignoreExists(hubRaw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: HUB_NAMESPACE } }));
+      if (realImage !== undefined && fleetRegistry !== undefined) await hubRaw.apply(registryPullSecret(fleetRegistry, HUB_NAMESPACE, FLEET_PULL_SECRET), "kmm-demo");
+      const hub: Hub = await createHub({ config: quietConfig("hub"), kubeconfigPath: fleet.hub.kubeconfig, namespace: HUB_NAMESPACE, logger: logFile("kmm-hub") });
+      managers.push({ manager: hub.manager, run: hub.manager.run() });
+      log("hub started in this process (no real nodes to run its image)");
+    }
+    const installSeconds = (Date.now() - installStarted) / 1000;
 
     for (const s of spokes) {
       await hubRaw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${s.info.name}`, { metadata: { labels: { [CLUSTER_LABEL]: "true" } } }, "application/merge-patch+json");
@@ -241,6 +296,7 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
       },
     };
     await hubRaw.apply(mcm, "kmm-demo");
+    const mcmApplied = Date.now();
     log(`applied ManagedClusterModule ${DEMO_MCM} selecting clusters with ${CLUSTER_LABEL}=true`);
 
     const rows: DemoRow[] = [];
@@ -297,8 +353,11 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
       }, { timeoutMs: 180_000, intervalMs: 1000 });
       nodes.push({ cluster: s.info.name, node: realNode.name, kind: "real", kernel: realNode.kernelVersion, outcome });
     }
+    const mcmSeconds = (Date.now() - mcmApplied) / 1000;
     log(`MCM status: ${clusters.map((c) => `${c.cluster} ${c.state}, module loaded on ${String(c.moduleLoader.availableNumber)}/${String(c.moduleLoader.desiredNumber)} nodes`).join("; ")}`);
-    return { rows, nodes, clusters, registry: registry.host, stop };
+    // The hub replica that led while the MCM went through (the Lease names the pod).
+    const hub: DemoHub = images !== undefined ? { runs: "image", pods: hubPods, leader: await leaseHolder(hubRaw) } : { runs: "in-process", pods: [] };
+    return { rows, nodes, clusters, hub, spokeEditions, timings: { installSeconds, mcmSeconds }, registry: registry.host, stop };
   } catch (err) {
     await stop();
     throw err;
