@@ -8,12 +8,12 @@
 // a label that selects one more cluster) with the writes each one cost. Before the first size it
 // measures the hub on an empty hub cluster. Prints one table with the targets and load averages.
 // Run: npm run bench -- hub-scale   (env: BENCH_SIZES "200,1000" (5,000 × 10: BENCH_SIZES=5000),
-// BENCH_MCMS 10, BENCH_IDLE_SECONDS 120, BENCH_REACTIONS 100 (at the largest size, 0 = none),
+// BENCH_SIZES=0: the empty hub only; BENCH_MCMS 10, BENCH_IDLE_SECONDS 120, BENCH_REACTIONS 100 (at the largest size, 0 = none),
 // BENCH_HUB_HEAP_MIB = the hub's --max-old-space-size, BENCH_HUB_NODE_ARGS e.g. "--cpu-prof",
 // BENCH_SKIP_BUILD=1 to run the dist/ already built, BENCH_METRICS_PORT 18443, BENCH_HEAP_SNAPSHOTS=<dir>:
 // heap snapshots of the hub half-way through the rollout and after the idle time, written there)
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
@@ -26,9 +26,9 @@ import { RawClient, type WatchEvent } from "../shared/kube/raw.ts";
 import { ManagedCluster, type ManagedClusterObject } from "../shared/ocm/index.ts";
 import { RegistryClient, buildLayer, pushImage } from "../shared/registry/index.ts";
 import { startRegistry } from "../shared/registry/testing/registry-server.ts";
-import { FigureTable, buildDist, memoryOf, metric, mib, scrape as scrapeAt, scrapeOnce as scrapeOnceAt, sleep, sumMetric, type Row } from "./lib/measure.ts";
+import { FigureTable, buildDist, cpuSecondsOf, memoryOf, metric, mib, scrape as scrapeAt, scrapeOnce as scrapeOnceAt, sleep, sumMetric, type Row } from "./lib/measure.ts";
 import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
-import { HEAP_SETTINGS, nodeFlags } from "../shared/runtime/node-options.ts";
+import { HEAP_SETTINGS, nodeFlags, processEnv } from "../shared/runtime/node-options.ts";
 
 const SIZES = (process.env.BENCH_SIZES ?? "200,1000").split(",").map(Number).filter((n) => n > 0);
 const MCMS = Number(process.env.BENCH_MCMS ?? 10);
@@ -49,12 +49,6 @@ const table = new FigureTable();
 const report = (r: Omit<Row, "load">): void => table.report(r);
 const scrapeOnce = (): Promise<string> => scrapeOnceAt(METRICS_PORT);
 const scrape = (): Promise<string> => scrapeAt(METRICS_PORT);
-
-/** CPU seconds (user + system) of one process, from /proc/<pid>/stat (100 ticks/s on Linux). */
-async function cpuSecondsOf(pid: number): Promise<number> {
-  const stat = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
-  return (Number(stat[11]) + Number(stat[12])) / 100;
-}
 
 const eventListSchema = z.looseObject({
   items: z.array(z.looseObject({ reportingComponent: z.string().optional(), source: z.looseObject({ component: z.string().optional() }).optional(), count: z.number().optional() })),
@@ -81,7 +75,8 @@ class HubProcess {
     this.proc = spawn(
       process.execPath,
       [...nodeFlags(HUB_HEAP), ...EXTRA_NODE_ARGS, "dist/hub/cli.js", "run", "--config", configFile, "--kubeconfig", fleet.info.hub.kubeconfig, "--namespace", "kmm-hub"],
-      { stdio: ["ignore", "inherit", "inherit"] },
+      // The Deployment's environment (MALLOC_ARENA_MAX); its NODE_OPTIONS are the flags above.
+      { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...Object.fromEntries(processEnv(HUB_HEAP).filter((e) => e.name !== "NODE_OPTIONS").map((e) => [e.name, e.value])) } },
     );
     if (this.proc.pid === undefined) throw new Error("the hub did not start");
     this.pid = this.proc.pid;
@@ -343,7 +338,10 @@ async function reactions(raw: RawClient, clusters: number, spare: number[]): Pro
   });
 }
 
-/** The empty-hub figure: the hub started against a hub cluster with no ManagedCluster and no MCM. */
+/**
+ * The empty-hub figure: the hub started against a hub cluster with no ManagedCluster and no MCM,
+ * with its RSS split into anonymous and file-backed pages (the node binary's own code and data).
+ */
 async function emptyHub(fleet: Fleet, configFile: string): Promise<void> {
   const hub = new HubProcess(fleet, configFile);
   try {
@@ -355,11 +353,24 @@ async function emptyHub(fleet: Fleet, configFile: string): Promise<void> {
     report({
       figure: "hub RSS after start and cache sync, empty hub",
       target: "≤ 60 MiB",
-      measured: `${mib(m.rss)} MiB (V8 heap ${mib(metric(text, "nodejs_heap_size_total_bytes"))} MiB, ${mib(metric(text, "nodejs_heap_size_used_bytes"))} used; external ${mib(metric(text, "nodejs_external_memory_bytes"))} MiB)`,
+      measured: `${mib(m.rss)} MiB (anonymous ${mib(m.anon)}, file-backed ${mib(m.file)}; V8 heap ${mib(metric(text, "nodejs_heap_size_total_bytes"))} MiB, ${mib(metric(text, "nodejs_heap_size_used_bytes"))} used; external ${mib(metric(text, "nodejs_external_memory_bytes"))} MiB)`,
       held: m.rss <= 60 * 1024 * 1024,
     });
   } finally {
     await hub.stop();
+  }
+}
+
+/** BENCH_SIZES=0: only the empty-hub figure, on a fleet of its own. */
+async function emptyHubOnly(): Promise<void> {
+  const fleet = await startFleet({ spokes: 0, log: (m) => console.log(`[fleet] ${m}`) });
+  const raw = new RawClient(await connectionFrom(fleet.info.hub.kubeconfig));
+  try {
+    await raw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: "kmm-hub" } });
+    await emptyHub(fleet, await writeHubConfig(fleet.info.dir));
+  } finally {
+    raw.close();
+    await fleet.stop();
   }
 }
 
@@ -492,6 +503,7 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
 async function main(): Promise<void> {
   buildDist();
   const sizes = [...SIZES].sort((a, b) => a - b);
+  if (sizes.length === 0) await emptyHubOnly();
   for (const [n, clusters] of sizes.entries()) await runSize(clusters, n === 0, n === sizes.length - 1);
   table.print(`hub at scale, ${new Date().toISOString()}, ${nodeFlags(HUB_HEAP).join(" ")}`);
 }

@@ -183,6 +183,7 @@ describe("every layer of every image", () => {
     }
     expect(problems).toEqual([]);
     expect(seen.size).toBeGreaterThanOrEqual(6);
-    expect(entries).toBeGreaterThan(1000);
+    // Debian's and Node's files and the programs' (~550 entries since the programs ship as bundles, issue 16).
+    expect(entries).toBeGreaterThan(400);
   }, 300_000);
 });

@@ -27,7 +27,7 @@ import { embeddedResourceSchema, type EmbeddedResource } from "../shared/ocm/mod
 import { placement, placementRule } from "../shared/ocm/placement.ts";
 import { configurationPolicy, placementBinding, policy } from "../shared/ocm/policy.ts";
 import { guardOutput } from "../shared/runtime/exit.ts";
-import { HEAP_SETTINGS, nodeFlags } from "../shared/runtime/node-options.ts";
+import { HEAP_SETTINGS, nodeCommand, processEnv } from "../shared/runtime/node-options.ts";
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const POLICY_FILE = path.join(root, "policies", "install-kmm-spoke.yaml");
@@ -113,11 +113,13 @@ function spokeDeployment(image: string, workerImage: string, scheduling: SpokeSc
             {
               name: "manager",
               image,
+              // The image's WORKDIR holds the bundle; V8 flags that NODE_OPTIONS refuses (--lite-mode) go here.
+              command: nodeCommand(HEAP_SETTINGS.spoke, "dist/spoke/main.js"),
               env: [
                 { name: "KMM_MANAGED", value: "1" },
                 { name: "RELATED_IMAGE_WORKER", value: workerImage },
                 { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
-                { name: "NODE_OPTIONS", value: nodeFlags(HEAP_SETTINGS.spoke).join(" ") },
+                ...processEnv(HEAP_SETTINGS.spoke),
               ],
               livenessProbe: probe("/healthz"),
               readinessProbe: probe("/readyz"),

@@ -45,6 +45,12 @@ export async function memoryOf(pid: number): Promise<{ rss: number; hwm: number;
   return { rss: kb("VmRSS"), hwm: kb("VmHWM"), anon: kb("RssAnon"), file: kb("RssFile") };
 }
 
+/** CPU seconds (user + system) of one process, from /proc/<pid>/stat (100 ticks/s on Linux). */
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
+  return (Number(stat[11]) + Number(stat[12])) / 100;
+}
+
 /** The metrics endpoint's text at http://127.0.0.1:PORT/metrics; throws when it does not answer. */
 export async function scrapeOnce(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { z } from "zod";
 import { parseConfig } from "../../shared/runtime/config.ts";
-import { HEAP_SETTINGS, nodeFlags } from "../../shared/runtime/node-options.ts";
+import { HEAP_SETTINGS, nodeCommand, processEnv } from "../../shared/runtime/node-options.ts";
 
 const NAMESPACE = "kmm-hub";
 
@@ -135,7 +135,7 @@ describe("hub/deploy/deployment.yaml", () => {
 
   it("runs with the heap settings and memory limit of node-options.ts", () => {
     const env = new Map(container.env.map((e) => [e.name, e]));
-    expect(env.get("NODE_OPTIONS")?.value).toBe(nodeFlags(HEAP_SETTINGS.hub).join(" "));
+    for (const e of processEnv(HEAP_SETTINGS.hub)) expect(env.get(e.name)?.value).toBe(e.value);
     expect(container.resources.limits.memory).toBe(`${HEAP_SETTINGS.hub.containerLimitMiB}Mi`);
     const request = /^(\d+)Mi$/.exec(container.resources.requests.memory);
     expect(Number(request?.[1])).toBeGreaterThan(0);
@@ -147,7 +147,7 @@ describe("hub/deploy/deployment.yaml", () => {
   });
 
   it("runs the built hub CLI's run command; its images are the bare names that images/manifests.ts replaces by digests", () => {
-    expect([...container.command, ...container.args.slice(0, 2)]).toEqual(["node", "dist/hub/cli.js", "run"]);
+    expect([...container.command, ...container.args.slice(0, 2)]).toEqual([...nodeCommand(HEAP_SETTINGS.hub, "dist/hub/cli.js"), "run"]);
     expect(container.image).toBe("kmm-hub");
     expect(container.env.find((e) => e.name === "RELATED_IMAGE_SIGN")?.value).toBe("kmm-hub-signer");
   });

@@ -1,8 +1,17 @@
-// V8 settings the operator processes run with (NODE_OPTIONS in their Deployments, and in the hub
-// benchmark). Measured with bench/hub-scale.ts on 10,000 ManifestWorks: with V8's defaults the
-// hub's RSS peaked near 400 MiB for a live heap of ~60 MiB, most of it a young generation sized
-// for throughput on big machines. 4 MiB semi-spaces cut the peak to ~210 MiB and were no slower;
-// the old-space cap is the GOMEMLIMIT of Node: garbage is collected before the container limit.
+// V8 and C-library settings the operator processes run with (NODE_OPTIONS and MALLOC_ARENA_MAX in
+// their Deployments, and in the benchmarks that run them). Each one is here because a benchmark
+// paid for it (issue 16, README "Hub memory" and "Spoke edition memory"):
+// - 4 MiB semi-spaces: with V8's defaults a burst of 10,000 ManifestWorks took the hub's RSS near
+//   400 MiB for a live heap of ~60 MiB (a young generation sized for throughput on big machines);
+//   4 MiB cut the peak to ~210 MiB and were no slower. The old-space cap is the GOMEMLIMIT of
+//   Node: garbage is collected before the container limit.
+// - MALLOC_ARENA_MAX=2: glibc gives each thread that mallocs (V8's compiler and GC workers, libuv's
+//   pool) an arena of its own; two arenas cost the hub 1.5-2 MiB less RSS after start and no speed
+//   (the JavaScript, and so nearly every allocation, runs on one thread).
+// - The spoke edition runs V8 in --lite-mode (interpreter only, no optimising compilers, feedback
+//   allocated lazily) with 1 MiB semi-spaces: 93 -> 70 MiB after start in spoke-rss, and its
+//   work (100 nodes, 20 DaemonSets) is mostly waiting on the API server. The hub does not: its
+//   write path at 5,000 clusters must stay within 1.2x of a plain client.
 
 export interface HeapSettings {
   /** --max-old-space-size, MiB: well above the live heap (the hub: ~40 MiB + ~3 KiB per ManifestWork). */
@@ -11,14 +20,39 @@ export interface HeapSettings {
   semiSpaceMiB: number;
   /** The container's memory limit, MiB: old space + young generation + code, buffers and stacks. */
   containerLimitMiB: number;
+  /** Further V8 flags, each justified in the header of this file. */
+  v8Flags: readonly string[];
+  /** MALLOC_ARENA_MAX: glibc malloc arenas for the whole process. */
+  mallocArenas: number;
 }
 
 export const HEAP_SETTINGS = {
-  hub: { oldSpaceMiB: 256, semiSpaceMiB: 4, containerLimitMiB: 512 },
-  spoke: { oldSpaceMiB: 128, semiSpaceMiB: 4, containerLimitMiB: 384 },
+  hub: { oldSpaceMiB: 256, semiSpaceMiB: 4, containerLimitMiB: 512, v8Flags: [], mallocArenas: 2 },
+  spoke: { oldSpaceMiB: 128, semiSpaceMiB: 1, containerLimitMiB: 384, v8Flags: ["--lite-mode"], mallocArenas: 2 },
 } as const satisfies Record<string, HeapSettings>;
 
-/** The node flags for one process, e.g. for NODE_OPTIONS. */
+/** The flags Node accepts in NODE_OPTIONS: the heap sizes (Node refuses --lite-mode there). */
+export function nodeOptions(s: HeapSettings): string {
+  return `--max-old-space-size=${s.oldSpaceMiB} --max-semi-space-size=${s.semiSpaceMiB}`;
+}
+
+/** Every node flag of one process, for a command line (the benchmarks): nodeOptions and v8Flags. */
 export function nodeFlags(s: HeapSettings): string[] {
-  return [`--max-old-space-size=${s.oldSpaceMiB}`, `--max-semi-space-size=${s.semiSpaceMiB}`];
+  return [...nodeOptions(s).split(" "), ...s.v8Flags];
+}
+
+/** A container's command for `program` (a path in the image's WORKDIR): node, v8Flags, the program. */
+export function nodeCommand(s: HeapSettings, program: string): string[] {
+  return ["node", ...s.v8Flags, program];
+}
+
+/**
+ * A container's environment entries for these settings: NODE_OPTIONS (nodeOptions) and
+ * MALLOC_ARENA_MAX. The benchmarks spawn the processes with the same.
+ */
+export function processEnv(s: HeapSettings): { name: string; value: string }[] {
+  return [
+    { name: "NODE_OPTIONS", value: nodeOptions(s) },
+    { name: "MALLOC_ARENA_MAX", value: String(s.mallocArenas) },
+  ];
 }
