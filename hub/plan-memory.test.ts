@@ -104,7 +104,7 @@ describe("PlanMemory: a change to one cluster replans that cluster only", () => 
             const withPrevious = { ...mcm, status: previous };
             const whole = buildStatus({ mcm: withPrevious, outcomes: fullOutcomes, works, now });
             // The reconciler asks first whether the last status still stands (a digest change looks at every cluster).
-            const reused = repinned ? undefined : statusMemo.unchanged(previous, [{ cluster: name, outcome: memory.outcome(mcm, name), work: works.get(name) }]);
+            const reused = repinned ? undefined : statusMemo.unchanged(mcm, previous, [{ cluster: name, outcome: memory.outcome(mcm, name), work: works.get(name) }], now);
             if (reused !== undefined) expect(reused).toEqual(whole);
             const remembered = buildStatus({ mcm: withPrevious, outcomes: memory.outcomes(mcm), works, now, memo: statusMemo });
             expect(remembered).toEqual(whole);

@@ -387,7 +387,7 @@ export class ManagedClusterModuleReconciler {
 
     // Status covers every selected cluster; those not looked at keep their outcome and cached work.
     const failed = new Map(written.filter((o, i) => o !== outs[i]).map((o) => [o.cluster, o]));
-    const all = touched === "all" ? written : planned.outcomes(mcm).map((o) => failed.get(o.cluster) ?? o);
+    const all = touched === "all" ? written : failed.size === 0 ? planned.outcomes(mcm) : planned.outcomes(mcm).map((o) => failed.get(o.cluster) ?? o);
     const works = touched === "all" ? current : { get: (cluster: string) => (current.has(cluster) ? current.get(cluster) : this.cachedWork(name, cluster)) };
     // Nothing a status shows changed (a work event of our own apply): the last one stands.
     const same = touched !== "all" && failed.size === 0 ? [...touched].map((cluster) => ({ cluster, outcome: planned.outcome(mcm, cluster), work: works.get(cluster) })) : undefined;
@@ -501,12 +501,13 @@ export class ManagedClusterModuleReconciler {
    * and writes at most once per statusWriteIntervalMs: a change within the interval is written
    * when it is up (deferredMs).
    */
-  private async writeStatus(mcm: ManagedClusterModule, outs: readonly ClusterOutcome[], works: Pick<ReadonlyMap<string, ManifestWorkObject>, "get">, memory: McmMemory, touched: Parameters<StatusMemo["unchanged"]>[1] | undefined): Promise<StatusWrite> {
+  private async writeStatus(mcm: ManagedClusterModule, outs: readonly ClusterOutcome[], works: Pick<ReadonlyMap<string, ManifestWorkObject>, "get">, memory: McmMemory, touched: Parameters<StatusMemo["unchanged"]>[2] | undefined): Promise<StatusWrite> {
     const name = mcmName(mcm);
     const { previous, keep } = newestStatus(mcm, this.writtenStatus.get(name), Date.now());
     if (!keep) this.writtenStatus.delete(name);
     const applied = this.buildSign.appliedTrigger(mcm);
-    const built = (touched !== undefined ? memory.status.unchanged(previous, touched) : undefined) ?? buildStatus({ mcm: { ...mcm, status: previous }, outcomes: outs, works, now: this.nowText(), memo: memory.status });
+    const now = this.nowText();
+    const built = (touched !== undefined ? memory.status.unchanged(mcm, previous, touched, now) : undefined) ?? buildStatus({ mcm: { ...mcm, status: previous }, outcomes: outs, works, now, memo: memory.status });
     const status: ManagedClusterModuleStatus = { ...built, ...(applied !== undefined ? { imageRebuildTriggerGeneration: applied } : {}) };
     if (jsonEqual(status, previous ?? {})) return {};
     const wait = memory.statusWrittenAt + statusWriteIntervalMs(memory.plans.size) - Date.now();

@@ -3,7 +3,8 @@ import type { ClusterModuleStatus, Condition, DaemonSetStatus, ManagedClusterMod
 import { nextCondition } from "../shared/api/conditions.ts";
 import { ManifestWorkConditions, feedbackValues, integerFeedback, isConditionTrue, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { moduleIdentifier, type ClusterOutcome, type PinFailureReason } from "./manifestwork.ts";
-import { summarize } from "./summary.ts";
+import { jsonEqual } from "./compare.ts";
+import { summarize, type ClusterProblem } from "./summary.ts";
 
 export const ConditionTypes = {
   /** Every tag of every selected cluster was resolved to a digest. */
@@ -129,7 +130,11 @@ function fitDetail(parts: readonly ClusterPart[], budget: number): { listed: Clu
     used += parts[i]!.size;
     keep.add(i);
   }
-  return { listed: parts.flatMap((p, i) => (keep.has(i) ? [p.entry] : [])), omitted: parts.length - keep.size };
+  const listed: ClusterModuleStatus[] = [];
+  parts.forEach((p, i) => {
+    if (keep.has(i)) listed.push(p.entry);
+  });
+  return { listed, omitted: parts.length - keep.size };
 }
 
 
@@ -196,67 +201,117 @@ function clusterPart(mcm: ManagedClusterModule, o: ClusterOutcome, existing: Man
 interface RememberedPart {
   o: ClusterOutcome;
   work: ManifestWorkObject | undefined;
-  oldState: string | undefined;
-  oldTime: string | undefined;
+  /** The part's transition time came from the previous status (same state there), not from `now`. */
+  fromPrevious: boolean;
   part: ClusterPart;
+  /** The build that last used it. */
+  build: number;
+}
+
+/** Whether a part of this state gets its transition time from the previous status's entry `old`. */
+function takesTime(old: ClusterModuleStatus["manifestWork"] | undefined, state: ManifestWorkState): old is NonNullable<ClusterModuleStatus["manifestWork"]> & { lastTransitionTime: string } {
+  return old?.state === state && old.lastTransitionTime !== undefined;
+}
+
+/** Equal entries and equal counts: a cluster's part that a new work object did not change. */
+function samePart(a: ClusterPart, b: ClusterPart): boolean {
+  return a.applied === b.applied && a.degraded === b.degraded && a.available === b.available && a.notApplied === b.notApplied && jsonEqual(a.entry, b.entry);
 }
 
 /**
  * The per-cluster parts of the last status built for one MCM. A part is made again only when its
  * cluster's outcome or ManifestWork is another object than last time, or the previous status
- * shows another state or transition time for it: a reconcile after a change to one cluster of
- * 5,000 remakes one part (issue 16). A part remembered keeps the transition time it was made with.
+ * gives it another transition time: a reconcile after a change to one cluster of 5,000 remakes one
+ * part (issue 16). A part whose state the previous status does not show yet (a status not written
+ * yet, or a cluster not listed) keeps the time it was first made at.
  */
 export class StatusMemo {
-  private parts = new Map<string, RememberedPart>();
+  private readonly parts = new Map<string, RememberedPart>();
+  private builds = 0;
   /** The last status built with this memo and the previous status it was built on. */
   private last: { previous: ManagedClusterModuleStatus | undefined; built: ManagedClusterModuleStatus } | undefined;
+  /** status.clusters of previous statuses by cluster, made once per status object. */
+  private readonly byCluster = new WeakMap<ManagedClusterModuleStatus, Map<string, ClusterModuleStatus["manifestWork"]>>();
+
+  /** The previous status's entry of each cluster. */
+  previousEntries(previous: ManagedClusterModuleStatus | undefined): ReadonlyMap<string, ClusterModuleStatus["manifestWork"]> {
+    if (previous === undefined) return new Map();
+    let m = this.byCluster.get(previous);
+    if (m === undefined) {
+      m = new Map((previous.clusters ?? []).map((c) => [c.cluster, c.manifestWork]));
+      this.byCluster.set(previous, m);
+    }
+    return m;
+  }
 
   /**
    * The status built last, when building again would give it again: the previous status is the
-   * same object, and each of `clusters` has the same outcome and work objects as then (or still
-   * none). The caller names every cluster whose outcome or work may have changed.
+   * one it was built on, or the status built last itself (as written and read back), and each of
+   * `clusters` has the same outcome as then and a part equal to its last one (or still none). The
+   * caller names every cluster whose outcome or work may have changed.
    */
-  unchanged(previous: ManagedClusterModuleStatus | undefined, clusters: Iterable<{ cluster: string; outcome: ClusterOutcome | undefined; work: ManifestWorkObject | undefined }>): ManagedClusterModuleStatus | undefined {
-    if (this.last === undefined || this.last.previous !== previous) return undefined;
+  unchanged(mcm: ManagedClusterModule, previous: ManagedClusterModuleStatus | undefined, clusters: Iterable<{ cluster: string; outcome: ClusterOutcome | undefined; work: ManifestWorkObject | undefined }>, now: string): ManagedClusterModuleStatus | undefined {
+    const last = this.last;
+    if (last === undefined) return undefined;
+    // A status once written comes back with the hub's other fields (imageRebuildTriggerGeneration).
+    if (previous !== last.previous && (previous === undefined || !jsonEqual({ ...previous, imageRebuildTriggerGeneration: undefined }, last.built))) return undefined;
+    const old = this.previousEntries(previous);
+    const checked: { m: RememberedPart; work: ManifestWorkObject | undefined }[] = [];
     for (const c of clusters) {
       const m = this.parts.get(c.cluster);
-      if (c.outcome === undefined ? m !== undefined : m === undefined || m.o !== c.outcome || m.work !== c.work) return undefined;
+      if (c.outcome === undefined) {
+        if (m !== undefined) return undefined;
+        continue;
+      }
+      if (m === undefined || m.o !== c.outcome) return undefined;
+      if (m.work !== c.work) {
+        if (!samePart(clusterPart(mcm, c.outcome, c.work, old.get(c.cluster), now), m.part)) return undefined;
+        checked.push({ m, work: c.work });
+      }
     }
-    return this.last.built;
-  }
-
-  /** Records a status built with this memo. */
-  built(previous: ManagedClusterModuleStatus | undefined, built: ManagedClusterModuleStatus): void {
-    this.last = { previous, built };
+    // Equal parts: remember the new work objects, so the next build finds them.
+    for (const { m, work } of checked) m.work = work;
+    this.last = { previous, built: last.built };
+    return last.built;
   }
 
   /** The part of one cluster, remembered or made now. */
-  part(mcm: ManagedClusterModule, o: ClusterOutcome, work: ManifestWorkObject | undefined, old: ClusterModuleStatus["manifestWork"] | undefined, now: string, seen: Map<string, RememberedPart>): ClusterPart {
+  part(mcm: ManagedClusterModule, o: ClusterOutcome, work: ManifestWorkObject | undefined, old: ClusterModuleStatus["manifestWork"] | undefined, now: string): ClusterPart {
     const m = this.parts.get(o.cluster);
-    let part: ClusterPart;
-    if (m !== undefined && m.o === o && m.work === work && m.oldState === old?.state && m.oldTime === old?.lastTransitionTime) part = m.part;
-    else part = clusterPart(mcm, o, work, old, now);
-    seen.set(o.cluster, { o, work, oldState: old?.state, oldTime: old?.lastTransitionTime, part });
+    if (m !== undefined && m.o === o && m.work === work) {
+      const mw = m.part.entry.manifestWork!;
+      const fromPrevious = takesTime(old, mw.state);
+      if (fromPrevious ? old.lastTransitionTime === mw.lastTransitionTime : !m.fromPrevious) {
+        m.build = this.builds;
+        return m.part;
+      }
+    }
+    const part = clusterPart(mcm, o, work, old, now);
+    this.parts.set(o.cluster, { o, work, fromPrevious: takesTime(old, part.entry.manifestWork!.state), part, build: this.builds });
     return part;
   }
 
-  /** Keeps exactly the parts of this build (clusters no longer selected are forgotten). */
-  replace(seen: Map<string, RememberedPart>): void {
-    this.parts = seen;
+  /** Starts a build. */
+  begin(): void {
+    this.builds++;
+  }
+
+  /** Ends a build: parts it did not use (clusters no longer selected) are forgotten. */
+  end(previous: ManagedClusterModuleStatus | undefined, built: ManagedClusterModuleStatus): void {
+    if (this.parts.size > (built.numberDesired ?? 0)) for (const [k, m] of this.parts) if (m.build !== this.builds) this.parts.delete(k);
+    this.last = { previous, built };
   }
 }
 
 export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
   const { mcm, outcomes, works, now, memo } = input;
   const prev = mcm.status;
-  const prevClusters = new Map((prev?.clusters ?? []).map((c) => [c.cluster, c.manifestWork]));
+  const prevClusters = memo !== undefined ? memo.previousEntries(prev) : new Map((prev?.clusters ?? []).map((c) => [c.cluster, c.manifestWork]));
 
-  const seen = new Map<string, RememberedPart>();
+  memo?.begin();
   const parts: ClusterPart[] = outcomes.map((o) =>
-    memo !== undefined ? memo.part(mcm, o, works.get(o.cluster), prevClusters.get(o.cluster), now, seen) : clusterPart(mcm, o, works.get(o.cluster), prevClusters.get(o.cluster), now),
+    memo !== undefined ? memo.part(mcm, o, works.get(o.cluster), prevClusters.get(o.cluster), now) : clusterPart(mcm, o, works.get(o.cluster), prevClusters.get(o.cluster), now),
   );
-  memo?.replace(seen);
 
   let numberApplied = 0;
   let numberDegraded = 0;
@@ -288,7 +343,8 @@ export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
           message: summarize(notWritten),
         }),
   );
-  const notApplied = parts.flatMap((p) => (p.notApplied === undefined ? [] : [{ cluster: p.entry.cluster, message: p.notApplied }]));
+  const notApplied: ClusterProblem[] = [];
+  for (const p of parts) if (p.notApplied !== undefined) notApplied.push({ cluster: p.entry.cluster, message: p.notApplied });
   conditions.push(
     condition(mcm, pc, now, numberDesired === 0
       ? { type: ConditionTypes.Available, status: "True", reason: "NoClusterSelected", message: "no ManagedCluster matches spec.selector" }
@@ -303,7 +359,7 @@ export function buildStatus(input: StatusInput): ManagedClusterModuleStatus {
 
   const { listed, omitted } = fitDetail(parts, input.detailBudgetBytes ?? CLUSTER_DETAIL_BUDGET_BYTES);
   const status = { numberDesired, numberApplied, numberDegraded, conditions, clusters: listed, ...(omitted > 0 ? { clustersNotListed: omitted } : {}) };
-  memo?.built(prev, status);
+  memo?.end(prev, status);
   return status;
 }
 
