@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { DigestCache, RegistryClient, buildLayer, pushImage } from "../shared/registry/index.ts";
 import { startRegistry, type RegistryServer } from "../shared/registry/testing/registry-server.ts";
 import { FaultProxy } from "../shared/runtime/fault-proxy.ts";
@@ -66,6 +66,21 @@ describe("ImageWatch against a real registry", () => {
     await watch.tick();
     expect(enqueued).toContain("d");
     await watch.stop();
+  });
+
+  it("looks on its own once started, without a reconcile asking, and stops looking when stopped", async () => {
+    const image = `${host}/kmm/kmod:self`;
+    await pushImage(client, image, layer("s1"), { tls });
+    const cache = new DigestCache({ client, refreshIntervalMs: 200 });
+    const enqueued: string[] = [];
+    const watch = new ImageWatch({ digests: cache, enqueue: (m) => enqueued.push(m) });
+    const images = [{ image, tls, producedOnHub: false }];
+    watch.set("e", images, await resolvePins(cache, images, undefined), undefined);
+    watch.start();
+    await pushImage(client, image, layer("s2"), { tls });
+    await vi.waitFor(() => { expect(enqueued).toEqual(["e"]); }, { timeout: 10_000, interval: 50 });
+    await watch.stop();
+    expect(watch.watching()).toEqual([]);
   });
 
   it("does not watch references that no look-up can fix", async () => {
