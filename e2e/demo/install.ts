@@ -63,7 +63,7 @@ const deploymentSpec = z.looseObject({
   spec: z.looseObject({
     template: z.looseObject({
       spec: z.looseObject({
-        containers: z.array(z.looseObject({ name: z.string(), livenessProbe: probe, readinessProbe: probe, volumeMounts: z.array(z.unknown()).default([]) })),
+        containers: z.array(z.looseObject({ name: z.string(), args: z.array(z.string()).default([]), livenessProbe: probe, readinessProbe: probe, volumeMounts: z.array(z.unknown()).default([]) })),
         volumes: z.array(z.unknown()).default([]),
       }),
     }),
@@ -91,7 +91,7 @@ function withPorts(policyObject: ManifestObject, ports: { health: number; metric
           ? c
           : {
               ...c,
-              args: ["--config", `${SPOKE_CONFIG_DIR}/config.yaml`],
+              args: [...c.args, "--config", `${SPOKE_CONFIG_DIR}/config.yaml`],
               livenessProbe: { ...c.livenessProbe, httpGet: { ...c.livenessProbe.httpGet, port: ports.health } },
               readinessProbe: { ...c.readinessProbe, httpGet: { ...c.readinessProbe.httpGet, port: ports.health } },
               volumeMounts: [...c.volumeMounts, { name: "config", mountPath: SPOKE_CONFIG_DIR, readOnly: true }],
