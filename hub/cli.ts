@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { ConfigError, exitAfterFlush, guardOutput, loadConfig, parseConfig } from "../shared/runtime/index.ts";
+import { applyBindAddressFlags, BIND_ADDRESS_FLAGS, ConfigError, exitAfterFlush, guardOutput, loadConfig } from "../shared/runtime/index.ts";
 import { HubStartError, runHub } from "./main.ts";
 import { RenderInputError, parseClusters, parseDigests, parseMcm, render, toJson, toYaml } from "./render.ts";
 
@@ -79,21 +79,11 @@ async function runCommand(args: string[]): Promise<number> {
       kubeconfig: { type: "string" },
       namespace: { type: "string" },
       "registry-ca": { type: "string" },
-      "health-probe-bind-address": { type: "string" },
-      "metrics-bind-address": { type: "string" },
+      ...BIND_ADDRESS_FLAGS,
     },
     strict: true,
   });
-  const fromFile = await loadConfig(values.config ?? process.env.KMM_HUB_CONFIG, "hub");
-  const health = values["health-probe-bind-address"];
-  const metrics = values["metrics-bind-address"];
-  // The flags are checked as the config file's keys would be (ConfigError naming the flag).
-  const flags = parseConfig(JSON.stringify({ ...(health !== undefined ? { healthProbeBindAddress: health } : {}), ...(metrics !== undefined ? { metrics: { bindAddress: metrics } } : {}) }), "hub", "the command-line flags");
-  const config = {
-    ...fromFile,
-    ...(health !== undefined ? { healthProbeBindAddress: flags.healthProbeBindAddress } : {}),
-    ...(metrics !== undefined ? { metrics: { ...fromFile.metrics, bindAddress: flags.metrics.bindAddress } } : {}),
-  };
+  const config = applyBindAddressFlags(await loadConfig(values.config ?? process.env.KMM_HUB_CONFIG, "hub"), values, "hub");
   await runHub({ config, kubeconfigPath: values.kubeconfig, namespace: values.namespace, registryCaFile: values["registry-ca"] });
   return 0;
 }

@@ -2,13 +2,12 @@
 // device-plugin DaemonSets), and with KMM_MANAGED=1 the kernel ClusterClaim for the hub.
 import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { defaultConnection, type KubeConnection } from "../shared/kube/connection.ts";
 import { moduleSchema, type Module } from "../shared/api/module.ts";
 import { RawClient } from "../shared/kube/raw.ts";
 import { CLUSTERCLAIM_API_VERSION, clusterClaimSchema } from "../shared/ocm/managedcluster.ts";
 import { Controller } from "../shared/runtime/controller.ts";
-import { loadConfig, type OperatorConfig } from "../shared/runtime/config.ts";
+import type { OperatorConfig } from "../shared/runtime/config.ts";
 import { exitAfterFlush } from "../shared/runtime/exit.ts";
 import { Manager } from "../shared/runtime/manager.ts";
 import type { Logger } from "../shared/runtime/logger.ts";
@@ -19,7 +18,7 @@ import { moduleKey, moduleReconciler, nodeRelevantChange } from "./controllers/m
 import { nodeKernelLabelReconciler } from "./controllers/node-kernel-label.ts";
 import { MODULE_NAME_LABEL, ROLE_LABEL } from "./labels.ts";
 import { daemonSetReadSchema, nodeSchema, podSchema, type DaemonSetRead, type Node, type Pod } from "./objects.ts";
-import { settingsFrom, type SpokeSettings } from "./settings.ts";
+import { configFromArgs, settingsFrom, type SpokeSettings } from "./settings.ts";
 
 export interface SpokeOptions {
   connection: KubeConnection;
@@ -112,8 +111,7 @@ export function createSpoke(opts: SpokeOptions): Spoke {
 }
 
 async function main(argv: readonly string[]): Promise<void> {
-  const { values } = parseArgs({ args: [...argv], options: { config: { type: "string" } }, strict: true });
-  const config = await loadConfig(values.config, "spoke");
+  const config = await configFromArgs(argv);
   const connection = await defaultConnection();
   const { manager } = createSpoke({ connection, config, env: process.env });
   manager.handleSignals();

@@ -1,7 +1,8 @@
 // What the spoke edition takes from its environment, beside the operator config file. The variable
 // names are upstream KMM's, so the same Deployment manifest works for both.
+import { parseArgs } from "node:util";
 import { z } from "zod";
-import type { OperatorConfig } from "../shared/runtime/config.ts";
+import { applyBindAddressFlags, BIND_ADDRESS_FLAGS, loadConfig, type OperatorConfig } from "../shared/runtime/config.ts";
 
 /** Upstream's default ServiceAccounts for Modules in the operator's own namespace. */
 export const DEFAULT_MODULE_LOADER_SERVICE_ACCOUNT = "kmm-operator-module-loader";
@@ -59,4 +60,17 @@ export function settingsFrom(env: NodeJS.ProcessEnv, config: OperatorConfig): Sp
     firmwareHostPath: config.worker.firmwareHostPath,
     firmwareClassPath: config.worker.firmwareClassPath,
   };
+}
+
+/**
+ * The spoke edition's configuration from its command line, `[--config FILE]
+ * [--health-probe-bind-address ADDR] [--metrics-bind-address ADDR]`: the config file (defaults
+ * without one) with the two flags (controller-runtime's, as `kmm-hub run` takes them) over its
+ * healthProbeBindAddress and metrics.bindAddress, e.g. `$(POD_IP):8081` in a pod spec whose pods
+ * share a network. Throws ConfigError naming the file's field or the flag's key, and node:util's
+ * ERR_PARSE_ARGS_* TypeError for an unknown flag.
+ */
+export async function configFromArgs(argv: readonly string[]): Promise<OperatorConfig> {
+  const { values } = parseArgs({ args: [...argv], options: { config: { type: "string" }, ...BIND_ADDRESS_FLAGS }, strict: true });
+  return applyBindAddressFlags(await loadConfig(values.config, "spoke"), values, "spoke");
 }

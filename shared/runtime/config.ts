@@ -167,6 +167,36 @@ export function parseConfig(text: string, edition: Edition, source = "configurat
   return result.data;
 }
 
+/**
+ * controller-runtime's `--health-probe-bind-address` and `--metrics-bind-address`, as node:util
+ * parseArgs options: both programs' run commands take them (applyBindAddressFlags).
+ */
+export const BIND_ADDRESS_FLAGS = {
+  "health-probe-bind-address": { type: "string" },
+  "metrics-bind-address": { type: "string" },
+} as const;
+
+/**
+ * `config` with the values of BIND_ADDRESS_FLAGS applied over the file's healthProbeBindAddress and
+ * metrics.bindAddress (a flag not given keeps the file's value). Each flag is checked as its config
+ * key would be: throws ConfigError "invalid configuration in the command-line flags: …" naming the key.
+ */
+export function applyBindAddressFlags(
+  config: OperatorConfig,
+  flags: { "health-probe-bind-address"?: string | undefined; "metrics-bind-address"?: string | undefined },
+  edition: Edition,
+): OperatorConfig {
+  const health = flags["health-probe-bind-address"];
+  const metrics = flags["metrics-bind-address"];
+  if (health === undefined && metrics === undefined) return config;
+  const parsed = parseConfig(JSON.stringify({ ...(health !== undefined ? { healthProbeBindAddress: health } : {}), ...(metrics !== undefined ? { metrics: { bindAddress: metrics } } : {}) }), edition, "the command-line flags");
+  return {
+    ...config,
+    ...(health !== undefined ? { healthProbeBindAddress: parsed.healthProbeBindAddress } : {}),
+    ...(metrics !== undefined ? { metrics: { ...config.metrics, bindAddress: parsed.metrics.bindAddress } } : {}),
+  };
+}
+
 /** Reads and validates the config file; no file path → all defaults. */
 export async function loadConfig(path: string | undefined, edition: Edition): Promise<OperatorConfig> {
   if (path === undefined) return parseConfig("", edition, "defaults");

@@ -1,6 +1,6 @@
 // The controller runtime: what controller-runtime gives Go operators.
 export { type Clock, FakeClock, realClock } from "./clock.ts";
-export { ConfigError, type Edition, type OperatorConfig, defaultResourceID, loadConfig, parseConfig } from "./config.ts";
+export { applyBindAddressFlags, BIND_ADDRESS_FLAGS, ConfigError, type Edition, type OperatorConfig, defaultResourceID, loadConfig, parseConfig } from "./config.ts";
 export { Controller, type ControllerOptions, type Reconcile, type ReconcileResult, TerminalError, isTerminal } from "./controller.ts";
 export { DurationError, formatGoDuration, parseGoDuration } from "./duration.ts";
 export { exitAfterFlush, flushed, guardOutput, systemMessage } from "./exit.ts";
