@@ -1,10 +1,12 @@
 // The hub under bad input and refused writes, on the local fleet's real API server (issue 14 and
 // issue 13 kind 7): random bad clusters next to good ones, a ManifestWork an admission policy
 // refuses, a spoke namespace the work agent cannot apply into, a pull secret of the wrong type, a
-// registry that never answers, a stopped work agent (the cluster shows stale, nothing is deleted),
-// the hub's etcd stopped (readiness red, then green, and a later change acted on). The promises are asserted (good clusters converge, every failure is
-// in status and in one aggregated Event per reason), not the timings: `npm run bench -- faults`
-// prints those.
+// registry that never answers, a tag that moves (only its works re-pinned, one Event), a registry
+// down across a hub restart (nothing changed, status says why, recovery once it is back), a stopped
+// work agent (the cluster shows stale, nothing is deleted), the hub's etcd stopped (readiness red,
+// then green, and a later change acted on), and an idle hub (no writes, no Events). The promises are
+// asserted, not the timings: `npm run bench -- faults` prints those. The hub process's own faults
+// (SIGKILL mid-rollout, leader SIGKILL, API server outages) are in e2e/leader-election.test.ts.
 import { randomBytes } from "node:crypto";
 import { createWriteStream, readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
@@ -15,11 +17,12 @@ import { ApiException } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { createHub, type Hub } from "../hub/main.ts";
-import { KERNEL_VERSIONS_CLAIM } from "../hub/names.ts";
+import { KERNEL_VERSIONS_CLAIM, MCM_NAME_LABEL } from "../hub/names.ts";
 import { ApiError, RawClient } from "../shared/kube/raw.ts";
-import { ManifestWork, type ManifestWorkObject } from "../shared/ocm/index.ts";
+import { ManifestWork, manifestWorkSchema, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { RegistryClient, buildLayer, pushImage } from "../shared/registry/index.ts";
 import { startRegistry, type RegistryServer } from "../shared/registry/testing/registry-server.ts";
+import { FaultProxy } from "../shared/runtime/fault-proxy.ts";
 import { createLogger, parseConfig } from "../shared/runtime/index.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
 import { clientsFor, eventually } from "./support/clients.ts";
@@ -38,6 +41,9 @@ const tls = { insecure: true };
 
 let registry: RegistryServer;
 let registryClient: RegistryClient;
+/** The registry as the hub reaches it for the tag and restart tests: a relay that can be cut. */
+let registryRelay: FaultProxy;
+let relayedHost: string;
 let silent: Server;
 const silentSockets = new Set<Socket>();
 let theHub: Hub | undefined;
@@ -49,13 +55,13 @@ const policy = `kmm-e2e-refuse-${suffix}`;
 const repo = () => `${registry.host}/kmm/faults-${suffix}`;
 
 /** A ManagedCluster with no agent behind it: the hub only reads its labels and claim. */
-async function fakeCluster(name: string, claim: string | undefined): Promise<void> {
+async function fakeCluster(name: string, claim: string | undefined, labels: Record<string, string> = { [label]: "true" }): Promise<void> {
   clusters.push(name);
   await hub.core.createNamespace({ body: { metadata: { name } } });
   await hubRaw.request("POST", "/apis/cluster.open-cluster-management.io/v1/managedclusters", {
     apiVersion: "cluster.open-cluster-management.io/v1",
     kind: "ManagedCluster",
-    metadata: { name, labels: { [label]: "true" } },
+    metadata: { name, labels },
     spec: { hubAcceptsClient: false },
   });
   if (claim !== undefined) {
@@ -99,6 +105,45 @@ const argAfter = (argv: string[], flag: string): string | undefined => {
   return i < 0 ? undefined : argv[i + 1];
 };
 
+const workListSchema = z.object({ items: z.array(manifestWorkSchema) });
+
+/** The ManifestWorks of an MCM, by cluster. */
+async function worksOf(mcm: string): Promise<Map<string, ManifestWorkObject>> {
+  const body = (await hubRaw.request("GET", `/apis/work.open-cluster-management.io/v1/manifestworks?labelSelector=${encodeURIComponent(`${MCM_NAME_LABEL}=${mcm}`)}`)).body;
+  return new Map(workListSchema.parse(body).items.map((w) => [w.metadata.namespace ?? "", w]));
+}
+
+/** Each work's resourceVersion by cluster: equal maps mean nothing was written. */
+const versions = (works: Map<string, ManifestWorkObject>): Record<string, string | undefined> => Object.fromEntries([...works].map(([c, w]) => [c, w.metadata.resourceVersion]));
+
+/**
+ * Ends the connections the silent registry holds: a reconcile waiting on it fails now (registry
+ * unreachable) instead of after the registry client's timeouts, minutes later.
+ */
+function releaseSilent(): void {
+  for (const s of silentSockets) s.destroy();
+}
+
+/**
+ * Stops the in-process hub and starts a new one (a new process would start with empty caches too).
+ * A graceful stop waits for the reconciles in flight: the one waiting on the silent registry is released.
+ */
+async function restartHub(identity: string): Promise<void> {
+  const old = theHub;
+  if (old !== undefined) {
+    const state = { stopped: false };
+    const stopping = old.manager.stop().finally(() => { state.stopped = true; });
+    // Released until stopped: the reconcile may ask the silent registry once more.
+    while (!state.stopped) {
+      releaseSilent();
+      await sleep(200);
+    }
+    await stopping;
+  }
+  await run?.catch(() => undefined);
+  await startHub(identity);
+}
+
 async function getWork(cluster: string, name: string): Promise<ManifestWorkObject | undefined> {
   try {
     return ManifestWork.parse((await hubRaw.request("GET", `/apis/work.open-cluster-management.io/v1/namespaces/${cluster}/manifestworks/${name}`)).body);
@@ -131,9 +176,20 @@ async function events(mcm: string): Promise<z.infer<typeof eventListSchema>["ite
   return eventListSchema.parse((await hubRaw.request("GET", `/api/v1/namespaces/default/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${mcm}`)}`)).body).items;
 }
 
+/** Starts an in-process hub (leader election off) with its own log; `run` is its Manager's run. */
+async function startHub(identity: string): Promise<void> {
+  const config = parseConfig(['healthProbeBindAddress: "127.0.0.1:0"', 'metrics:', '  bindAddress: "0"', "leaderElection:", "  enabled: false", "digestRefreshInterval: 5s", "maxConcurrentReconciles: 2"].join("\n"), "hub", "e2e faults config");
+  const logger = createLogger({ name: "kmm-hub-faults", level: "info", destination: createWriteStream(join(fleet.hub.logDir, `kmm-hub-faults-${suffix}.log`), { flags: "a" }) });
+  const connection = await serviceAccountConnection({ core: hub.core, admin: hubAdmin, namespace: hubNamespace, serviceAccount: "kmm-hub" });
+  theHub = await createHub({ config, connection, namespace: hubNamespace, identity, logger });
+  run = theHub.manager.run();
+}
+
 beforeAll(async () => {
   registry = await startRegistry();
   registryClient = new RegistryClient();
+  registryRelay = new FaultProxy("127.0.0.1", Number(registry.host.split(":")[1]));
+  relayedHost = `127.0.0.1:${await registryRelay.start()}`;
   // A registry that accepts connections and never answers.
   silent = createServer((s) => {
     silentSockets.add(s);
@@ -144,12 +200,7 @@ beforeAll(async () => {
     if (!(e instanceof ApiException && e.code === 409)) throw e;
   });
   await applyManifests(hubRaw, await readManifests(new URL("../hub/deploy/rbac.yaml", import.meta.url)));
-
-  const config = parseConfig(['healthProbeBindAddress: "127.0.0.1:0"', 'metrics:', '  bindAddress: "0"', "leaderElection:", "  enabled: false", "digestRefreshInterval: 5s", "maxConcurrentReconciles: 2"].join("\n"), "hub", "e2e faults config");
-  const logger = createLogger({ name: "kmm-hub-faults", level: "info", destination: createWriteStream(join(fleet.hub.logDir, `kmm-hub-faults-${suffix}.log`)) });
-  const connection = await serviceAccountConnection({ core: hub.core, admin: hubAdmin, namespace: hubNamespace, serviceAccount: "kmm-hub" });
-  theHub = await createHub({ config, connection, namespace: hubNamespace, identity: `faults-${suffix}`, logger });
-  run = theHub.manager.run();
+  await startHub(`faults-${suffix}`);
 });
 
 afterAll(async () => {
@@ -168,6 +219,7 @@ afterAll(async () => {
   }
   await hub.core.deleteNamespacedSecret({ namespace: hubNamespace, name: `opaque-${suffix}` }).catch(() => undefined);
   registryClient.close();
+  await registryRelay.stop();
   await registry.stop();
 });
 
@@ -315,6 +367,87 @@ describe("the hub under bad input and refused writes", () => {
   });
 });
 
+describe("the hub when a tag moves and when the registry is down across a restart", () => {
+  const K2 = "6.1.0-20-amd64";
+  const name = `tags-${suffix}`;
+  const sel = `${label}-tags`;
+  // Three clusters run K1 only, three K1 and K2: moving K2's tag concerns the second three only.
+  const single = Array.from({ length: 3 }, (_, i) => `tag1-${suffix}-${i}`);
+  const both = Array.from({ length: 3 }, (_, i) => `tag2-${suffix}-${i}`);
+  const path = `kmm/faults-tags-${suffix}`;
+  const push = async (kernel: string, content: string) =>
+    (await pushImage(registryClient, `${registry.host}/${path}:${kernel}`, { layers: [buildLayer([{ path: `opt/lib/modules/${kernel}/kmod.ko`, content }])] }, { tls })).digest;
+  const pinned = (digest: string) => `${relayedHost}/${path}@${digest}`;
+  const specOf = (w: ManifestWorkObject | undefined) => JSON.stringify(w?.spec);
+  let d1 = "";
+
+  it("re-pins only the works whose tag moved, and says so in one aggregated ImageRepinned Event", async () => {
+    d1 = await push(GOOD_KERNEL, "k1-v1");
+    const d2 = await push(K2, "k2-v1");
+    for (const c of single) await fakeCluster(c, GOOD_KERNEL, { [sel]: "true" });
+    for (const c of both) await fakeCluster(c, `${GOOD_KERNEL}\n${K2}`, { [sel]: "true" });
+    await createMcm(
+      mcmBody(name, {
+        selector: { "kmm-e2e": "true" },
+        moduleLoader: { container: { modprobe: { moduleName: "kmod" }, registryTLS: tls, kernelMappings: [{ regexp: "^6\\.", containerImage: `${relayedHost}/${path}:\${KERNEL_FULL_VERSION}` }] } },
+      }, { [sel]: "true" }),
+    );
+    const before = await eventually("every work pinned", async () => {
+      const ws = await worksOf(name);
+      const ok = [...single, ...both].every((c) => specOf(ws.get(c)).includes(pinned(d1)) && specOf(ws.get(c)).includes(pinned(d2)) === both.includes(c));
+      return ws.size === single.length + both.length && ok ? ws : undefined;
+    }, 60_000);
+
+    const moved = await push(K2, "k2-v2");
+    expect(moved).not.toBe(d2);
+    const after = await eventually("the K2 works re-pinned", async () => {
+      const ws = await worksOf(name);
+      return both.every((c) => specOf(ws.get(c)).includes(pinned(moved)) && !specOf(ws.get(c)).includes(pinned(d2))) ? ws : undefined;
+    }, 60_000);
+    // Only the affected works were written; the others keep their version.
+    for (const c of single) expect(after.get(c)?.metadata.resourceVersion).toBe(before.get(c)?.metadata.resourceVersion);
+    for (const c of both) expect(specOf(after.get(c))).toContain(pinned(d1));
+    await eventually("an ImageRepinned Event", async () => (await events(name)).some((e) => e.reason === "ImageRepinned") || undefined, 30_000);
+    // Its follow-up reconciles must not make it a second Event or a second occurrence.
+    await sleep(3000);
+    const repins = (await events(name)).filter((e) => e.reason === "ImageRepinned");
+    expect(repins).toHaveLength(1);
+    expect(repins[0]!.count ?? 1).toBe(1);
+    expect(repins[0]!.type).toBe("Normal");
+    expect(repins[0]!.message).toContain(moved);
+    expect(both.some((c) => repins[0]!.message.includes(c))).toBe(true);
+    expect(single.some((c) => repins[0]!.message.includes(c))).toBe(false);
+  });
+
+  it("changes, deletes and un-pins no work while the registry is down across a hub restart, says why in status, and recovers once it is back", async () => {
+    const before = await worksOf(name);
+    expect(before.size).toBe(single.length + both.length);
+    const entries = async () => {
+      const st = await mcmStatus(name);
+      return [...single, ...both].map((c) => st?.clusters?.find((e) => e.cluster === c));
+    };
+    await registryRelay.cut();
+    try {
+      // The new hub starts with an empty digest cache: it cannot pin anything.
+      await restartHub(`faults-${suffix}-restarted`);
+      await eventually("the status says the registry is unreachable", async () => (await entries()).every((e) => e?.manifestWork?.message?.includes("registry unreachable") === true) || undefined, 60_000);
+      const st = await mcmStatus(name);
+      expect(st?.conditions?.find((c) => c.type === "ImagesPinned")?.status).toBe("False");
+      // Past a refresh interval (5 s): looked again, still nothing written.
+      await sleep(7000);
+      const during = await worksOf(name);
+      expect(versions(during)).toEqual(versions(before));
+      for (const c of [...single, ...both]) expect(specOf(during.get(c))).toContain(pinned(d1));
+    } finally {
+      await registryRelay.restore();
+    }
+    await eventually("every cluster unblocked", async () => (await entries()).every((e) => e !== undefined && e.manifestWork?.state !== "Blocked") || undefined, 60_000);
+    const st = await mcmStatus(name);
+    expect(st?.conditions?.find((c) => c.type === "ImagesPinned")?.status).toBe("True");
+    expect(versions(await worksOf(name))).toEqual(versions(before));
+  });
+});
+
 describe("the hub when fleet components stop", () => {
   const digestImage = (n: string) => `${registry.host}/kmm/faults-dp-${suffix}@sha256:${n.repeat(64)}`;
 
@@ -389,4 +522,34 @@ describe("the hub when fleet components stop", () => {
     const w = await eventually(`ManifestWork of ${cluster}`, () => getWork(cluster, name), 60_000);
     expect(JSON.stringify(w.spec)).toContain(digestImage("3"));
   });
+});
+
+describe("an idle hub", () => {
+  it("writes nothing and records no Event while nothing changes, with every MCM above still there (blocked and refused ones too)", async () => {
+    const h = theHub;
+    if (h === undefined) throw new Error("no hub running");
+    // The one reconcile still waiting (on the registry that never answers) is not idleness: remove it.
+    const slow = `slow-${suffix}`;
+    await hubRaw.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${slow}`).catch(() => undefined);
+    releaseSilent();
+    const eventCount = async () => {
+      let n = 0;
+      for (const m of mcms) if (m !== slow) for (const e of await events(m)) n += e.count ?? 1;
+      return n;
+    };
+    // Settled: no write for 5 s.
+    let last = h.reconciler.writes;
+    await eventually("the hub settled", async () => {
+      await sleep(5000);
+      const now = h.reconciler.writes;
+      const same = now === last;
+      last = now;
+      return same || undefined;
+    }, 120_000);
+    const writes = h.reconciler.writes;
+    const occurrences = await eventCount();
+    await sleep(30_000);
+    expect(h.reconciler.writes).toBe(writes);
+    expect(await eventCount()).toBe(occurrences);
+  }, 240_000);
 });

@@ -1,7 +1,10 @@
 // Lease leader election against a real kube-apiserver: one leader among
 // candidates, hand-over on release, takeover after a leader is cut off from the
 // API server (with the default 15 s / 10 s / 2 s timings), and a leader that
-// finds its Lease taken stops at once.
+// finds its Lease taken stops at once. Then the hub process itself (the CLI, one pod per
+// replica) under the faults of issue 14: API server outages longer and shorter than the renew
+// deadline, a SIGKILL mid-rollout, a SIGKILLed leader of two. Promises, not timings: those are
+// in `npm run bench -- faults`.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
@@ -9,9 +12,11 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { request } from "node:https";
+import { createServer, type AddressInfo } from "node:net";
 import { ApiException, CoordinationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, V1MicroTime } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
+import { MCM_NAME_LABEL } from "../hub/names.ts";
 import { parseConfig } from "../shared/runtime/config.ts";
 import { Controller } from "../shared/runtime/controller.ts";
 import { FaultProxy } from "../shared/runtime/fault-proxy.ts";
@@ -346,60 +351,141 @@ leaderElection: {resourceID: ${lease}, namespace: ${ns}, leaseDuration: 3s, rene
   });
 });
 
-describe("the hub process with leader election, through an API server outage longer than the renew deadline", () => {
-  it("ends the process (exit 1, lease lost) and its restart in the same pod leads again without waiting for the Lease to expire, and acts on a change", async () => {
-    const server = new URL(fleet.hub.server);
-    const proxy = new FaultProxy(server.hostname, Number(server.port));
-    proxies.push(proxy);
-    const port = await proxy.start();
-    const kubeconfig = join(fleet.hub.logDir, `${ns}-proxied.kubeconfig`);
-    await writeFile(kubeconfig, (await readFile(fleet.hub.kubeconfig, "utf8")).split(fleet.hub.server).join(`https://127.0.0.1:${port}`));
+/** The hub's container in a pod: the CLI as its image runs it, with POD_NAME as its leader identity. */
+interface HubContainer {
+  proc: ChildProcess;
+  exit: Promise<number | null>;
+  output: () => string;
+}
+
+/** A hub pod whose "kubelet" restarts its container in the same pod whenever it exits (restartPolicy Always), unless told to stop. */
+interface HubPod {
+  name: string;
+  container: HubContainer;
+  exits: (number | null)[];
+  running: boolean;
+  /** Stops restarting and kills the container. */
+  stop: (signal?: NodeJS.Signals) => void;
+}
+
+function startHubContainer(pod: string, config: string, kubeconfig: string, log: NodeJS.WritableStream): HubContainer {
+  let output = "";
+  const proc = spawn(process.execPath, ["hub/cli.ts", "run", "--config", config, "--kubeconfig", kubeconfig, "--namespace", ns], { env: { ...process.env, POD_NAME: pod }, stdio: ["ignore", "pipe", "pipe"] });
+  processes.push(proc);
+  for (const stream of [proc.stdout, proc.stderr]) stream.on("data", (b: Buffer) => { output += b.toString(); log.write(b); });
+  return { proc, exit: new Promise((resolve) => proc.on("exit", (code) => { resolve(code); })), output: () => output };
+}
+
+function hubPod(name: string, config: string, kubeconfig: string, restart = true): HubPod {
+  const log = createWriteStream(join(fleet.hub.logDir, `${ns}-${name}.log`), { flags: "a" });
+  const pod: HubPod = {
+    name,
+    container: startHubContainer(name, config, kubeconfig, log),
+    exits: [],
+    running: restart,
+    stop: (signal = "SIGKILL") => {
+      pod.running = false;
+      pod.container.proc.kill(signal);
+    },
+  };
+  const supervise = (c: HubContainer): void => {
+    void c.exit.then(async (code) => {
+      pod.exits.push(code);
+      await sleep(1000);
+      if (!pod.running) return;
+      pod.container = startHubContainer(name, config, kubeconfig, log);
+      supervise(pod.container);
+    });
+  };
+  supervise(pod.container);
+  return pod;
+}
+
+const leads = (c: HubContainer): boolean => c.output().includes('"controllers started"');
+
+/** A kubeconfig for the hub API server reached through a relay that can be cut. */
+async function proxiedKubeconfig(): Promise<{ proxy: FaultProxy; kubeconfig: string }> {
+  const server = new URL(fleet.hub.server);
+  const proxy = new FaultProxy(server.hostname, Number(server.port));
+  proxies.push(proxy);
+  const port = await proxy.start();
+  const kubeconfig = join(fleet.hub.logDir, `${ns}-proxied-${port}.kubeconfig`);
+  await writeFile(kubeconfig, (await readFile(fleet.hub.kubeconfig, "utf8")).split(fleet.hub.server).join(`https://127.0.0.1:${port}`));
+  return { proxy, kubeconfig };
+}
+
+/** A hub config file: leader election on the Lease `lease` with these timings, probes on `probePort` (0: none). */
+async function hubConfig(lease: string, timings: string, probePort = 0): Promise<string> {
+  const file = join(fleet.hub.logDir, `${ns}-${lease}.yaml`);
+  await writeFile(file, [`healthProbeBindAddress: "${probePort === 0 ? "0" : `127.0.0.1:${probePort}`}"`, 'metrics: {bindAddress: "0"}', `leaderElection: {resourceID: ${lease}, namespace: ${ns}, ${timings}}`].join("\n"));
+  return file;
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => srv.close(() => { resolve(); }));
+  return port;
+}
+
+const leaseHolder = async (raw: RawClient, lease: string): Promise<string> =>
+  z.looseObject({ spec: z.looseObject({ holderIdentity: z.string() }) }).parse((await raw.request("GET", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${lease}`)).body).spec.holderIdentity;
+
+/** An MCM that needs no registry and no kernel claim: a device plugin by digest, on the clusters labelled `selector`. */
+const dpMcm = (name: string, selector: string) => ({
+  apiVersion: "hub.kmm.sigs.x-k8s.io/v1beta1",
+  kind: "ManagedClusterModule",
+  metadata: { name },
+  spec: { spokeNamespace: "kmm", selector: { [selector]: "true" }, moduleSpec: { selector: {}, devicePlugin: { container: { image: `127.0.0.1:1/kmm/dp@sha256:${"0".repeat(64)}` } } } },
+});
+
+const workItemsSchema = z.object({ items: z.array(z.looseObject({ metadata: z.looseObject({ namespace: z.string(), generation: z.number().optional() }) })) });
+
+/** The hub process's own faults (issue 14): a SIGKILL mid-rollout, a SIGKILLed leader of two, API server outages. */
+describe("the hub process with leader election under faults", () => {
+  let raw: RawClient;
+  const created: { clusters: string[]; mcms: string[] } = { clusters: [], mcms: [] };
+  const createMcm = async (name: string, selector: string) => {
+    created.mcms.push(name);
+    await raw.request("POST", "/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules", dpMcm(name, selector));
+  };
+  const createCluster = async (name: string, selector: string) => {
+    created.clusters.push(name);
+    await raw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name } });
+    await raw.request("POST", "/apis/cluster.open-cluster-management.io/v1/managedclusters", { apiVersion: "cluster.open-cluster-management.io/v1", kind: "ManagedCluster", metadata: { name, labels: { [selector]: "true" } }, spec: { hubAcceptsClient: false } });
+  };
+  const worksOf = async (mcm: string) => workItemsSchema.parse((await raw.request("GET", `/apis/work.open-cluster-management.io/v1/manifestworks?labelSelector=${encodeURIComponent(`${MCM_NAME_LABEL}=${mcm}`)}`)).body).items;
+  const hasWork = async (cluster: string, mcm: string): Promise<boolean> => raw.request("GET", `/apis/work.open-cluster-management.io/v1/namespaces/${cluster}/manifestworks/${mcm}`).then(() => true, () => false);
+
+  beforeAll(() => {
+    raw = new RawClient(conn);
+  });
+
+  afterAll(async () => {
+    for (const name of created.mcms) await raw.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${name}`).catch(() => undefined);
+    for (const c of created.clusters) {
+      await raw.request("DELETE", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${c}`).catch(() => undefined);
+      await raw.request("DELETE", `/api/v1/namespaces/${c}`).catch(() => undefined);
+    }
+    raw.close();
+  });
+
+  it("ends the process through an API server outage longer than the renew deadline (exit 1, lease lost); its restart in the same pod leads again without waiting for the Lease to expire, and acts on a change", async () => {
+    const { proxy, kubeconfig } = await proxiedKubeconfig();
     // A lease far longer than the outage and the restart: a restarted process that leads well
     // within it proves it succeeded its own Lease instead of waiting for the expiry.
-    const config = join(fleet.hub.logDir, `${ns}-hub.yaml`);
-    await writeFile(config, ['healthProbeBindAddress: "0"', 'metrics: {bindAddress: "0"}', `leaderElection: {resourceID: kmm-hub-restart, namespace: ${ns}, leaseDuration: 60s, renewDeadline: 4s, retryPeriod: 1s}`].join("\n"));
-    const logFile = join(fleet.hub.logDir, `${ns}-hub-process.log`);
-    const log = createWriteStream(logFile, { flags: "a" });
-    /** The hub's container in pod `kmm-hub-0`: the CLI as its image runs it. */
-    const startContainer = (): { proc: ChildProcess; exit: Promise<number | null>; output: () => string } => {
-      let output = "";
-      const proc = spawn(process.execPath, ["hub/cli.ts", "run", "--config", config, "--kubeconfig", kubeconfig, "--namespace", ns], { env: { ...process.env, POD_NAME: "kmm-hub-0" }, stdio: ["ignore", "pipe", "pipe"] });
-      processes.push(proc);
-      for (const stream of [proc.stdout, proc.stderr]) stream.on("data", (b: Buffer) => { output += b.toString(); log.write(b); });
-      return { proc, exit: new Promise((resolve) => proc.on("exit", (code) => { resolve(code); })), output: () => output };
-    };
-    /** The kubelet: restarts the container in the same pod whenever it exits (restartPolicy Always). */
-    const pod = { running: true, container: startContainer(), exits: [] as (number | null)[] };
-    const supervise = (c: ReturnType<typeof startContainer>): void => {
-      void c.exit.then(async (code) => {
-        pod.exits.push(code);
-        await sleep(1000);
-        if (!pod.running) return;
-        pod.container = startContainer();
-        supervise(pod.container);
-      });
-    };
-    supervise(pod.container);
-    const raw = new RawClient(conn);
+    const config = await hubConfig("kmm-hub-restart", "leaseDuration: 60s, renewDeadline: 4s, retryPeriod: 1s");
+    const pod = hubPod("kmm-hub-0", config, kubeconfig);
+    const sel = `${ns}-restart`;
     const cluster = `restart-${ns}`;
     const mcm = `restart-${ns}`;
-    const workPath = (name: string) => `/apis/work.open-cluster-management.io/v1/namespaces/${cluster}/manifestworks/${name}`;
-    const hasWork = async (name: string): Promise<boolean> => raw.request("GET", workPath(name)).then(() => true, () => false);
-    const createMcm = (name: string) =>
-      raw.request("POST", "/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules", {
-        apiVersion: "hub.kmm.sigs.x-k8s.io/v1beta1",
-        kind: "ManagedClusterModule",
-        metadata: { name },
-        // Device plugin only, image by digest: no registry and no kernel claim needed.
-        spec: { spokeNamespace: "kmm", selector: { [ns]: "true" }, moduleSpec: { selector: {}, devicePlugin: { container: { image: `127.0.0.1:1/kmm/dp@sha256:${"0".repeat(64)}` } } } },
-      });
     try {
-      await raw.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: cluster } });
-      await raw.request("POST", "/apis/cluster.open-cluster-management.io/v1/managedclusters", { apiVersion: "cluster.open-cluster-management.io/v1", kind: "ManagedCluster", metadata: { name: cluster, labels: { [ns]: "true" } }, spec: { hubAcceptsClient: false } });
+      await createCluster(cluster, sel);
       const first = pod.container;
-      await createMcm(`${mcm}-a`);
-      await until("the first process to lead", () => first.output().includes('"controllers started"'), 60_000);
-      for (let i = 0; !(await hasWork(`${mcm}-a`)); i++) {
+      await createMcm(`${mcm}-a`, sel);
+      await until("the first process to lead", () => leads(first), 60_000);
+      for (let i = 0; !(await hasWork(cluster, `${mcm}-a`)); i++) {
         if (i > 300) throw new Error("no ManifestWork from the first process");
         await sleep(100);
       }
@@ -414,26 +500,136 @@ describe("the hub process with leader election, through an API server outage lon
       await sleep(2000);
       await proxy.restore();
       const back = performance.now();
-      await createMcm(`${mcm}-b`);
-      for (let i = 0; !(await hasWork(`${mcm}-b`)); i++) {
+      await createMcm(`${mcm}-b`, sel);
+      for (let i = 0; !(await hasWork(cluster, `${mcm}-b`)); i++) {
         if (i > 600) throw new Error(`the restarted process did not act on a change; its log: ${pod.container.output().slice(-2000)}`);
         await sleep(100);
       }
       // Well inside the 60 s lease it would otherwise wait for.
       expect(performance.now() - back).toBeLessThan(30_000);
-      const lease = z.looseObject({ spec: z.looseObject({ holderIdentity: z.string() }) }).parse((await raw.request("GET", `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/kmm-hub-restart`)).body);
-      expect(lease.spec.holderIdentity).toBe("kmm-hub-0");
-      pod.running = false;
-      pod.container.proc.kill("SIGTERM");
+      expect(await leaseHolder(raw, "kmm-hub-restart")).toBe("kmm-hub-0");
+      pod.stop("SIGTERM");
       expect(await pod.container.exit).toBe(0);
     } finally {
-      pod.running = false;
-      pod.container.proc.kill("SIGKILL");
-      for (const name of [`${mcm}-a`, `${mcm}-b`]) await raw.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${name}`).catch(() => undefined);
-      await raw.request("DELETE", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${cluster}`).catch(() => undefined);
-      await raw.request("DELETE", `/api/v1/namespaces/${cluster}`).catch(() => undefined);
-      raw.close();
-      log.end();
+      pod.stop();
+    }
+  });
+
+  it("through an API server outage shorter than the renew deadline: readiness red during it and green after, no restart, and a change acted on", async () => {
+    const { proxy, kubeconfig } = await proxiedKubeconfig();
+    const probe = await freePort();
+    const ready = async () => (await fetch(`http://127.0.0.1:${probe}/readyz`).catch(() => undefined))?.status === 200;
+    // The Deployment's timings: lease 15 s, renew deadline 10 s.
+    const config = await hubConfig("kmm-hub-blip", "leaseDuration: 15s, renewDeadline: 10s, retryPeriod: 2s", probe);
+    const pod = hubPod("kmm-hub-blip-0", config, kubeconfig);
+    const sel = `${ns}-blip`;
+    const cluster = `blip-${ns}`;
+    try {
+      await createCluster(cluster, sel);
+      await until("the process to lead", () => leads(pod.container), 60_000);
+      for (let i = 0; !(await ready()); i++) {
+        if (i > 300) throw new Error("the hub never became ready");
+        await sleep(100);
+      }
+      await proxy.cut();
+      let red = false;
+      try {
+        for (let i = 0; i < 25; i++) {
+          red ||= !(await ready());
+          await sleep(200);
+        }
+      } finally {
+        await proxy.restore();
+      }
+      expect(red).toBe(true);
+      for (let i = 0; !(await ready()); i++) {
+        if (i > 300) throw new Error("the hub did not become ready again");
+        await sleep(100);
+      }
+      await createMcm(`blip-${ns}`, sel);
+      for (let i = 0; !(await hasWork(cluster, `blip-${ns}`)); i++) {
+        if (i > 600) throw new Error("no ManifestWork after the outage");
+        await sleep(100);
+      }
+      // Still the same process, still leading.
+      expect(pod.exits).toEqual([]);
+      expect(pod.container.output().split('"controllers started"').length - 1).toBe(1);
+      expect(await leaseHolder(raw, "kmm-hub-blip")).toBe("kmm-hub-blip-0");
+    } finally {
+      pod.stop();
+    }
+  });
+
+  it("SIGKILLed mid-rollout, its restart in the same pod writes every ManifestWork exactly once and reports the status right", async () => {
+    const sel = `${ns}-rollout`;
+    const clusters = Array.from({ length: 120 }, (_, i) => `rollout-${ns}-${i}`);
+    for (let i = 0; i < clusters.length; i += 20) await Promise.all(clusters.slice(i, i + 20).map((c) => createCluster(c, sel)));
+    const config = await hubConfig("kmm-hub-rollout", "leaseDuration: 15s, renewDeadline: 10s, retryPeriod: 2s");
+    const pod = hubPod("kmm-hub-rollout-0", config, fleet.hub.kubeconfig);
+    const mcm = `rollout-${ns}`;
+    try {
+      await until("the process to lead", () => leads(pod.container), 60_000);
+      const first = pod.container;
+      await createMcm(mcm, sel);
+      let atKill = 0;
+      for (let i = 0; atKill === 0; i++) {
+        if (i > 3000) throw new Error("no ManifestWork written");
+        atKill = (await worksOf(mcm)).length;
+        if (atKill === 0) await sleep(20);
+      }
+      first.proc.kill("SIGKILL");
+      expect(await first.exit).toBeNull();
+      // The kill landed mid-rollout, or this test proves nothing.
+      expect(atKill).toBeLessThan(clusters.length);
+      await until("the restart", () => pod.container !== first, 10_000);
+      const statusSchema = z.looseObject({ status: z.looseObject({ numberDesired: z.number().optional(), conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional(), clusters: z.array(z.looseObject({ cluster: z.string(), manifestWork: z.looseObject({ state: z.string() }).optional() })).optional() }).optional() });
+      const status = async () => statusSchema.parse((await raw.request("GET", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${mcm}`)).body).status;
+      for (let i = 0; ; i++) {
+        const st = await status();
+        if ((await worksOf(mcm)).length === clusters.length && st?.numberDesired === clusters.length && st.conditions?.find((c) => c.type === "ManifestWorksWritten")?.status === "True") break;
+        if (i > 1200) throw new Error(`the restarted process did not finish the rollout; its log: ${pod.container.output().slice(-2000)}`);
+        await sleep(100);
+      }
+      const works = await worksOf(mcm);
+      // One work per cluster, each written once (a rewrite with other content would raise its generation).
+      expect(works.map((w) => w.metadata.namespace).sort()).toEqual([...clusters].sort());
+      for (const w of works) expect(w.metadata.generation).toBe(1);
+      const st = await status();
+      expect(st?.clusters?.map((c) => c.cluster).sort()).toEqual([...clusters].sort());
+      for (const c of st?.clusters ?? []) expect(c.manifestWork?.state).not.toBe("Blocked");
+      expect(await leaseHolder(raw, "kmm-hub-rollout")).toBe("kmm-hub-rollout-0");
+    } finally {
+      pod.stop();
+    }
+  });
+
+  it("with two replicas, the follower takes over from a SIGKILLed leader and acts on a change", async () => {
+    const config = await hubConfig("kmm-hub-pair", "leaseDuration: 6s, renewDeadline: 4s, retryPeriod: 1s");
+    const sel = `${ns}-pair`;
+    const cluster = `pair-${ns}`;
+    // The leader's pod is gone with it (its node failed): no restart there.
+    const leader = hubPod("kmm-hub-pair-a", config, fleet.hub.kubeconfig, false);
+    let follower: HubPod | undefined;
+    try {
+      await createCluster(cluster, sel);
+      await until("the first replica to lead", () => leads(leader.container), 60_000);
+      follower = hubPod("kmm-hub-pair-b", config, fleet.hub.kubeconfig);
+      const f = follower;
+      await sleep(3000);
+      expect(leads(f.container)).toBe(false);
+      expect(await leaseHolder(raw, "kmm-hub-pair")).toBe("kmm-hub-pair-a");
+      leader.stop("SIGKILL");
+      await until("the follower to lead", () => leads(f.container), 30_000);
+      expect(await leaseHolder(raw, "kmm-hub-pair")).toBe("kmm-hub-pair-b");
+      await createMcm(`pair-${ns}`, sel);
+      for (let i = 0; !(await hasWork(cluster, `pair-${ns}`)); i++) {
+        if (i > 600) throw new Error("the new leader did not act on a change");
+        await sleep(100);
+      }
+      expect(f.exits).toEqual([]);
+    } finally {
+      leader.stop();
+      follower?.stop();
     }
   });
 });
