@@ -13,7 +13,7 @@ import type { FleetInfo } from "./fleet-types.ts";
 
 const current = join(cacheDir, "fleets", "current");
 
-const realNodeSchema = z.object({ name: z.string(), kernelVersion: z.string(), hostRoot: z.string(), storage: z.object({ root: z.string(), runroot: z.string() }) });
+const realNodeSchema = z.object({ name: z.string(), hostIP: z.string(), kernelVersion: z.string(), hostRoot: z.string(), storage: z.object({ root: z.string(), runroot: z.string() }) });
 const clusterSchema = z.object({ name: z.string(), kubeconfig: z.string(), server: z.string(), logDir: z.string(), users: z.record(z.string(), z.string()), realNode: realNodeSchema.optional() });
 const registrySchema = z.object({ host: z.string(), caFile: z.string(), certDir: z.string(), username: z.string(), password: z.string() });
 const fleetSchema = z.object({ dir: z.string(), hub: clusterSchema, spokes: z.array(clusterSchema), registry: registrySchema.optional() });

@@ -22,6 +22,8 @@ export interface ClusterInfo {
 export interface RealNodeInfo {
   /** Node name, `<cluster>-real` */
   name: string;
+  /** the node's own loopback address (its InternalIP, its pods' hostIP and podIP): hub-real 127.0.0.1, hub-real-2 127.0.0.2, then one per spoke (spoke1-real 127.0.0.3, …) */
+  hostIP: string;
   /** `status.nodeInfo.kernelVersion` it reports */
   kernelVersion: string;
   /** the node's fake host root: a hostPath `/lib/modules` is `<hostRoot>/lib/modules` */

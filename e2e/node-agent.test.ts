@@ -120,7 +120,7 @@ describe("the real node", () => {
     const marker = randomBytes(4).toString("hex");
     const script = [
       "set -e",
-      `echo "$GREETING $PASSWORD $POD_NAME $NODE_NAME $S_FROM_ENVFROM $EXPANDED" > /out/env`,
+      `echo "$GREETING $PASSWORD $POD_NAME $NODE_NAME $S_FROM_ENVFROM $EXPANDED $POD_IP $HOST_IP" > /out/env`,
       "cat /cfg/file.txt > /out/cfg; cat /sec/password > /out/sec; cat /info/labels > /out/labels",
       "cat /copied/init > /out/init",
       "id -u > /out/uid; id -G > /out/groups",
@@ -152,6 +152,8 @@ describe("the real node", () => {
               { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
               { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
               { name: "EXPANDED", value: "$(GREETING)-world" },
+              { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+              { name: "HOST_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } },
             ],
             envFrom: [{ prefix: "S_", secretRef: { name: "sec" } }],
             securityContext: { runAsUser: 1000, runAsGroup: 1000, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"], add: ["SYS_MODULE"] } },
@@ -185,10 +187,14 @@ describe("the real node", () => {
     expect(main?.state.terminated).toMatchObject({ exitCode: 0, reason: "Completed" });
     expect(done.status?.initContainerStatuses?.[0]?.state.terminated).toMatchObject({ exitCode: 0, reason: "Completed" });
     expect(main?.imageID).toMatch(/@sha256:[0-9a-f]{64}$/);
-    expect(done.status?.podIP).toBe("127.0.0.1");
+    // The node's own loopback address (not the hub's 127.0.0.1): its InternalIP, the pod's podIP and hostIP.
+    expect(node.hostIP).not.toBe("127.0.0.1");
+    expect(done.status?.podIP).toBe(node.hostIP);
+    const addresses = z.looseObject({ status: z.looseObject({ addresses: z.array(z.looseObject({ type: z.string(), address: z.string() })) }) });
+    expect(addresses.parse((await raw.request("GET", `/api/v1/nodes/${node.name}`)).body).status.addresses).toContainEqual({ type: "InternalIP", address: node.hostIP });
 
     const out = (f: string) => readFile(join(node.hostRoot, "var/lib/e2e-out", ns, f), "utf8").then((s) => s.trim());
-    expect(await out("env")).toBe(`hello s3cret job ${node.name} yes hello-world`);
+    expect(await out("env")).toBe(`hello s3cret job ${node.name} yes hello-world ${node.hostIP} ${node.hostIP}`);
     expect(await out("cfg")).toBe("from a configmap");
     expect(await out("sec")).toBe("s3cret");
     expect(await out("labels")).toBe('app="job"');

@@ -70,8 +70,8 @@ export interface StartRealNodeOptions {
   registryCertDir: string;
   /** Node name; `<cluster>-real` by default. */
   name?: string;
-  /** the node's own loopback address (InternalIP, hostIP, podIP); 127.0.0.1 by default */
-  hostIP?: string;
+  /** the node's own loopback address (InternalIP, hostIP, podIP): realNodeLayout's */
+  hostIP: string;
   abort?: Promise<never>;
 }
 
@@ -97,7 +97,7 @@ export async function startRealNode(o: StartRealNodeOptions): Promise<RealNodeIn
     `--log-dir=${logDir}`,
     `--runroot=${runroot}`,
     `--cert-dir=${o.registryCertDir}`,
-    `--host-ip=${o.hostIP ?? "127.0.0.1"}`,
+    `--host-ip=${o.hostIP}`,
   ]);
   const raw = new RawClient(await connectionFrom(o.cluster.info.kubeconfig));
   try {
@@ -108,7 +108,7 @@ export async function startRealNode(o: StartRealNodeOptions): Promise<RealNodeIn
   } finally {
     raw.close();
   }
-  return { name, kernelVersion: o.kernelVersion, hostRoot: join(o.dir, "root"), storage };
+  return { name, hostIP: o.hostIP, kernelVersion: o.kernelVersion, hostRoot: join(o.dir, "root"), storage };
 }
 
 export interface RealNodesOptions {
@@ -117,12 +117,39 @@ export interface RealNodesOptions {
   /**
    * Real nodes of the hub cluster (default 2): the hub's Deployment runs 2 replicas with leader
    * election, one per node as in production. The first is in FleetInfo (`hub.realNode`); the others
-   * are found by the real-node label, named `hub-real-<n>` with address 127.0.0.<n>.
+   * are found by the real-node label, named `hub-real-<n>` (realNodeLayout).
    */
   hubNodes?: number;
 }
 
-/** The registry and one real node per cluster, started together; resolves with what FleetInfo shows. */
+/** One real node of the fleet as realNodeLayout places it. */
+export interface RealNodeSlot {
+  cluster: string;
+  /** `<cluster>-real`, and `hub-real-<n>` for the hub's n-th node (n ≥ 2) */
+  name: string;
+  /** its own loopback address: its InternalIP, its pods' hostIP and podIP */
+  hostIP: string;
+  /** the node FleetInfo shows as the cluster's `realNode` (the first of its cluster) */
+  first: boolean;
+}
+
+/**
+ * Where each real node goes: the hub's nodes `hub-real` on 127.0.0.1 and `hub-real-<n>` on
+ * 127.0.0.<n>, then one node per spoke on the next addresses in the order of `clusters` (with 2 hub
+ * nodes: spoke1-real 127.0.0.3, spoke2-real 127.0.0.4). Pods bound to $(POD_IP) on different nodes
+ * never collide, although every node shares the machine's network. Throws past 127.0.0.254.
+ */
+export function realNodeLayout(clusters: readonly string[], hubNodes: number): RealNodeSlot[] {
+  const slots: Omit<RealNodeSlot, "hostIP">[] = [];
+  for (const cluster of clusters.filter((c) => c === "hub")) {
+    for (let n = 1; n <= Math.max(1, hubNodes); n++) slots.push({ cluster, name: n === 1 ? `${cluster}-real` : `${cluster}-real-${n}`, first: n === 1 });
+  }
+  for (const cluster of clusters.filter((c) => c !== "hub")) slots.push({ cluster, name: `${cluster}-real`, first: true });
+  if (slots.length > 254) throw new Error(`${slots.length} real nodes do not fit in 127.0.0.1-127.0.0.254, one address each`);
+  return slots.map((s, i) => ({ ...s, hostIP: `127.0.0.${i + 1}` }));
+}
+
+/** The registry and the real nodes of realNodeLayout, started together; resolves with what FleetInfo shows (each cluster's first node). */
 export async function startRealNodes(o: {
   dir: string;
   group: ProcessGroup;
@@ -135,16 +162,14 @@ export async function startRealNodes(o: {
   const registry = await startFleetRegistry(join(o.dir, "registry"), o.group, o.abort);
   const kernelVersion = o.options.kernelVersion ?? (await defaultRealNodeKernel());
   const common = { group: o.group, kernelVersion, kubeletVersion: o.kubernetesVersion, registryCertDir: registry.certDir, ...(o.abort ? { abort: o.abort } : {}) };
-  const extra = o.clusters
-    .filter((c) => c.info.name === "hub")
-    .flatMap((cluster) =>
-      Array.from({ length: Math.max(0, (o.options.hubNodes ?? 2) - 1) }, (_, i) =>
-        startRealNode({ ...common, cluster, dir: join(o.dir, cluster.info.name, `real-node-${i + 2}`), name: `${cluster.info.name}-real-${i + 2}`, hostIP: `127.0.0.${i + 2}` }),
-      ),
-    );
-  const [nodes] = await Promise.all([
-    Promise.all(o.clusters.map((cluster) => startRealNode({ ...common, cluster, dir: join(o.dir, cluster.info.name, "real-node") }))),
-    Promise.all(extra),
-  ]);
-  return { registry, nodes: new Map(o.clusters.map((c, i) => [c.info.name, nodes[i]!])) };
+  const byName = new Map(o.clusters.map((c) => [c.info.name, c]));
+  const slots = realNodeLayout([...byName.keys()], o.options.hubNodes ?? 2);
+  const started = await Promise.all(
+    slots.map((s) => {
+      // The first node's folder keeps its name (real-node), the hub's others are real-node-<n>.
+      const folder = s.first ? "real-node" : `real-node-${s.name.slice(s.name.lastIndexOf("-") + 1)}`;
+      return startRealNode({ ...common, cluster: byName.get(s.cluster)!, dir: join(o.dir, s.cluster, folder), name: s.name, hostIP: s.hostIP });
+    }),
+  );
+  return { registry, nodes: new Map(slots.flatMap((s, i) => (s.first ? [[s.cluster, started[i]!] as const] : []))) };
 }
