@@ -1,9 +1,13 @@
 // The whole chain at once, as `npm run demo` shows it: KMM-Hub installed from its images (the hub's
 // install file: 2 replicas with leader election on the hub's real nodes; the spoke editions through
-// the Policy on the spokes' real nodes), then registry → hub (pinning, ManifestWorks) → real OCM work
+// one Policy on the spokes' real nodes), then registry → hub (pinning, ManifestWorks) → real OCM work
 // agent → spoke edition (claims, DaemonSets per kernel, ready labels), on the spokes' kwok nodes and
 // their real nodes, where the worker really runs and this kernel refuses (ENOSYS).
 import { afterAll, describe, expect, inject, it } from "vitest";
+import { z } from "zod";
+import { RawClient } from "../shared/kube/raw.ts";
+import { Policy } from "../shared/ocm/policy.ts";
+import { connectionFrom } from "./controlplane/kube.ts";
 import { cleanUpDemo, runDemo, type Demo } from "./demo/run-demo.ts";
 
 const fleet = inject("fleet");
@@ -51,7 +55,7 @@ describe("npm run demo", () => {
     ]);
   });
 
-  it("went through the hub running from its image: 2 replicas on the hub's real nodes, the Lease held by one of them; the spoke editions from their image through the Policy", () => {
+  it("went through the hub running from its image: 2 replicas on the hub's real nodes, the Lease held by one of them; the spoke editions from their image through one Policy", async () => {
     if (demo === undefined) throw new Error("the first test did not run the demo");
     // No hub in this process: the MCM reached the spokes through the Deployment's pods, one of which led.
     expect(demo.hub.runs).toBe("image");
@@ -60,10 +64,24 @@ describe("npm run demo", () => {
       [`${hubNode}-2`, images.refs.hub, 0],
     ]);
     expect(demo.hub.pods.map((p) => p.pod)).toContain(demo.hub.leader);
-    // Each spoke's edition on its real node, written by the config policy controller from the Policy, Compliant.
+    // Each spoke's edition on its real node, written by the config policy controller from the one Policy, Compliant on every spoke.
     expect(demo.spokeEditions.map((p) => [p.cluster, p.node, p.image, p.restarts, p.compliant])).toEqual(
       fleet.spokes.map((s) => [s.name, s.realNode?.name, images.refs.spoke, 0, "Compliant"]),
     );
+    // Every pod on its node's own address, which its servers bind to ($(POD_IP)): no two collide on the shared network.
+    expect(demo.hub.pods.map((p) => p.address).sort()).toEqual(["127.0.0.1", "127.0.0.2"]);
+    expect(demo.spokeEditions.map((p) => p.address)).toEqual(fleet.spokes.map((s) => s.realNode?.hostIP));
+    expect(new Set([...demo.hub.pods, ...demo.spokeEditions].map((p) => p.address)).size).toBe(2 + fleet.spokes.length);
+    // One root Policy on the hub, as users apply it, Compliant on both spokes.
+    const hubRaw = new RawClient(await connectionFrom(fleet.hub.kubeconfig));
+    try {
+      const all = z.object({ items: z.array(z.looseObject({ metadata: z.looseObject({ name: z.string() }) })) }).parse((await hubRaw.request("GET", "/apis/policy.open-cluster-management.io/v1/policies")).body).items;
+      const roots = all.filter((p) => p.metadata.name === "install-kmm-spoke").map((p) => Policy.parse(p));
+      expect(roots.map((p) => p.metadata.namespace)).toEqual(["kmm-hub-policies"]);
+      expect(roots[0]?.status?.status?.map((c) => [c.clustername, c.compliant]).sort()).toEqual(fleet.spokes.map((s) => [s.name, "Compliant"]));
+    } finally {
+      hubRaw.close();
+    }
     for (const p of demo.spokeEditions) expect(p.writtenBy).toContain("config-policy-controller");
   });
 });

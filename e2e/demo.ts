@@ -1,6 +1,6 @@
 // npm run demo [-- --exit] [--kwok-only]: starts a local fleet (hub + 2 spokes, each with real nodes
 // unless --kwok-only) and a registry, installs KMM-Hub from its images as users do (the hub's install
-// file on the hub's two real nodes, the spoke editions through the Policy on each spoke's real node;
+// file on the hub's two real nodes, the spoke editions through one Policy on every spoke's real node;
 // with --kwok-only nothing can run an image, so hub and spoke editions run in this process), applies a
 // ManagedClusterModule, and shows what reached each spoke and each node — which are kwok nodes
 // (simulated: nothing runs) and what the worker really did on the real ones — and which hub pod led.
@@ -52,8 +52,8 @@ if (demo?.hub.runs === "image") {
   const leader = demo.hub.leader;
   console.log("\nKMM-Hub from its images on the real nodes (the hub's install file; the spoke editions through the Policy):");
   console.table([
-    ...demo.hub.pods.map((p) => ({ cluster: p.cluster, pod: p.pod, node: p.node, image: p.image, restarts: p.restarts, role: p.pod === leader ? "hub, leader (holds the Lease)" : "hub, follower" })),
-    ...demo.spokeEditions.map((p) => ({ cluster: p.cluster, pod: p.pod, node: p.node, image: p.image, restarts: p.restarts, role: `spoke edition (Policy ${p.compliant}, written by ${p.writtenBy.join(", ")})` })),
+    ...demo.hub.pods.map((p) => ({ cluster: p.cluster, pod: p.pod, node: p.node, address: p.address, image: p.image, restarts: p.restarts, role: p.pod === leader ? "hub, leader (holds the Lease)" : "hub, follower" })),
+    ...demo.spokeEditions.map((p) => ({ cluster: p.cluster, pod: p.pod, node: p.node, address: p.address, image: p.image, restarts: p.restarts, role: `spoke edition (Policy ${p.compliant}, written by ${p.writtenBy.join(", ")})` })),
   ]);
 } else {
   console.log("\nThe hub and the spoke editions ran in this process (--kwok-only: no real node can run their images).");

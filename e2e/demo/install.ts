@@ -1,12 +1,13 @@
 // KMM-Hub installed on the demo's fleet as users install it, from the images in the fleet's registry:
 // the hub from its one install file (images/manifests.ts hubManifests, what `npm run images --
 // --manifests` writes as kmm-hub.yaml) as its Deployment, 2 replicas with leader election on the hub's
-// two real nodes; the spoke edition on each spoke's real node through the Policy of gen:policy, which
-// the real placement controller, propagator and config policy controller turn into its Deployment.
-// What the rig adds is what a user of tainted nodes and a private registry adds (toleration, node
-// selector, pull secrets), plus ports of its own per pod: every real node shares the machine's
-// network (README "Real nodes"), so the hub's replicas bind to their pods' addresses and each
-// spoke's edition gets its own health and metrics ports, through one Policy per spoke.
+// two real nodes; the spoke edition on every spoke's real node through the one Policy of gen:policy,
+// which the real placement controller, propagator and config policy controller turn into its
+// Deployment on each spoke. What the rig adds is what a user of tainted nodes and a private registry
+// adds (toleration, node selector, pull secrets), plus servers bound to each pod's address: every real
+// node shares the machine's network on an address of its own (README "Real nodes"), so the hub's
+// replicas and the spoke editions take `--health-probe-bind-address=$(POD_IP):8081` and
+// `--metrics-bind-address=$(POD_IP):8443`.
 import { z } from "zod";
 import { isNotFound, type RawClient } from "../../shared/kube/raw.ts";
 import { hubManifests } from "../../images/manifests.ts";
@@ -17,14 +18,13 @@ import { registryPullSecret } from "../controlplane/node-agent/test-images.ts";
 import { waitFor } from "../controlplane/procs.ts";
 import type { FleetImages } from "../support/fleet-images.ts";
 import { HUB_NAMESPACE, hubOnRealNodes, hubPods, leaseHolder } from "../support/hub-install.ts";
-import { FLEET_PULL_SECRET, podReady, podsOf, realNodePlacement, type KmmPod } from "../support/real-node-pods.ts";
+import { boundToPodIP, FLEET_PULL_SECRET, podReady, podsOf, realNodePlacement, type KmmPod } from "../support/real-node-pods.ts";
 import { applyManifests, editPodSpec, parseManifests, type ManifestObject } from "../support/manifests.ts";
 
-/** The ManagedCluster label each spoke's own Policy selects it by (value: the cluster's name). */
+/** The ManagedCluster label the demo's Policy selects the spokes by (gen:policy --cluster-label). */
 const SPOKE_EDITION_LABEL = "kmm.demo/spoke-edition";
-/** The ConfigMap (carried by the Policy) that gives a spoke edition its ports. */
-const SPOKE_CONFIG = "kmm-spoke-config";
-const SPOKE_CONFIG_DIR = "/etc/kmm-spoke";
+/** gen:policy's Policy (and ConfigurationPolicy) name. */
+const POLICY = "install-kmm-spoke";
 const SPOKE_DEPLOYMENT = "kmm-spoke";
 const FIELD_MANAGER = "kubectl";
 const policyApi = "/apis/policy.open-cluster-management.io/v1";
@@ -34,6 +34,8 @@ export interface DemoPod {
   cluster: string;
   pod: string;
   node: string;
+  /** the pod's address (podIP): its real node's own loopback address, which its servers bind to */
+  address: string;
   image: string;
   restarts: number;
 }
@@ -52,78 +54,47 @@ export interface InstallSpoke {
   realNode: string;
 }
 
-/** Health and metrics ports of the spoke edition on the n-th spoke (from 0); away from the hub's 8081/8443. */
-export const spokePorts = (n: number) => ({ health: 18181 + n, metrics: 18481 + n });
-
-/** The namespace of the Policy for one spoke (gen:policy's, suffixed: one Policy per spoke). */
-export const policyNamespace = (cluster: string) => `${POLICY_NAMESPACE}-${cluster}`;
-
-const probe = z.looseObject({ httpGet: z.looseObject({ port: z.union([z.number(), z.string()]) }) });
-const deploymentSpec = z.looseObject({
-  spec: z.looseObject({
-    template: z.looseObject({
-      spec: z.looseObject({
-        containers: z.array(z.looseObject({ name: z.string(), args: z.array(z.string()).default([]), livenessProbe: probe, readinessProbe: probe, volumeMounts: z.array(z.unknown()).default([]) })),
-        volumes: z.array(z.unknown()).default([]),
-      }),
-    }),
-  }),
-});
-const objectTemplate = z.looseObject({ complianceType: z.string(), objectDefinition: z.looseObject({ kind: z.string() }) });
+const deploymentSpec = z.looseObject({ spec: z.looseObject({ template: z.looseObject({ spec: z.looseObject({ containers: z.array(z.looseObject({ name: z.string() })) }) }) }) });
+const objectTemplate = z.looseObject({ objectDefinition: z.looseObject({ kind: z.string() }) });
 const policyDoc = z.looseObject({
   spec: z.looseObject({ "policy-templates": z.array(z.looseObject({ objectDefinition: z.looseObject({ spec: z.looseObject({ "object-templates": z.array(objectTemplate) }) }) })) }),
 });
 const managedFields = z.looseObject({ metadata: z.looseObject({ managedFields: z.array(z.looseObject({ manager: z.string(), subresource: z.string().optional() })).optional() }) });
 
 /**
- * The spoke Deployment of the Policy with its config (`--config`, the ConfigMap SPOKE_CONFIG mounted)
- * and its probes on `ports`; the ConfigMap is added to the Policy's objects just before it.
+ * The Policy with its spoke Deployment's manager bound to its pod's address (boundToPodIP: the POD_IP
+ * variable from the downward API and the spoke edition's bind-address flags); everything else as
+ * gen:policy wrote it. Throws ZodError when the Policy has no such Deployment.
  */
-function withPorts(policyObject: ManifestObject, ports: { health: number; metrics: number }): ManifestObject {
+export function withPodAddresses(policyObject: ManifestObject): ManifestObject {
   const doc = policyDoc.parse(policyObject);
-  const config = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: SPOKE_CONFIG, namespace: SPOKE_NAMESPACE }, data: { "config.yaml": `healthProbeBindAddress: ":${ports.health}"\nmetrics:\n  bindAddress: ":${ports.metrics}"\n` } };
+  let edited = 0;
   const templates = doc.spec["policy-templates"].map((t) => {
-    const objects = t.objectDefinition.spec["object-templates"].flatMap((o): unknown[] => {
-      if (o.objectDefinition.kind !== "Deployment") return [o];
-      const podSpec = deploymentSpec.parse(o.objectDefinition).spec.template.spec;
-      const containers = podSpec.containers.map((c) =>
-        c.name !== "manager"
-          ? c
-          : {
-              ...c,
-              args: [...c.args, "--config", `${SPOKE_CONFIG_DIR}/config.yaml`],
-              livenessProbe: { ...c.livenessProbe, httpGet: { ...c.livenessProbe.httpGet, port: ports.health } },
-              readinessProbe: { ...c.readinessProbe, httpGet: { ...c.readinessProbe.httpGet, port: ports.health } },
-              volumeMounts: [...c.volumeMounts, { name: "config", mountPath: SPOKE_CONFIG_DIR, readOnly: true }],
-            },
-      );
-      const volumes = [...podSpec.volumes, { name: "config", configMap: { name: SPOKE_CONFIG } }];
-      const deployment = editPodSpec(o.objectDefinition, (spec) => ({ ...spec, containers, volumes }));
-      return [{ complianceType: o.complianceType, objectDefinition: config }, { ...o, objectDefinition: deployment }];
+    const objects = t.objectDefinition.spec["object-templates"].map((o) => {
+      if (o.objectDefinition.kind !== "Deployment") return o;
+      edited++;
+      const containers = deploymentSpec.parse(o.objectDefinition).spec.template.spec.containers.map((c) => (c.name === "manager" ? boundToPodIP(c) : c));
+      return { ...o, objectDefinition: editPodSpec(o.objectDefinition, (spec) => ({ ...spec, containers })) };
     });
     return { ...t, objectDefinition: { ...t.objectDefinition, spec: { ...t.objectDefinition.spec, "object-templates": objects } } };
   });
+  if (edited !== 1) throw new Error(`the Policy ${policyObject.metadata.name} holds ${edited} Deployments, not the spoke edition's one`);
   return { ...policyObject, spec: { ...doc.spec, "policy-templates": templates } };
 }
 
 /**
- * gen:policy's Policy file (images by digest; --cluster-label, --node-selector, --toleration and
- * --image-pull-secret for the spoke's tainted real node and the fleet's registry) for the n-th spoke
- * alone, in its own namespace, with the spoke edition on that spoke's ports (spokePorts).
+ * gen:policy's Policy file (images by digest; --cluster-label selecting every spoke the demo labels,
+ * --node-selector, --toleration and --image-pull-secret for the spokes' tainted real nodes and the
+ * fleet's registry), its spoke Deployment bound to its pod's address (withPodAddresses).
  */
-export function spokePolicy(cluster: string, n: number, images: FleetImages): ManifestObject[] {
+export function spokePolicy(images: FleetImages): ManifestObject[] {
   const placement = realNodePlacement();
-  const text = renderPolicy(images.refs.spoke, images.refs.worker, "placement", { [SPOKE_EDITION_LABEL]: cluster }, {
+  const text = renderPolicy(images.refs.spoke, images.refs.worker, "placement", { [SPOKE_EDITION_LABEL]: "true" }, {
     nodeSelector: placement.nodeSelector,
     tolerations: placement.tolerations,
     imagePullSecrets: placement.imagePullSecrets.map((p) => p.name),
   });
-  const namespace = policyNamespace(cluster);
-  return parseManifests(text, `the Policy of gen:policy for ${cluster}`).map((o) => {
-    if (o.kind === "Namespace") return { ...o, metadata: { ...o.metadata, name: namespace } };
-    const moved = { ...o, metadata: { ...o.metadata, namespace } };
-    return o.kind === "Policy" ? withPorts(moved, spokePorts(n)) : moved;
-  });
+  return parseManifests(text, "the Policy of gen:policy").map((o) => (o.kind === "Policy" ? withPodAddresses(o) : o));
 }
 
 /** Whether GET `path` answers 404. */
@@ -144,6 +115,7 @@ const asPod = (cluster: string, p: KmmPod): DemoPod => ({
   cluster,
   pod: p.metadata.name,
   node: p.spec.nodeName ?? "",
+  address: p.status?.podIP ?? "",
   image: p.status?.containerStatuses?.[0]?.image ?? "",
   restarts: p.status?.containerStatuses?.[0]?.restartCount ?? 0,
 });
@@ -175,22 +147,31 @@ export async function installHub(hubRaw: RawClient, hub: ClusterInfo, registry: 
 }
 
 /**
- * On each spoke the user's part (the spoke edition's namespace and the registry's pull secret in it), then
- * each spoke's Policy on the hub; waits until every spoke's edition is Ready on its real node and its
- * Policy Compliant. Resolves with the spoke editions' pods.
+ * On each spoke the user's part (the spoke edition's namespace and the registry's pull secret in it,
+ * the ManagedCluster's SPOKE_EDITION_LABEL on the hub), then the one Policy on the hub; waits until
+ * every spoke's edition is Ready on its real node and the Policy Compliant on every spoke. Resolves
+ * with the spoke editions' pods.
  */
 export async function installSpokes(hubRaw: RawClient, spokes: InstallSpoke[], registry: FleetRegistry, images: FleetImages, timeoutMs: number): Promise<SpokeEdition[]> {
-  for (const [n, s] of spokes.entries()) {
+  for (const s of spokes) {
     await s.raw.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: SPOKE_NAMESPACE } }, FIELD_MANAGER);
     await s.raw.apply(registryPullSecret(registry, SPOKE_NAMESPACE, FLEET_PULL_SECRET), FIELD_MANAGER);
-    await hubRaw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${s.info.name}`, { metadata: { labels: { [SPOKE_EDITION_LABEL]: s.info.name } } }, "application/merge-patch+json");
-    await applyManifests(hubRaw, spokePolicy(s.info.name, n, images), { fieldManager: FIELD_MANAGER });
+    await hubRaw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${s.info.name}`, { metadata: { labels: { [SPOKE_EDITION_LABEL]: "true" } } }, "application/merge-patch+json");
   }
+  // A suite before (install-chain) may still be deleting the same namespace: objects cannot go into it then.
+  await waitFor(`namespace ${POLICY_NAMESPACE} not terminating`, async () => {
+    const r = await hubRaw.request("GET", `/api/v1/namespaces/${POLICY_NAMESPACE}`).catch((e: unknown) => {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    });
+    return r === undefined || z.looseObject({ metadata: z.looseObject({ deletionTimestamp: z.string().optional() }) }).parse(r.body).metadata.deletionTimestamp === undefined;
+  }, { timeoutMs, intervalMs: 500 });
+  await applyManifests(hubRaw, spokePolicy(images), { fieldManager: FIELD_MANAGER });
   return Promise.all(
     spokes.map(async (s) => {
       const p = await waitFor(`the spoke edition Ready on ${s.realNode}`, async () => (await spokePods(s.raw)).find((x) => x.spec.nodeName === s.realNode && podReady(x)), { timeoutMs, intervalMs: 1000 });
       const compliant = await waitFor(`the Policy Compliant for ${s.info.name}`, async () => {
-        const root = Policy.parse((await hubRaw.request("GET", `${policyApi}/namespaces/${policyNamespace(s.info.name)}/policies/install-kmm-spoke`)).body);
+        const root = Policy.parse((await hubRaw.request("GET", `${policyApi}/namespaces/${POLICY_NAMESPACE}/policies/${POLICY}`)).body);
         return root.status?.status?.find((c) => c.clustername === s.info.name && c.compliant === "Compliant")?.compliant;
       }, { timeoutMs, intervalMs: 1000 });
       const dep = managedFields.parse(await s.raw.request("GET", `/apis/apps/v1/namespaces/${SPOKE_NAMESPACE}/deployments/${SPOKE_DEPLOYMENT}`).then((r) => r.body));
@@ -202,16 +183,16 @@ export async function installSpokes(hubRaw: RawClient, spokes: InstallSpoke[], r
 
 /**
  * Removes what installSpokes and installHub put on a shared fleet, in the order that keeps it
- * removed: the Policies (so nothing re-creates the spoke Deployments), the spoke Deployments and
- * their pods, the hub's Deployment, config and Service and its pods. The namespaces, CRDs and RBAC
- * stay, as the e2e suites share them. Each step is tried; failures are passed to `warn`.
+ * removed: the Policy's namespace (so nothing re-creates the spoke Deployments), the spoke Deployments
+ * and their pods, the hub's Deployment, config and Service and its pods. The spoke namespaces, CRDs
+ * and RBAC stay, as the e2e suites share them. Each step is tried; failures are passed to `warn`.
  */
 export async function uninstall(hubRaw: RawClient, spokes: InstallSpoke[], hubObjects: ManifestObject[], warn: (msg: string) => void): Promise<void> {
   const quietly = (what: string, p: Promise<unknown>) => p.catch((e: unknown) => warn(`${what}: ${e instanceof Error ? e.message : String(e)}`));
+  await quietly("Policy", hubRaw.request("DELETE", `/api/v1/namespaces/${POLICY_NAMESPACE}`));
   await Promise.all(
     spokes.map(async (s) => {
-      await quietly(`${s.info.name}: Policy`, hubRaw.request("DELETE", `/api/v1/namespaces/${policyNamespace(s.info.name)}`));
-      await quietly(`${s.info.name}: ConfigurationPolicy gone`, waitFor(`the ConfigurationPolicy gone from ${s.info.name}`, () => absent(s.raw, `${policyApi}/namespaces/${s.info.name}/configurationpolicies/install-kmm-spoke`), { timeoutMs: 120_000, intervalMs: 1000 }));
+      await quietly(`${s.info.name}: ConfigurationPolicy gone`, waitFor(`the ConfigurationPolicy gone from ${s.info.name}`, () => absent(s.raw, `${policyApi}/namespaces/${s.info.name}/configurationpolicies/${POLICY}`), { timeoutMs: 120_000, intervalMs: 1000 }));
       // The config policy controller may enforce once more from its cache: delete until it stays gone.
       const deployment = `/apis/apps/v1/namespaces/${SPOKE_NAMESPACE}/deployments/${SPOKE_DEPLOYMENT}`;
       await quietly(`${s.info.name}: spoke edition gone`, waitFor(`the spoke edition gone from ${s.info.name}`, async () => {
@@ -221,14 +202,13 @@ export async function uninstall(hubRaw: RawClient, spokes: InstallSpoke[], hubOb
         }
         return (await spokePods(s.raw)).length === 0;
       }, { timeoutMs: 120_000, intervalMs: 1000 }));
-      for (const path of [`/api/v1/namespaces/${SPOKE_NAMESPACE}/configmaps/${SPOKE_CONFIG}`, `/api/v1/namespaces/${SPOKE_NAMESPACE}/secrets/${FLEET_PULL_SECRET}`]) {
-        await quietly(`${s.info.name}: ${path}`, s.raw.request("DELETE", path).catch((e: unknown) => {
-          if (!isNotFound(e)) throw e;
-        }));
-      }
+      await quietly(`${s.info.name}: pull secret`, s.raw.request("DELETE", `/api/v1/namespaces/${SPOKE_NAMESPACE}/secrets/${FLEET_PULL_SECRET}`).catch((e: unknown) => {
+        if (!isNotFound(e)) throw e;
+      }));
       await quietly(`${s.info.name}: label`, hubRaw.request("PATCH", `/apis/cluster.open-cluster-management.io/v1/managedclusters/${s.info.name}`, { metadata: { labels: { [SPOKE_EDITION_LABEL]: null } } }, "application/merge-patch+json"));
     }),
   );
+  await quietly("Policy namespace gone", waitFor(`namespace ${POLICY_NAMESPACE} gone`, () => absent(hubRaw, `/api/v1/namespaces/${POLICY_NAMESPACE}`), { timeoutMs: 60_000, intervalMs: 500 }));
   for (const o of hubObjects.filter((x) => ["Deployment", "ConfigMap", "Service"].includes(x.kind))) await quietly(`${o.kind} ${o.metadata.name}`, hubRaw.delete(o));
   await quietly("hub pods gone", waitFor("the kmm-hub pods gone", async () => (await hubPods(hubRaw)).length === 0, { timeoutMs: 90_000, intervalMs: 1000 }));
 }

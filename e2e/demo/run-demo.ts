@@ -5,8 +5,8 @@
 //   module-loader DaemonSet per kernel and labels the nodes where the module is ready.
 // With real nodes and the product images (the default of `npm run demo`), KMM-Hub is installed as
 // users install it (./install.ts): the hub from its install file as its Deployment, 2 replicas with
-// leader election on the hub's real nodes, and the spoke editions from their image through the
-// Policy on each spoke's real node; the spokes' nodes are kwok nodes (nothing runs on them) plus that
+// leader election on the hub's real nodes, and the spoke editions from their image through one
+// Policy on every spoke's real node; the spokes' nodes are kwok nodes (nothing runs on them) plus that
 // real node, where the module-loader pod really runs the worker and the summary says what the real
 // kernel answered (on this machine ENOSYS: no module loading). Without real nodes nothing can run an
 // image: hub and spoke editions then run in this process (createHub, createSpoke), on kwok nodes only.

@@ -5,14 +5,13 @@
 import { z } from "zod";
 import type { RawClient } from "../../shared/kube/raw.ts";
 import { editPodSpec, type ManifestObject } from "./manifests.ts";
-import { podsOf, realNodePlacement, type KmmPod } from "./real-node-pods.ts";
+import { boundToPodIP, podsOf, realNodePlacement, type KmmPod } from "./real-node-pods.ts";
 
 /** The hub's namespace (hub/deploy/namespace.yaml). */
 export const HUB_NAMESPACE = "kmm-hub";
 /** The Lease the replicas elect a leader on (leaderElection.resourceID in hub/deploy/deployment.yaml). */
 export const HUB_LEASE = "kmm-hub.hub.kmm.sigs.x-k8s.io";
 
-const containerSchema = z.looseObject({ name: z.string(), image: z.string(), args: z.array(z.string()), env: z.array(z.looseObject({ name: z.string() })) });
 /** What the tests read of the shipped Deployment (replicas, spread) besides what they change. */
 export const hubDeploymentSchema = z.looseObject({
   kind: z.literal("Deployment"),
@@ -31,21 +30,15 @@ export const hubDeploymentSchema = z.looseObject({
  * An object of the hub's install (hub/deploy or the rendered kmm-hub.yaml) as the rig runs it: the
  * Deployment with `image` for its manager, placed on the real nodes (realNodePlacement), its
  * topology spread made strict (both replicas on one node would share its address) and the health
- * and metrics servers bound to $(POD_IP) with `kmm-hub run`'s flags.
+ * and metrics servers bound to $(POD_IP) with `kmm-hub run`'s flags (boundToPodIP).
  * Other objects are returned as they are. Throws ZodError when the Deployment lacks those fields.
  */
 export function hubOnRealNodes(o: ManifestObject, image: string): ManifestObject {
   if (o.kind !== "Deployment") return o;
   const dep = hubDeploymentSchema.parse(o);
-  const manager = (c: z.infer<typeof containerSchema>) => ({
-    ...c,
-    image,
-    env: [...c.env, { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } }],
-    args: [...c.args, "--health-probe-bind-address=$(POD_IP):8081", "--metrics-bind-address=$(POD_IP):8443"],
-  });
   return editPodSpec(o, (spec) => ({
     ...spec,
-    containers: dep.spec.template.spec.containers.map((c) => (c.name === "manager" ? manager(containerSchema.parse(c)) : c)),
+    containers: dep.spec.template.spec.containers.map((c) => (c.name === "manager" ? { ...boundToPodIP(c), image } : c)),
     ...realNodePlacement(),
     // Both replicas on one node would share its address: the shipped preference made a rule.
     topologySpreadConstraints: dep.spec.template.spec.topologySpreadConstraints.map((t) => ({ ...t, whenUnsatisfiable: "DoNotSchedule" })),

@@ -16,7 +16,25 @@ export function realNodePlacement() {
   };
 }
 
-/** A pod list as the suites read KMM-Hub's pods: name, node, Ready, the first container's image and restarts. */
+const bindable = z.looseObject({ args: z.array(z.string()).default([]), env: z.array(z.unknown()).default([]) });
+
+/**
+ * A manager container (the hub's or the spoke edition's) with its health and metrics servers bound
+ * to its pod's address: POD_IP from the downward API (status.podIP) and the programs'
+ * `--health-probe-bind-address=$(POD_IP):8081 --metrics-bind-address=$(POD_IP):8443` after its args.
+ * Every real node shares the machine's network on its own loopback address, so pods bound to the
+ * shipped wildcard ports would collide. Throws ZodError when args or env is not a list.
+ */
+export function boundToPodIP(container: unknown): z.infer<typeof bindable> {
+  const c = bindable.parse(container);
+  return {
+    ...c,
+    env: [...c.env, { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } }],
+    args: [...c.args, "--health-probe-bind-address=$(POD_IP):8081", "--metrics-bind-address=$(POD_IP):8443"],
+  };
+}
+
+/** A pod list as the suites read KMM-Hub's pods: name, node, address, Ready, the first container's image and restarts. */
 export const podListSchema = z.object({
   items: z.array(
     z.looseObject({
@@ -24,6 +42,7 @@ export const podListSchema = z.object({
       spec: z.looseObject({ nodeName: z.string().optional() }),
       status: z
         .looseObject({
+          podIP: z.string().optional(),
           conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional(),
           containerStatuses: z.array(z.looseObject({ image: z.string(), restartCount: z.number() })).optional(),
         })
