@@ -34,6 +34,7 @@ import type { ClusterPlan } from "./plan.ts";
 import { pullSecretKeychain } from "./pull-secret.ts";
 import { repins, warnings, type EventToRecord } from "./report.ts";
 import { StatusMemo, buildStatus, newestStatus, progressingStatus, type WrittenStatus } from "./status.ts";
+import { StatusWriter, type StatusWriteResult } from "./status-writer.ts";
 import type { ClusterProblem } from "./summary.ts";
 import { classifyWriteError } from "./write-errors.ts";
 import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
@@ -112,6 +113,8 @@ export class ManagedClusterModuleReconciler {
   private readonly pending = new Map<string, Set<string> | "all">();
   /** Per MCM, the last plan and status parts (dropped after a failure: the next reconcile plans all). */
   private readonly memory = new Map<string, McmMemory>();
+  /** Status writes beside the reconciles: the newest status per MCM, one write at a time. */
+  private readonly statusWriter: StatusWriter;
   /** Desired work specs → cached specs known to hold them (see specWritten). */
   private readonly specsWritten = new WeakMap<object, WeakSet<object>>();
   /** Parts of cached ManifestWorks that are equal across clusters, kept once. */
@@ -181,6 +184,11 @@ export class ManagedClusterModuleReconciler {
       maxConcurrentReconciles: opts.maxConcurrentReconciles ?? 1,
     });
     m.addController(this.controller);
+    this.statusWriter = new StatusWriter({
+      write: (mcm, status) => this.applyStatus(mcm, status),
+      failed: (mcm, result) => this.statusFailed(mcm, result),
+      stopped: () => this.controller.signal.aborted,
+    });
     this.wire();
   }
 
@@ -311,6 +319,23 @@ export class ManagedClusterModuleReconciler {
   private forgetPlans(name: string): void {
     this.memory.delete(name);
     this.pending.delete(name);
+    this.statusWriter.forget(name);
+  }
+
+  /**
+   * A status write in the background failed: a refusal is an Event and a look again after
+   * REFUSED_RETRY_MS, a write that did not get through a retry with backoff; both plan every cluster.
+   */
+  private async statusFailed(mcm: ManagedClusterModule, result: StatusWriteResult): Promise<void> {
+    const name = mcmName(mcm);
+    this.memory.delete(name);
+    this.pending.set(name, "all");
+    if (result.refused !== undefined) {
+      await this.events.record({ name, uid: mcm.metadata.uid }, "Warning", EventReasons.StatusRefused, result.refused);
+      this.controller.queue.addAfter(name, REFUSED_RETRY_MS);
+    } else {
+      this.controller.queue.addRateLimited(name);
+    }
   }
 
   /**
@@ -392,20 +417,16 @@ export class ManagedClusterModuleReconciler {
     const works = touched === "all" ? current : { get: (cluster: string) => (current.has(cluster) ? current.get(cluster) : this.cachedWork(name, cluster)) };
     // Nothing a status shows changed (a work event of our own apply): the last one stands.
     const same = touched !== "all" && failed.size === 0 ? [...touched].map((cluster) => ({ cluster, outcome: planned.outcome(mcm, cluster), work: works.get(cluster) })) : undefined;
-    const status = await this.writeStatus(mcm, all, works, memory, same);
+    const status = this.writeStatus(mcm, all, works, memory, same);
     const events: EventToRecord[] = [...warnings(plans, written, current)];
     if (repinned.length > 0) events.push({ type: "Normal", reason: EventReasons.ImageRepinned, problems: repinned });
     if (deletions.deleted.length > 0) events.push({ type: "Normal", reason: EventReasons.ManifestWorkDeleted, problems: deletions.deleted });
     if (deletions.failed.length > 0) events.push({ type: "Warning", reason: EventReasons.ReconcileFailed, problems: deletions.failed });
-    if (status.refused !== undefined) events.push({ type: "Warning", reason: EventReasons.StatusRefused, problems: [{ cluster: "-", message: status.refused }] });
-    for (const e of events) {
-      if (e.reason === EventReasons.StatusRefused) await this.events.record(target, e.type, e.reason, e.problems[0]?.message ?? "");
-      else await this.events.recordProblems(target, e.type, e.reason, e.problems);
-    }
+    for (const e of events) await this.events.recordProblems(target, e.type, e.reason, e.problems);
 
-    if (retry || deletions.failed.length > 0 || status.retry) throw new Error(`ManagedClusterModule ${name}: some writes did not get through (see its status and Events); retrying`);
+    if (retry || deletions.failed.length > 0) throw new Error(`ManagedClusterModule ${name}: some writes did not get through (see its status and Events); retrying`);
     const registryTrouble = written.some((o) => o.kind === "blocked" && (o.reason === "RegistryUnreachable" || o.reason === "RegistryError" || o.reason === "RegistryAuth"));
-    const refused = written.some((o) => o.kind === "blocked" && o.reason === "ManifestWorkRefused") || status.refused !== undefined;
+    const refused = written.some((o) => o.kind === "blocked" && o.reason === "ManifestWorkRefused");
     // A refused work is written again by the next full reconcile (its outcome here says refused).
     if (failed.size > 0 || refused) this.memory.delete(name);
     // The image watch brings moved tags and a returning registry at once; these are the fallbacks.
@@ -497,15 +518,17 @@ export class ManagedClusterModuleReconciler {
   }
 
   /**
-   * Builds the status and writes it when it changed. A reconcile that looked at a few clusters
-   * (`touched`: each with its outcome and work) reuses the last status when none of them changed,
-   * and writes at most once per statusWriteIntervalMs: a change within the interval is written
-   * when it is up (deferredMs).
+   * Builds the status and hands it to the status writer when it changed (the newest status known:
+   * one waiting to be written, else the last written, else the cache's). A reconcile that looked at
+   * a few clusters (`touched`: each with its outcome and work) reuses the last status when none of
+   * them changed, and hands one over at most once per statusWriteIntervalMs: a change within the
+   * interval is handed over when it is up (deferredMs).
    */
-  private async writeStatus(mcm: ManagedClusterModule, outs: readonly ClusterOutcome[], works: Pick<ReadonlyMap<string, ManifestWorkObject>, "get">, memory: McmMemory, touched: Parameters<StatusMemo["unchanged"]>[2] | undefined): Promise<StatusWrite> {
+  private writeStatus(mcm: ManagedClusterModule, outs: readonly ClusterOutcome[], works: Pick<ReadonlyMap<string, ManifestWorkObject>, "get">, memory: McmMemory, touched: Parameters<StatusMemo["unchanged"]>[2] | undefined): { deferredMs?: number } {
     const name = mcmName(mcm);
-    const { previous, keep } = newestStatus(mcm, this.writtenStatus.get(name), Date.now());
-    if (!keep) this.writtenStatus.delete(name);
+    const newest = newestStatus(mcm, this.writtenStatus.get(name), Date.now());
+    if (!newest.keep) this.writtenStatus.delete(name);
+    const previous = this.statusWriter.pending(name) ?? newest.previous;
     const applied = this.buildSign.appliedTrigger(mcm);
     const now = this.nowText();
     const built = (touched !== undefined ? memory.status.unchanged(mcm, previous, touched, now) : undefined) ?? buildStatus({ mcm: { ...mcm, status: previous }, outcomes: outs, works, now, memo: memory.status });
@@ -513,13 +536,13 @@ export class ManagedClusterModuleReconciler {
     if (jsonEqual(status, previous ?? {})) return {};
     const wait = memory.statusWrittenAt + statusWriteIntervalMs(memory.plans.size) - Date.now();
     if (touched !== undefined && wait > 0) return { deferredMs: wait };
-    const written = await this.applyStatus(mcm, status);
+    this.statusWriter.submit(mcm, status);
     memory.statusWrittenAt = Date.now();
-    return written;
+    return {};
   }
 
   /** Writes a status; a refusal is returned (for an Event), a failure to get through asks for a retry. */
-  private async applyStatus(mcm: ManagedClusterModule, status: ManagedClusterModuleStatus): Promise<StatusWrite> {
+  private async applyStatus(mcm: ManagedClusterModule, status: ManagedClusterModuleStatus): Promise<StatusWriteResult> {
     const name = mcmName(mcm);
     try {
       const stored = await this.kube.applyAt(mcmStatusPath(name), { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, metadata: { name }, status }, FIELD_MANAGER);
@@ -546,11 +569,3 @@ interface McmMemory {
   statusWrittenAt: number;
 }
 
-interface StatusWrite {
-  /** Changed but not written yet: write it after this many ms. */
-  deferredMs?: number;
-  /** The API server's refusal, for an Event. */
-  refused?: string;
-  /** The write did not get through: retry the reconcile. */
-  retry?: boolean;
-}
