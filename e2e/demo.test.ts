@@ -8,6 +8,7 @@ import { z } from "zod";
 import { RawClient } from "../shared/kube/raw.ts";
 import { Policy } from "../shared/ocm/policy.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
+import { SPOKE_POLICY } from "./demo/install.ts";
 import { cleanUpDemo, runDemo, type Demo } from "./demo/run-demo.ts";
 
 const fleet = inject("fleet");
@@ -77,7 +78,7 @@ describe("npm run demo", () => {
     try {
       const all = z.object({ items: z.array(z.looseObject({ metadata: z.looseObject({ name: z.string() }) })) }).parse((await hubRaw.request("GET", "/apis/policy.open-cluster-management.io/v1/policies")).body).items;
       const roots = all.filter((p) => p.metadata.name === "install-kmm-spoke").map((p) => Policy.parse(p));
-      expect(roots.map((p) => p.metadata.namespace)).toEqual(["kmm-hub-policies"]);
+      expect(roots.map((p) => `${p.metadata.namespace ?? ""}/${p.metadata.name}`)).toEqual([SPOKE_POLICY]);
       expect(roots[0]?.status?.status?.map((c) => [c.clustername, c.compliant]).sort()).toEqual(fleet.spokes.map((s) => [s.name, "Compliant"]));
     } finally {
       hubRaw.close();

@@ -8,6 +8,7 @@
 import { parseArgs } from "node:util";
 import { exitAfterFlush, guardOutput } from "../shared/runtime/exit.ts";
 import { startFleet } from "./controlplane/fleet.ts";
+import { SPOKE_POLICY } from "./demo/install.ts";
 import { DEMO_MCM, DEMO_SPOKE_NAMESPACE, runDemo } from "./demo/run-demo.ts";
 import { buildFleetImages, pushFleetImages } from "./support/fleet-images.ts";
 
@@ -50,7 +51,7 @@ console.log("\nNodes the Module selects (kwok nodes are simulated: nothing runs 
 console.table(demo?.nodes.map((n) => ({ cluster: n.cluster, node: n.node, kind: n.kind, kernel: n.kernel, outcome: n.outcome })));
 if (demo?.hub.runs === "image") {
   const leader = demo.hub.leader;
-  console.log("\nKMM-Hub from its images on the real nodes (the hub's install file; the spoke editions through the Policy):");
+  console.log(`\nKMM-Hub from its images on the real nodes (the hub's install file; the spoke editions through one Policy, ${SPOKE_POLICY}), each pod bound to its node's own address:`);
   console.table([
     ...demo.hub.pods.map((p) => ({ cluster: p.cluster, pod: p.pod, node: p.node, address: p.address, image: p.image, restarts: p.restarts, role: p.pod === leader ? "hub, leader (holds the Lease)" : "hub, follower" })),
     ...demo.spokeEditions.map((p) => ({ cluster: p.cluster, pod: p.pod, node: p.node, address: p.address, image: p.image, restarts: p.restarts, role: `spoke edition (Policy ${p.compliant}, written by ${p.writtenBy.join(", ")})` })),

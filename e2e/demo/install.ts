@@ -25,6 +25,8 @@ import { applyManifests, editPodSpec, parseManifests, type ManifestObject } from
 const SPOKE_EDITION_LABEL = "kmm.demo/spoke-edition";
 /** gen:policy's Policy (and ConfigurationPolicy) name. */
 const POLICY = "install-kmm-spoke";
+/** The one root Policy on the hub that installs every spoke's edition, `<namespace>/<name>`. */
+export const SPOKE_POLICY = `${POLICY_NAMESPACE}/${POLICY}`;
 const SPOKE_DEPLOYMENT = "kmm-spoke";
 const FIELD_MANAGER = "kubectl";
 const policyApi = "/apis/policy.open-cluster-management.io/v1";

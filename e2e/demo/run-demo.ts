@@ -25,7 +25,7 @@ import type { FleetImages } from "../support/fleet-images.ts";
 import { HUB_NAMESPACE, leaseHolder } from "../support/hub-install.ts";
 import { FLEET_PULL_SECRET } from "../support/real-node-pods.ts";
 import type { ManifestObject } from "../support/manifests.ts";
-import { hubInstallObjects, installHub, installSpokes, uninstall, type DemoPod, type InstallSpoke, type SpokeEdition } from "./install.ts";
+import { SPOKE_POLICY, hubInstallObjects, installHub, installSpokes, uninstall, type DemoPod, type InstallSpoke, type SpokeEdition } from "./install.ts";
 import { createLogger, parseConfig, type Manager } from "../../shared/runtime/index.ts";
 import { createSpoke } from "../../spoke/main.ts";
 import { waitFor } from "../controlplane/procs.ts";
@@ -243,7 +243,7 @@ export async function runDemo(fleet: FleetInfo, log: (msg: string) => void = () 
     let hubPods: DemoPod[] = [];
     let spokeEditions: SpokeEdition[] = [];
     if (images !== undefined && fleetRegistry !== undefined) {
-      log(`installing KMM-Hub from its images: kmm-hub.yaml on ${fleet.hub.name}'s real nodes, gen:policy's Policy for ${installSpokesOf.map((s) => s.realNode).join(" and ")}`);
+      log(`installing KMM-Hub from its images: kmm-hub.yaml on ${fleet.hub.name}'s real nodes, gen:policy's Policy ${SPOKE_POLICY} for ${installSpokesOf.map((s) => s.realNode).join(" and ")}`);
       hubObjects = await hubInstallObjects(images);
       const [hub, editions] = await Promise.all([
         installHub(hubRaw, fleet.hub, fleetRegistry, hubObjects, INSTALL_TIMEOUT_MS).then((h) => {
