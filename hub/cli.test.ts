@@ -133,6 +133,46 @@ describe("kmm-hub render", () => {
     expect(await main(["frobnicate"], io)).toBe(1);
   });
 
+  it("prints the usage and exits 0 for --help and -h after a command", async () => {
+    for (const argv of [["render", "--help"], ["render", "-h"], ["run", "--help"], ["run", "-h"], ["--help"]]) {
+      const io = capture();
+      expect(await main(argv, io)).toBe(0);
+      expect(io.stdout).toContain("kmm-hub render --mcm FILE");
+      expect(io.stderr).toBe("");
+    }
+  });
+
+  it("reads the inputs as kubectl does (YAML 1.1): an unquoted yes where a string belongs is refused with a hint", async () => {
+    await writeFile(join(dir, "yes-mcm.yaml"), mcmYaml.replace('wants-kmod: "true"', "wants-kmod: yes"));
+    const io = capture();
+    expect(await main(["render", "--mcm", join(dir, "yes-mcm.yaml"), "--cluster", join(dir, "clusters.yaml")], io)).toBe(1);
+    expect(io.stderr).toContain("yes-mcm.yaml: not a valid ManagedClusterModule: spec.selector.wants-kmod: Invalid input: expected string, received boolean");
+    expect(io.stderr).toContain("quote such values");
+    expect(io.stdout).toBe("");
+    // Dates and base-60 forms stay strings, as in go-yaml v2.
+    await writeFile(join(dir, "date-mcm.yaml"), mcmYaml.replace('wants-kmod: "true"', "wants-kmod: 2024-01-01\n    slot: 5:30"));
+    await writeFile(join(dir, "date-clusters.yaml"), stringify(cluster("spoke9", { "wants-kmod": "2024-01-01", slot: "5:30" }, "6.1.0-18-amd64")));
+    const dated = capture();
+    expect(await main(["render", "--mcm", join(dir, "date-mcm.yaml"), "--cluster", join(dir, "date-clusters.yaml"), "--digests", join(dir, "digests.yaml")], dated)).toBe(0);
+    expect(dated.stderr).toBe("");
+    expect(dated.stdout).toContain("namespace: spoke9");
+  });
+
+  it("says on stderr when no ManagedCluster is selected or none is given (nothing to render)", async () => {
+    const io = capture();
+    expect(await main(["render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "list.yaml")], io)).toBe(2);
+    expect(io.stderr).not.toContain("nothing to render");
+    await writeFile(join(dir, "unselected.yaml"), stringify(cluster("spoke4", { "wants-kmod": "false" }, "6.1.0-18-amd64")));
+    await writeFile(join(dir, "empty.yaml"), "");
+    const none = capture();
+    expect(await main(["render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "unselected.yaml")], none)).toBe(0);
+    expect(none.stdout).toBe("");
+    expect(none.stderr).toBe(`kmm-hub: none of the 1 ManagedCluster(s) in ${join(dir, "unselected.yaml")} has the labels of the ManagedClusterModule's spec.selector {"wants-kmod":"true"}: nothing to render\n`);
+    const empty = capture();
+    expect(await main(["render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "empty.yaml")], empty)).toBe(0);
+    expect(empty.stderr).toBe(`kmm-hub: ${join(dir, "empty.yaml")} holds no ManagedCluster: nothing to render\n`);
+  });
+
   it("refuses to run with a bad config file, naming the field", async () => {
     await writeFile(join(dir, "bad-config.yaml"), "digestRefreshInterval: soon\n");
     const io = capture();

@@ -50,6 +50,7 @@ async function renderCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
+      help: { type: "boolean", short: "h" },
       mcm: { type: "string" },
       cluster: { type: "string", multiple: true },
       digests: { type: "string" },
@@ -57,6 +58,7 @@ async function renderCommand(args: string[], io: CliIO): Promise<number> {
     },
     strict: true,
   });
+  if (values.help === true) return help(io);
   if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`-o must be yaml or json, not ${JSON.stringify(values.output)}`);
   if (values.mcm === undefined) throw new UsageError("render needs --mcm FILE");
   if (values.cluster === undefined || values.cluster.length === 0) throw new UsageError("render needs at least one --cluster FILE");
@@ -68,13 +70,20 @@ async function renderCommand(args: string[], io: CliIO): Promise<number> {
   io.out(values.output === "json" ? toJson(result.works) : toYaml(result.works));
   for (const o of result.notRendered) io.err(`cluster ${o.cluster}: no ManifestWork (${o.kind === "blocked" ? o.reason : "Pending"}): ${o.message}\n`);
   for (const k of result.skippedKernels) io.err(`cluster ${k.cluster}: kernel ${k.kernel} skipped: ${k.message}\n`);
+  if (result.works.length === 0 && result.notRendered.length === 0) {
+    const where = values.cluster.join(", ");
+    io.err(clusters.length === 0
+      ? `kmm-hub: ${where} holds no ManagedCluster: nothing to render\n`
+      : `kmm-hub: none of the ${clusters.length} ManagedCluster(s) in ${where} has the labels of the ManagedClusterModule's spec.selector ${JSON.stringify(mcm.spec.selector)}: nothing to render\n`);
+  }
   return result.notRendered.length > 0 || result.skippedKernels.length > 0 ? 2 : 0;
 }
 
-async function runCommand(args: string[]): Promise<number> {
+async function runCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
+      help: { type: "boolean", short: "h" },
       config: { type: "string" },
       kubeconfig: { type: "string" },
       namespace: { type: "string" },
@@ -83,8 +92,14 @@ async function runCommand(args: string[]): Promise<number> {
     },
     strict: true,
   });
+  if (values.help === true) return help(io);
   const config = applyBindAddressFlags(await loadConfig(values.config ?? process.env.KMM_HUB_CONFIG, "hub"), values, "hub");
   await runHub({ config, kubeconfigPath: values.kubeconfig, namespace: values.namespace, registryCaFile: values["registry-ca"] });
+  return 0;
+}
+
+function help(io: CliIO): number {
+  io.out(`${USAGE}\n`);
   return 0;
 }
 
@@ -93,11 +108,8 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
   const [command, ...rest] = argv;
   try {
     if (command === "render") return await renderCommand(rest, io);
-    if (command === "run") return await runCommand(rest);
-    if (command === "help" || command === "--help" || command === "-h") {
-      io.out(`${USAGE}\n`);
-      return 0;
-    }
+    if (command === "run") return await runCommand(rest, io);
+    if (command === "help" || command === "--help" || command === "-h") return help(io);
     throw new UsageError(command === undefined ? "no command given" : `unknown command ${JSON.stringify(command)}`);
   } catch (err: unknown) {
     if (err instanceof UsageError || (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS"))) {

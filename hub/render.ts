@@ -1,6 +1,6 @@
 // `kmm-hub render`: the ManifestWorks the hub would write for an MCM and some ManagedClusters,
 // computed offline with the reconciler's own builders. Inputs are validated like API objects.
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, type Tags } from "yaml";
 import { z } from "zod";
 import { managedClusterModuleSchema, type ManagedClusterModule } from "../shared/api/index.ts";
 import { KernelMappingError } from "../shared/kernel-mapping/index.ts";
@@ -15,8 +15,27 @@ export class RenderInputError extends Error {
   override readonly name = "RenderInputError";
 }
 
+// kubectl reads manifests as YAML 1.1 (sigs.k8s.io/yaml → go-yaml v2): unquoted yes/no/on/off/y/n
+// are booleans and 0755, 0x1F, 1_000 numbers, so the API server refuses them where a string belongs.
+// render reads them the same way, to refuse what kubectl apply would; go-yaml v2 keeps dates and
+// base-60 forms (2024-01-01, 5:30) as strings, so those tags are left out.
+const kubectlTags = (tags: Tags): Tags =>
+  tags.filter((t) =>
+    typeof t === "string"
+      ? t !== "timestamp" && t !== "intTime" && t !== "floatTime"
+      : t.tag !== "tag:yaml.org,2002:timestamp" && !("format" in t && t.format === "TIME"));
+
+/** The message of a schema failure, with a hint when a YAML 1.1 boolean or number stands where a string belongs. */
+function invalid(prefix: string, issues: readonly z.core.$ZodIssue[]): RenderInputError {
+  const text = formatIssues(issues);
+  const yaml11 = /expected string, received (boolean|number)/.test(text)
+    ? " (kubectl reads YAML 1.1: unquoted yes, no, on, off, y, n are booleans and 0755, 1_000 numbers; quote such values)"
+    : "";
+  return new RenderInputError(`${prefix}: ${text}${yaml11}`);
+}
+
 function documents(text: string, source: string): unknown[] {
-  const docs = parseAllDocuments(text);
+  const docs = parseAllDocuments(text, { version: "1.1", customTags: kubectlTags });
   const out: unknown[] = [];
   for (const d of Array.isArray(docs) ? docs : [docs]) {
     const first = d.errors[0];
@@ -35,14 +54,14 @@ export function parseMcm(text: string, source: string): ManagedClusterModule {
   const docs = documents(text, source);
   if (docs.length !== 1) throw new RenderInputError(`${source}: expected exactly one ManagedClusterModule, found ${docs.length} document(s)`);
   const r = managedClusterModuleSchema.safeParse(docs[0]);
-  if (!r.success) throw new RenderInputError(`${source}: not a valid ManagedClusterModule: ${formatIssues(r.error.issues)}`);
+  if (!r.success) throw invalid(`${source}: not a valid ManagedClusterModule`, r.error.issues);
   return r.data;
 }
 
 export function parseClusters(text: string, source: string): ManagedClusterObject[] {
   return documents(text, source).map((doc, i) => {
     const r = managedClusterSchema.safeParse(doc);
-    if (!r.success) throw new RenderInputError(`${source}, document ${i + 1}: not a valid ManagedCluster: ${formatIssues(r.error.issues)}`);
+    if (!r.success) throw invalid(`${source}, document ${i + 1}: not a valid ManagedCluster`, r.error.issues);
     return r.data;
   });
 }
@@ -54,7 +73,7 @@ export function parseDigests(text: string, source: string): Map<string, Pin> {
   const docs = documents(text, source);
   if (docs.length !== 1) throw new RenderInputError(`${source}: expected one map of image → digest, found ${docs.length} document(s)`);
   const r = digestMapSchema.safeParse(docs[0]);
-  if (!r.success) throw new RenderInputError(`${source}: expected a map of image → digest (e.g. "registry.example.com/kmod:6.1.0: sha256:…"): ${formatIssues(r.error.issues)}`);
+  if (!r.success) throw invalid(`${source}: expected a map of image → digest (e.g. "registry.example.com/kmod:6.1.0: sha256:…")`, r.error.issues);
   const pins = new Map<string, Pin>();
   for (const [image, digest] of Object.entries(r.data)) {
     try {
