@@ -180,6 +180,17 @@ describe("kmm-hub render", () => {
     expect(io.stderr).toContain("digestRefreshInterval");
   });
 
+  it("refuses to run without a usable kubeconfig in one line, naming the file (no stack trace)", async () => {
+    await writeFile(join(dir, "bad-kubeconfig.yaml"), "apiVersion: v1\nkind: Config\nclusters: oops\n");
+    for (const [file, says] of [["missing-kubeconfig.yaml", "cannot read kubeconfig"], ["bad-kubeconfig.yaml", "is not a valid kubeconfig: clusters"]] as const) {
+      const io = capture();
+      expect(await main(["run", "--kubeconfig", join(dir, file), "--namespace", "kmm-hub"], io)).toBe(1);
+      expect(io.stderr).toContain(join(dir, file));
+      expect(io.stderr).toContain(says);
+      expect(io.stderr).toMatch(/^kmm-hub: [^\n]*\n$/);
+    }
+  });
+
   it("refuses a bad --health-probe-bind-address or --metrics-bind-address before starting, naming the flags", async () => {
     const io = capture();
     expect(await main(["run", "--health-probe-bind-address", "127.0.0.2:http", "--namespace", "kmm-hub"], io)).toBe(1);

@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { InClusterConfigError, KubeconfigError, NoConnectionError } from "../shared/kube/connection.ts";
 import { applyBindAddressFlags, BIND_ADDRESS_FLAGS, ConfigError, exitAfterFlush, guardOutput, loadConfig } from "../shared/runtime/index.ts";
 import { HubStartError, runHub } from "./main.ts";
 import { RenderInputError, parseClusters, parseDigests, parseMcm, render, toJson, toYaml } from "./render.ts";
@@ -116,7 +117,9 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
       io.err(`kmm-hub: ${err.message}\n${USAGE}\n`);
       return 1;
     }
-    if (err instanceof RenderInputError || err instanceof ConfigError || err instanceof HubStartError) {
+    // No API server to talk to, or a kubeconfig that cannot be read: the message says which and what to pass.
+    const noCluster = err instanceof KubeconfigError || err instanceof NoConnectionError || err instanceof InClusterConfigError;
+    if (err instanceof RenderInputError || err instanceof ConfigError || err instanceof HubStartError || noCluster) {
       io.err(`kmm-hub: ${err.message}\n`);
       return 1;
     }
