@@ -191,6 +191,16 @@ describe("kmm-hub render", () => {
     }
   });
 
+  it("refuses a missing or non-PEM --registry-ca before starting, naming the flag and the file", async () => {
+    await writeFile(join(dir, "not-a-ca.pem"), "hello\n");
+    for (const [file, says] of [["missing-ca.pem", "cannot read it: ENOENT"], ["not-a-ca.pem", "not a PEM file of CA certificates"]] as const) {
+      const io = capture();
+      expect(await main(["run", "--registry-ca", join(dir, file), "--kubeconfig", join(dir, "missing-kubeconfig.yaml"), "--namespace", "kmm-hub"], io)).toBe(1);
+      expect(io.stderr).toContain(`kmm-hub: --registry-ca ${join(dir, file)}: ${says}`);
+      expect(io.stderr).toMatch(/^kmm-hub: [^\n]*\n$/);
+    }
+  });
+
   it("refuses a bad --health-probe-bind-address or --metrics-bind-address before starting, naming the flags", async () => {
     const io = capture();
     expect(await main(["run", "--health-probe-bind-address", "127.0.0.2:http", "--namespace", "kmm-hub"], io)).toBe(1);

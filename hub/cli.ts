@@ -27,6 +27,11 @@ export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
+/** A `run` flag naming a file that cannot be used (printed in one line, exit 1). */
+export class RunInputError extends Error {
+  override readonly name = "RunInputError";
+}
+
 export interface CliIO {
   out: (s: string) => void;
   err: (s: string) => void;
@@ -94,6 +99,17 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
     strict: true,
   });
   if (values.help === true) return help(io);
+  const registryCa = values["registry-ca"];
+  if (registryCa !== undefined) {
+    // Checked here so that a wrong path or file is one line naming the flag, not a stack trace from start-up.
+    let pem: string;
+    try {
+      pem = await io.readFile(registryCa);
+    } catch (err: unknown) {
+      throw new RunInputError(`--registry-ca ${registryCa}: cannot read it: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new RunInputError(`--registry-ca ${registryCa}: not a PEM file of CA certificates (no "-----BEGIN CERTIFICATE-----" line)`);
+  }
   const config = applyBindAddressFlags(await loadConfig(values.config ?? process.env.KMM_HUB_CONFIG, "hub"), values, "hub");
   await runHub({ config, kubeconfigPath: values.kubeconfig, namespace: values.namespace, registryCaFile: values["registry-ca"] });
   return 0;
@@ -119,7 +135,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     }
     // No API server to talk to, or a kubeconfig that cannot be read: the message says which and what to pass.
     const noCluster = err instanceof KubeconfigError || err instanceof NoConnectionError || err instanceof InClusterConfigError;
-    if (err instanceof RenderInputError || err instanceof ConfigError || err instanceof HubStartError || noCluster) {
+    if (err instanceof RenderInputError || err instanceof ConfigError || err instanceof HubStartError || err instanceof RunInputError || noCluster) {
       io.err(`kmm-hub: ${err.message}\n`);
       return 1;
     }
