@@ -158,6 +158,13 @@ describe("kmm-hub render", () => {
     expect(dated.stdout).toContain("namespace: spoke9");
   });
 
+  it("refuses a ManagedCluster given twice (one name, two ManifestWorks for one namespace), naming both places", async () => {
+    const io = capture();
+    expect(await main(["render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "clusters.yaml"), "--cluster", join(dir, "clusters.yaml"), "--digests", join(dir, "digests.yaml")], io)).toBe(1);
+    expect(io.stdout).toBe("");
+    expect(io.stderr).toBe(`kmm-hub: ManagedCluster spoke1 is given twice (${join(dir, "clusters.yaml")}, document 1 and ${join(dir, "clusters.yaml")}, document 1); give each cluster once\n`);
+  });
+
   it("says on stderr when no ManagedCluster is selected or none is given (nothing to render)", async () => {
     const io = capture();
     expect(await main(["render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "list.yaml")], io)).toBe(2);

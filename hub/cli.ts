@@ -70,7 +70,20 @@ async function renderCommand(args: string[], io: CliIO): Promise<number> {
   if (values.cluster === undefined || values.cluster.length === 0) throw new UsageError("render needs at least one --cluster FILE");
   const mcm = parseMcm(await read(io, values.mcm, "ManagedClusterModule file"), values.mcm);
   const clusters = [];
-  for (const f of values.cluster) clusters.push(...parseClusters(await read(io, f, "ManagedCluster file"), f));
+  const seen = new Map<string, string>();
+  for (const f of values.cluster) {
+    const parsed = parseClusters(await read(io, f, "ManagedCluster file"), f);
+    parsed.forEach((c, i) => {
+      // ManagedClusters are cluster-scoped: two with one name would make two ManifestWorks for one namespace.
+      const name = c.metadata.name;
+      if (name === undefined) return;
+      const where = `${f}, document ${i + 1}`;
+      const first = seen.get(name);
+      if (first !== undefined) throw new RenderInputError(`ManagedCluster ${name} is given twice (${first} and ${where}); give each cluster once`);
+      seen.set(name, where);
+    });
+    clusters.push(...parsed);
+  }
   const digests = values.digests === undefined ? new Map() : parseDigests(await read(io, values.digests, "digest map"), values.digests);
   const result = render(mcm, clusters, digests);
   io.out(values.output === "json" ? toJson(result.works) : toYaml(result.works));
