@@ -7,7 +7,8 @@ import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
 import { Placement, PlacementRule } from "../shared/ocm/placement.ts";
 import { Policy, PlacementBinding, embeddedConfigurationPolicies } from "../shared/ocm/policy.ts";
-import { POLICY_FILE, POLICY_FILES, WORK_AGENT_SA, WORK_AGGREGATION_LABEL, imageFlags, labelPairs, parseToleration, renderPolicy, schedulingFlags, spokeObjects } from "./gen-policy.ts";
+import { UsageError } from "../shared/runtime/cli-args.ts";
+import { POLICY_FILE, POLICY_FILES, WORK_AGENT_SA, WORK_AGGREGATION_LABEL, imageFlags, labelPairs, parseToleration, planGenPolicy, renderPolicy, schedulingFlags, spokeObjects } from "./gen-policy.ts";
 
 const docs = (text: string): Record<string, unknown>[] => parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
 const byKind = (objs: Record<string, unknown>[], kind: string) => objs.filter((o) => o.kind === kind);
@@ -83,7 +84,7 @@ describe("gen-policy image flags", () => {
     expect(() => imageFlags({ "worker-image": "kmm-hub-worker" })).toThrow(/--worker-image must name the image by digest/);
   });
 
-  it("--out writes a Policy whose spoke Deployment runs those digests; a tag exits 1 with the flag's message", () => {
+  it("--out writes a Policy whose spoke Deployment runs those digests; a tag exits 2 with the flag's message", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "kmm-gen-policy-"));
     try {
       const out = path.join(dir, "policy.yaml");
@@ -96,9 +97,9 @@ describe("gen-policy image flags", () => {
       const [manager] = deployment.spec.template.spec.containers;
       expect(manager?.image).toBe(spoke);
       expect(manager?.env.find((e) => e.name === "RELATED_IMAGE_WORKER")?.value).toBe(worker);
-      const bad = run(["--image", "registry.example.com/kmm/kmm-hub-spoke:latest", "--out", out]);
-      expect(bad.status).toBe(1);
-      expect(bad.stderr).toMatch(/^--image must name the image by digest, REPO@sha256:<64 hex>/);
+      const bad = run(["--image", "registry.example.com/kmm/kmm-hub-spoke:latest", "--worker-image", worker, "--out", out]);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toMatch(/^gen-policy: --image must name the image by digest, REPO@sha256:<64 hex>/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -113,6 +114,7 @@ describe("gen-policy image flags", () => {
 });
 
 describe("gen-policy scheduling and selection flags", () => {
+  const images = ["--image", `r.example.com/kmm-hub-spoke@sha256:${"b".repeat(64)}`, "--worker-image", `r.example.com/kmm-hub-worker@sha256:${"c".repeat(64)}`];
   type PodSpec = { nodeSelector?: unknown; tolerations?: unknown; imagePullSecrets?: unknown };
   const podSpec = (text: string): PodSpec => {
     const deployment = embeddedConfigurationPolicies(Policy.parse(byKind(docs(text), "Policy")[0]))
@@ -149,11 +151,11 @@ describe("gen-policy scheduling and selection flags", () => {
     });
   });
 
-  it("--out with --cluster-label, --node-selector, --toleration and --image-pull-secret renders them; a bad one exits 1 naming the flag", () => {
+  it("--out with --cluster-label, --node-selector, --toleration and --image-pull-secret renders them; a bad one exits 2 naming the flag", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "kmm-gen-policy-"));
     try {
       const out = path.join(dir, "policy.yaml");
-      const ok = run(["--cluster-label", "kmm=enabled", "--node-selector", "pool=infra", "--toleration", "pool=infra:NoSchedule", "--toleration", "gpu", "--image-pull-secret", "pull", "--out", out]);
+      const ok = run([...images, "--cluster-label", "kmm=enabled", "--node-selector", "pool=infra", "--toleration", "pool=infra:NoSchedule", "--toleration", "gpu", "--image-pull-secret", "pull", "--out", out]);
       expect(ok.stderr).toBe("");
       expect(ok.status).toBe(0);
       const text = readFileSync(out, "utf8");
@@ -164,11 +166,56 @@ describe("gen-policy scheduling and selection flags", () => {
       });
       const placement = Placement.parse(byKind(docs(text), "Placement")[0]);
       expect(JSON.stringify(placement.spec)).toContain('"kmm":"enabled"');
-      const bad = run(["--toleration", "pool=infra:Sometimes", "--out", out]);
-      expect(bad.status).toBe(1);
-      expect(bad.stderr).toMatch(/^--toleration pool=infra:Sometimes: effect 'Sometimes'/);
+      const bad = run([...images, "--toleration", "pool=infra:Sometimes", "--out", out]);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toMatch(/^gen-policy: --toleration pool=infra:Sometimes: effect 'Sometimes'/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("gen-policy command line", () => {
+  const spoke = `registry.example.com/kmm/kmm-hub-spoke@sha256:${"b".repeat(64)}`;
+  const worker = `registry.example.com/kmm/kmm-hub-worker@sha256:${"c".repeat(64)}`;
+  const run = (args: string[]) => spawnSync(process.execPath, ["--disable-warning=ExperimentalWarning", fileURLToPath(new URL("./gen-policy.ts", import.meta.url)), ...args], { encoding: "utf8" });
+
+  it("without options rewrites (or --check compares) the committed templates", () => {
+    expect(planGenPolicy([])).toEqual({ kind: "templates", check: false });
+    expect(planGenPolicy(["--check"])).toEqual({ kind: "templates", check: true });
+  });
+
+  it("refuses user options without --out: they would rewrite the committed templates", () => {
+    for (const args of [["--toleration", "k:NoSchedule"], ["--node-selector", "a=b"], ["--image", spoke, "--worker-image", worker], ["--cluster-label", "a=b"]]) {
+      expect(() => planGenPolicy(args)).toThrow(UsageError);
+      expect(() => planGenPolicy(args)).toThrow(/need --out FILE \(or --out - for stdout\)/);
+    }
+    expect(() => planGenPolicy(["--check", "--out", "x.yaml"])).toThrow(UsageError);
+  });
+
+  it("refuses --out without both images by digest: a bare name cannot be pulled", () => {
+    expect(() => planGenPolicy(["--out", "x.yaml"])).toThrow(/--out needs --image REPO@sha256:… and --worker-image REPO@sha256:…/);
+    expect(() => planGenPolicy(["--image", spoke, "--out", "x.yaml"])).toThrow(/--out needs --worker-image REPO@sha256:…/);
+    expect(() => planGenPolicy(["--node-selector", "a=b", "--out", "x.yaml"])).toThrow(UsageError);
+    const plan = planGenPolicy(["--image", spoke, "--worker-image", worker, "--out", "-"]);
+    expect(plan).toMatchObject({ kind: "render", out: "-" });
+    expect(plan.kind === "render" ? plan.text : "").not.toMatch(/kmm-hub-(spoke|worker)\n/);
+  });
+
+  it("--out - prints the Policy on stdout; --help prints the usage (exit 0); a usage error is one line and a hint (exit 2)", () => {
+    const out = run(["--image", spoke, "--worker-image", worker, "--out", "-"]);
+    expect(out.status).toBe(0);
+    expect(out.stdout).toBe(renderPolicy(spoke, worker));
+    for (const flag of ["--help", "-h"]) {
+      const help = run([flag]);
+      expect(help.status).toBe(0);
+      expect(help.stdout).toMatch(/^usage: npm run gen:policy/);
+    }
+    const bad = run(["--toleration", "k:NoSchedule"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^gen-policy: --toleration need --out FILE .*\ntry 'npm run gen:policy -- --help' for usage\n$/);
+    const unknown = run(["--bogus"]);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr.split("\n")).toHaveLength(3);
   });
 });

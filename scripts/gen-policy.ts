@@ -6,26 +6,27 @@
 // policies/install-kmm-spoke-placementrule.yaml is the same Policy bound through the older
 // PlacementRule API (RHACM before Placement).
 //
-//   node scripts/gen-policy.ts            write both files under policies/
+//   node scripts/gen-policy.ts            write both files under policies/ (the committed templates)
 //   node scripts/gen-policy.ts --check    exit 1 when a file differs from what would be written
+//   --out FILE|-                             write only the Placement flavour, to FILE (-: stdout); needs
 //   --image REPO@sha256:… --worker-image REPO@sha256:…   the spoke and worker images, by digest
-//   --out FILE                               write only the Placement flavour, to FILE
 //   --cluster-label KEY=VALUE                select only ManagedClusters with these labels (repeatable)
 //   --node-selector KEY=VALUE --toleration KEY[=VALUE][:EFFECT] --image-pull-secret NAME
 //                                            where the spoke's pod may run and how it pulls (repeatable;
 //                                            e.g. tainted infra nodes, a private registry)
-// Without the image flags the Policy names the images by their bare names (kmm-hub-spoke,
-// kmm-hub-worker), as the committed files under policies/ do: a template, not for a cluster.
+// The committed files under policies/ name the images by their bare names (kmm-hub-spoke,
+// kmm-hub-worker): a template, not for a cluster. User options need --out (and the images by digest),
+// so that they never rewrite the templates.
 // `npm run images -- --push --manifests DIR` renders it with the images it pushed.
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { parseAllDocuments, stringify } from "yaml";
 import { z } from "zod";
 import { embeddedResourceSchema, type EmbeddedResource } from "../shared/ocm/model.ts";
 import { placement, placementRule } from "../shared/ocm/placement.ts";
 import { configurationPolicy, placementBinding, policy } from "../shared/ocm/policy.ts";
+import { parseCommandLine, runCommandLine, UsageError } from "../shared/runtime/cli-args.ts";
 import { guardOutput } from "../shared/runtime/exit.ts";
 import { HEAP_SETTINGS, nodeCommand, processEnv } from "../shared/runtime/node-options.ts";
 
@@ -294,8 +295,29 @@ export function schedulingFlags(values: { "node-selector"?: string[] | undefined
   };
 }
 
-function main(): void {
-  const { values } = parseArgs({
+export const USAGE = `usage: npm run gen:policy [-- --check]
+       npm run gen:policy -- --out FILE|- --image REPO@sha256:… --worker-image REPO@sha256:…
+                [--cluster-label KEY=VALUE]... [--node-selector KEY=VALUE]...
+                [--toleration KEY[=VALUE][:EFFECT]]... [--image-pull-secret NAME]...
+Without options: (re)writes the committed templates ${Object.values(POLICY_FILES).map((f) => path.relative(root, f)).join(", ")}
+(images by their bare names; --check: exit 1 when one is out of date). With --out: one Policy for your
+clusters (Placement flavour) in FILE, or on stdout with --out -; it needs both images by digest
+(npm run images -- --push prints them).`;
+
+/** What one run of gen-policy does: rewrite (or --check) the committed templates, or render one Policy to `out` ("-": stdout). */
+export type GenPolicyAction = { kind: "templates"; check: boolean } | { kind: "render"; out: string; text: string };
+
+const USER_OPTIONS = ["image", "worker-image", "cluster-label", "node-selector", "toleration", "image-pull-secret"] as const;
+
+/**
+ * Reads gen-policy's command line. Throws UsageError (exit 2) for unknown flags, bad flag values,
+ * user options without --out (they would rewrite the committed templates), --check with other
+ * options, and --out without both images by digest (a Policy naming kmm-hub-spoke/kmm-hub-worker
+ * by their bare names cannot be pulled on any cluster).
+ */
+export function planGenPolicy(argv: readonly string[]): GenPolicyAction {
+  const { values } = parseCommandLine({
+    args: [...argv],
     options: {
       check: { type: "boolean", default: false },
       image: { type: "string" },
@@ -308,22 +330,46 @@ function main(): void {
     },
     strict: true,
   });
-  const { image, worker } = imageFlags(values);
-  const clusterLabels = values["cluster-label"] !== undefined ? labelPairs("--cluster-label", values["cluster-label"]) : undefined;
-  const scheduling = schedulingFlags(values);
-  if (values.out !== undefined) {
+  const given = USER_OPTIONS.filter((o) => values[o] !== undefined).map((o) => `--${o}`);
+  if (values.out === undefined) {
+    if (given.length > 0) throw new UsageError(`${given.join(", ")} need --out FILE (or --out - for stdout): without --out gen:policy rewrites the committed templates under policies/`);
+    return { kind: "templates", check: values.check };
+  }
+  if (values.check) throw new UsageError("--check compares the committed templates: it takes no --out");
+  const missing = (["image", "worker-image"] as const).filter((o) => values[o] === undefined).map((o) => `--${o} REPO@sha256:…`);
+  if (missing.length > 0) {
+    throw new UsageError(`--out needs ${missing.join(" and ")} (npm run images -- --push prints them): without, the Policy names the bare ${DEFAULT_SPOKE_IMAGE}/${DEFAULT_WORKER_IMAGE}, which no cluster can pull`);
+  }
+  try {
+    const { image, worker } = imageFlags(values);
+    const clusterLabels = values["cluster-label"] !== undefined ? labelPairs("--cluster-label", values["cluster-label"]) : undefined;
     // One Policy (Placement flavour) for a deployment of one's own images, e.g. e2e/kind/up.sh.
-    writeFileSync(values.out, renderPolicy(image, worker, "placement", clusterLabels, scheduling));
-    console.log(`wrote ${values.out}`);
-    return;
+    return { kind: "render", out: values.out, text: renderPolicy(image, worker, "placement", clusterLabels, schedulingFlags(values)) };
+  } catch (err) {
+    // A flag's value the user typed (a tag for a digest, a bad taint): a usage error naming the flag.
+    if (err instanceof PolicyInputError && /^--/.test(err.message)) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+function main(argv: readonly string[]): number {
+  const action = planGenPolicy(argv);
+  if (action.kind === "render") {
+    if (action.out === "-") {
+      process.stdout.write(action.text);
+      return 0;
+    }
+    writeFileSync(action.out, action.text);
+    console.log(`wrote ${action.out}`);
+    return 0;
   }
   for (const [flavour, file] of Object.entries(POLICY_FILES) as [PolicyFlavour, string][]) {
-    const text = renderPolicy(image, worker, flavour, clusterLabels, scheduling);
-    if (values.check) {
+    const text = renderPolicy(undefined, undefined, flavour);
+    if (action.check) {
       const current = existsSync(file) ? readFileSync(file, "utf8") : "";
       if (current !== text) {
         console.error(`${path.relative(root, file)} is out of date: run 'npm run gen:policy'`);
-        process.exit(1);
+        return 1;
       }
       console.log(`${path.relative(root, file)} is up to date`);
       continue;
@@ -331,14 +377,11 @@ function main(): void {
     writeFileSync(file, text);
     console.log(`wrote ${path.relative(root, file)}`);
   }
+  return 0;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   guardOutput("gen-policy");
-  try {
-    main();
-  } catch (err: unknown) {
-    console.error(err instanceof Error ? err.message : String(err));
-    process.exit(1);
-  }
+  const argv = process.argv.slice(2);
+  await runCommandLine({ name: "gen-policy", usage: USAGE, helpCommand: "npm run gen:policy -- --help" }, argv, () => Promise.resolve(main(argv)));
 }

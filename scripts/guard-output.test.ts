@@ -30,7 +30,7 @@ describe("output that cannot be written ends in one line and exit 1", () => {
   });
 
   it("npm run gen:policy (--out)", async () => {
-    expect(await toFullDevice(`scripts/gen-policy.ts --out "${join(dir, "policy.yaml")}"`)).toBe(
+    expect(await toFullDevice(`scripts/gen-policy.ts --image r.example.com/s@sha256:${"a".repeat(64)} --worker-image r.example.com/w@sha256:${"a".repeat(64)} --out "${join(dir, "policy.yaml")}"`)).toBe(
       "gen-policy: cannot write output: no space left on device\nrc=1\n",
     );
   });
