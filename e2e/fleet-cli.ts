@@ -1,12 +1,13 @@
-// npm run fleet -- up [--spokes N] [--real-nodes] | down | status
+// npm run fleet -- up [--spokes N] [--real-nodes] | down | status  (--help: usage)
 // A local fleet for trying things by hand: `kubectl --kubeconfig <path>` against any cluster.
 import { readFile, rm, symlink, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { pathToFileURL } from "node:url";
 import { z } from "zod";
-import { exitAfterFlush, guardOutput } from "../shared/runtime/exit.ts";
+import { parseCommandLine, runCommandLine, UsageError } from "../shared/runtime/cli-args.ts";
+import { guardOutput } from "../shared/runtime/exit.ts";
 import { cacheDir } from "./controlplane/binaries.ts";
-import { startFleet } from "./controlplane/fleet.ts";
+import { FleetInterruptedError, realNodeNames, startFleet } from "./controlplane/fleet.ts";
 import { httpsGet } from "./controlplane/kube.ts";
 import { killRecorded } from "./controlplane/procs.ts";
 import type { FleetInfo } from "./fleet-types.ts";
@@ -27,24 +28,35 @@ async function currentFleet(): Promise<FleetInfo | undefined> {
   }
 }
 
-async function up(spokes: number, realNodes: boolean): Promise<void> {
+async function up(spokes: number, realNodes: boolean): Promise<number> {
   if (await currentFleet()) {
     console.error("a fleet is already up (npm run fleet -- status); take it down first");
-    await exitAfterFlush(1);
+    return 1;
   }
-  const fleet = await startFleet({ spokes, realNodes, persistent: true, log: (m) => console.log(m) });
+  let fleet: Awaited<ReturnType<typeof startFleet>>;
+  try {
+    fleet = await startFleet({ spokes, realNodes, persistent: true, log: (m) => console.log(m) });
+  } catch (err) {
+    if (!(err instanceof FleetInterruptedError)) throw err;
+    console.log(`stopped (${err.signal} while the fleet was starting): what had started is stopped and its data removed`);
+    return 130;
+  }
   await rm(current, { force: true });
   await symlink(fleet.info.dir, current);
   printFleet(fleet.info);
   console.log(`\nreuse it in tests: KMM_E2E_FLEET=${join(fleet.info.dir, "fleet.json")} npx vitest run --project e2e`);
-  // The fleet's processes outlive this one (persistent): exit rather than wait for their handles.
-  await exitAfterFlush(0);
+  // The fleet's processes outlive this one (persistent): runCommandLine exits rather than wait for their handles.
+  return 0;
 }
 
 function printFleet(f: FleetInfo): void {
   for (const c of [f.hub, ...f.spokes]) {
     console.log(`${c.name.padEnd(8)} ${c.server}  kubectl --kubeconfig ${c.kubeconfig}`);
-    if (c.realNode) console.log(`         real node ${c.realNode.name} (kernel ${c.realNode.kernelVersion}, host root ${c.realNode.hostRoot})`);
+    if (c.realNode) {
+      // The hub has more real nodes than FleetInfo's first (hub-real-2: realNodeLayout).
+      const names = realNodeNames([c.name], true);
+      console.log(`         real node${names.length > 1 ? "s" : ""} ${names.join(", ")} (kernel ${c.realNode.kernelVersion}, host root ${c.realNode.hostRoot})`);
+    }
   }
   if (f.registry) console.log(`registry: ${f.registry.host} (user ${f.registry.username}, CA ${f.registry.caFile})`);
   console.log(`logs: ${f.hub.logDir}`);
@@ -82,29 +94,30 @@ async function status(): Promise<void> {
   }
 }
 
-guardOutput("fleet");
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { spokes: { type: "string", default: "2" }, "real-nodes": { type: "boolean", default: false } } });
-const spokes = z.coerce.number().int().min(0).max(10).safeParse(values.spokes);
-/** Runs the command; resolves to the exit status of a usage error, or undefined. */
-async function command(): Promise<number | undefined> {
-  if (!spokes.success) {
-    console.error("--spokes must be a whole number from 0 to 10");
-    return 2;
-  }
-  switch (positionals[0]) {
-    case "up":
-      await up(spokes.data, values["real-nodes"]);
-      return undefined;
-    case "down":
-      await down();
-      return undefined;
-    case "status":
-      await status();
-      return undefined;
-    default:
-      console.error("usage: npm run fleet -- up [--spokes N] [--real-nodes] | down | status");
-      return 2;
-  }
+const USAGE = `usage: npm run fleet -- up [--spokes N] [--real-nodes] | down | status
+  up      start a fleet (hub + N spokes, default 2; --real-nodes: nodes that run pods, and a registry)
+          that keeps running after this command, until \`down\`
+  down    stop the fleet and remove its folder
+  status  print the clusters, their kubeconfigs and whether each API server is ready`;
+
+/** The fleet command of a command line. Throws UsageError for anything else. */
+export function parseFleetArgs(argv: readonly string[]): { command: "up" | "down" | "status"; spokes: number; realNodes: boolean } {
+  const { positionals, values } = parseCommandLine({ args: [...argv], allowPositionals: true, strict: true, options: { spokes: { type: "string", default: "2" }, "real-nodes": { type: "boolean", default: false } } });
+  const spokes = z.coerce.number().int().min(0).max(10).safeParse(values.spokes);
+  if (!spokes.success) throw new UsageError("--spokes must be a whole number from 0 to 10");
+  const [command, ...extra] = positionals;
+  if (command !== "up" && command !== "down" && command !== "status") throw new UsageError(command === undefined ? "no command given" : `unknown command ${JSON.stringify(command)}`);
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+  return { command, spokes: spokes.data, realNodes: values["real-nodes"] };
 }
-const usageError = await command();
-if (usageError !== undefined) await exitAfterFlush(usageError);
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  guardOutput("fleet");
+  const argv = process.argv.slice(2);
+  await runCommandLine({ name: "fleet", usage: USAGE, helpCommand: "npm run fleet -- --help" }, argv, async () => {
+    const args = parseFleetArgs(argv);
+    if (args.command === "up") return up(args.spokes, args.realNodes);
+    await (args.command === "down" ? down() : status());
+    return 0;
+  });
+}

@@ -1,6 +1,7 @@
 // The local fleet itself: real OCM agents move ManifestWorks and claims between clusters,
 // kwok plays the kubelets, and RBAC is enforced.
 import { randomBytes } from "node:crypto";
+import { readdir } from "node:fs/promises";
 import { ApiException } from "@kubernetes/client-node";
 import { describe, expect, inject, it } from "vitest";
 import { startFleet } from "./controlplane/fleet.ts";
@@ -152,6 +153,8 @@ describe("fleets side by side", () => {
     }
     const alive = second.group.processes.filter((p) => isAlive(p.pid));
     expect(alive.map((p) => p.name)).toEqual([]);
+    // Its data (etcd, certificates) is gone; only the logs stay for reading.
+    expect(await readdir(second.info.dir)).toEqual(["logs"]);
     await expect(hub.core.listNamespace()).resolves.toBeDefined();
   });
 });

@@ -9,7 +9,7 @@ import { connectionFrom } from "./kube.ts";
 import { BOOTSTRAP_GROUP, installCrds, joinSpoke, startHubOcm } from "./ocm.ts";
 import { startPolicyFramework } from "./policy-framework.ts";
 import { ProcessGroup } from "./procs.ts";
-import { startRealNodes, type RealNodesOptions } from "./real-nodes.ts";
+import { realNodeLayout, startRealNodes, type RealNodesOptions } from "./real-nodes.ts";
 
 export const UNPRIVILEGED_USER = "kmm-e2e-nobody";
 
@@ -46,9 +46,53 @@ async function projectCrdFiles(): Promise<string[]> {
   }
 }
 
-/** A stopped fleet keeps its logs (and certificates) for reading; its etcd data goes. */
-async function dropData(dir: string, clusters: string[]): Promise<void> {
-  await Promise.all(clusters.map((c) => rm(join(dir, c, "etcd"), { recursive: true, force: true })));
+/**
+ * A stopped fleet keeps its logs for reading (pruned with the folder after a day, pruneOldFleets);
+ * everything else it made goes: etcd data (~120 MB a cluster), the registry's images and the real
+ * nodes' storage (~60 MB), certificates. A fleet folder the caller named (`dir`) is theirs: only its
+ * clusters' etcd data goes.
+ */
+export async function dropData(dir: string, ownDir: boolean, clusters: readonly string[]): Promise<void> {
+  if (!ownDir) {
+    await Promise.all(clusters.map((c) => rm(join(dir, c, "etcd"), { recursive: true, force: true })));
+    return;
+  }
+  const entries = await readdir(dir).catch(() => []);
+  await Promise.all(entries.filter((name) => name !== "logs").map((name) => rm(join(dir, name), { recursive: true, force: true })));
+}
+
+/** startFleet was interrupted (SIGINT, SIGTERM) before the fleet was up; what it started is stopped and removed. */
+export class FleetInterruptedError extends Error {
+  override readonly name = "FleetInterruptedError";
+  readonly signal: NodeJS.Signals;
+  constructor(signal: NodeJS.Signals) {
+    super(`interrupted by ${signal} while the fleet was starting`);
+    this.signal = signal;
+  }
+}
+
+/** Rejects with FleetInterruptedError on the first SIGINT or SIGTERM until `release` is called. */
+function interruption(): { interrupted: Promise<never>; signal: () => NodeJS.Signals | undefined; release: () => void } {
+  let received: NodeJS.Signals | undefined;
+  let fail: ((err: Error) => void) | undefined;
+  const interrupted = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  interrupted.catch(() => undefined); // observed through the fleet's waits
+  const onSignal = (signal: NodeJS.Signals): void => {
+    received ??= signal;
+    fail?.(new FleetInterruptedError(signal));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    interrupted,
+    signal: () => received,
+    release: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
 }
 
 /** Fleet folders of earlier runs are kept a day for their logs, then removed. */
@@ -69,11 +113,14 @@ export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
   const fleetsDir = join(cacheDir, "fleets");
   await mkdir(fleetsDir, { recursive: true });
   await pruneOldFleets(fleetsDir);
+  const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? (await mkdtemp(join(fleetsDir, "fleet-")));
   await mkdir(join(dir, "logs"), { recursive: true });
   const group = new ProcessGroup(join(dir, "logs"), opts.persistent ?? false);
+  // Ctrl-C during the start stops and removes what was started (not etcd data left behind).
+  const signals = interruption();
   // A component that exits during the start ends it at once, with its log tail.
-  const abort = group.failOnExit();
+  const abort = Promise.race([group.failOnExit(), signals.interrupted]);
   abort.catch(() => undefined); // observed through the waits below
   const guarded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, abort]);
 
@@ -118,7 +165,7 @@ export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
       return node ? { ...c, realNode: node } : c;
     };
     const info: FleetInfo = { dir, hub: withNode(hub.info), spokes: spokes.map((s) => withNode(s.info)), ...(realNodes ? { registry: realNodes.registry } : {}) };
-    if (realNodes) log(`real nodes: ${[...realNodes.nodes.values()].map((n) => n.name).join(", ")} (kernel ${[...realNodes.nodes.values()][0]?.kernelVersion ?? ""}); registry ${realNodes.registry.host}`);
+    if (realNodes) log(`real nodes: ${realNodeNames(["hub", ...spokeNames], opts.realNodes).join(", ")} (kernel ${[...realNodes.nodes.values()][0]?.kernelVersion ?? ""}); registry ${realNodes.registry.host}`);
     await writeFile(join(dir, "fleet.json"), JSON.stringify(info, null, 2));
     log(`fleet ready after ${((Date.now() - started) / 1000).toFixed(1)}s`);
     const clusters = ["hub", ...spokeNames];
@@ -127,13 +174,23 @@ export async function startFleet(opts: StartFleetOptions = {}): Promise<Fleet> {
       group,
       stop: async () => {
         await group.stopAll();
-        await dropData(dir, clusters);
+        await dropData(dir, ownDir, clusters);
       },
     };
   } catch (err) {
     await group.stopAll();
-    await dropData(dir, ["hub", ...spokeNames]);
+    await dropData(dir, ownDir, ["hub", ...spokeNames]);
+    const signal = signals.signal();
+    if (signal !== undefined) throw new FleetInterruptedError(signal);
     const msg = err instanceof Error ? err.message : String(err);
     throw new Error(`the local fleet did not start: ${msg}\ncomponent logs: ${join(dir, "logs")}`, { cause: err });
+  } finally {
+    signals.release();
   }
+}
+
+/** Every real node of a fleet (realNodeLayout): the hub's `hub-real`, `hub-real-2`…, then each spoke's. */
+export function realNodeNames(clusters: readonly string[], realNodes: StartFleetOptions["realNodes"]): string[] {
+  const hubNodes = typeof realNodes === "object" ? realNodes.hubNodes : undefined;
+  return realNodeLayout(clusters, hubNodes ?? 2).map((s) => s.name);
 }
