@@ -84,7 +84,7 @@ describe("spoke image", () => {
   it("starts and stops with a clear message when there is no kubeconfig and no pod ServiceAccount", async () => {
     const r = await runInImage(unpacked.spoke, unpacked.spoke.config.Entrypoint ?? []);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/no API server to talk to: .*KUBECONFIG.*pass --kubeconfig or run in a pod/);
+    expect(r.stderr).toMatch(/no API server to talk to: .*KUBECONFIG.*set \$KUBECONFIG or run in a pod/);
   });
 });
 

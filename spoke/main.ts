@@ -8,7 +8,7 @@ import { RawClient } from "../shared/kube/raw.ts";
 import { CLUSTERCLAIM_API_VERSION, clusterClaimSchema } from "../shared/ocm/managedcluster.ts";
 import { Controller } from "../shared/runtime/controller.ts";
 import type { OperatorConfig } from "../shared/runtime/config.ts";
-import { exitAfterFlush } from "../shared/runtime/exit.ts";
+import { runCommandLine } from "../shared/runtime/cli-args.ts";
 import { Manager } from "../shared/runtime/manager.ts";
 import type { Logger } from "../shared/runtime/logger.ts";
 import { KERNEL_CLAIM_NAME } from "./claim.ts";
@@ -110,20 +110,21 @@ export function createSpoke(opts: SpokeOptions): Spoke {
   return { manager, settings };
 }
 
-async function main(argv: readonly string[]): Promise<void> {
+export const SPOKE_USAGE = `usage: kmm-spoke [--config FILE] [--health-probe-bind-address ADDR] [--metrics-bind-address ADDR]
+The spoke edition (KMM_MANAGED=1: managed by the hub). It talks to the API server of $KUBECONFIG,
+~/.kube/config or, in a pod, its ServiceAccount's; it takes no --kubeconfig.`;
+
+async function main(argv: readonly string[]): Promise<number> {
   const config = await configFromArgs(argv);
-  const connection = await defaultConnection();
+  const connection = await defaultConnection({ kubeconfigFlag: false });
   const { manager } = createSpoke({ connection, config, env: process.env });
   manager.handleSignals();
   await manager.run();
+  return 0;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then(
-    () => exitAfterFlush(0),
-    (err: unknown) => {
-      process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-      return exitAfterFlush(1);
-    },
-  );
+  // --help: usage, exit 0; an unknown flag (--kubeconfig too): one line and a hint, exit 2; no cluster, bad config: one line, exit 1.
+  const argv = process.argv.slice(2);
+  await runCommandLine({ name: "kmm-spoke", usage: SPOKE_USAGE, helpCommand: "kmm-spoke --help" }, argv, () => main(argv));
 }

@@ -372,6 +372,14 @@ describe("defaultConnection", () => {
     expect(err).toBeInstanceOf(NoConnectionError);
     expect(String(err)).toMatch(/\$KUBECONFIG is not set, .*nohome\/\.kube\/config does not exist, and not running in a pod.*pass --kubeconfig/);
   });
+
+  it("advises only what the program takes: no --kubeconfig for a program without that flag (the spoke edition)", async () => {
+    const none: unknown = await defaultConnection({ env: {}, home: join(dir, "nohome"), serviceAccountDir: join(dir, "nosa"), kubeconfigFlag: false }).catch((e: unknown) => e);
+    expect(String(none)).toMatch(/; set \$KUBECONFIG or run in a pod$/);
+    const gone: unknown = await defaultConnection({ env: { KUBECONFIG: join(dir, "gone") }, kubeconfigFlag: false }).catch((e: unknown) => e);
+    expect(String(gone)).toMatch(/fix \$KUBECONFIG$/);
+    expect(String(none) + String(gone)).not.toContain("--kubeconfig");
+  });
 });
 
 describe("KubeConnection", () => {

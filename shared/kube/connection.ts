@@ -380,17 +380,22 @@ export async function inClusterConnection(
   return conn;
 }
 
-/** kubectl's order: the first existing file of $KUBECONFIG, else ~/.kube/config, else the pod's service account. */
+/**
+ * kubectl's order: the first existing file of $KUBECONFIG, else ~/.kube/config, else the pod's service
+ * account. Throws NoConnectionError saying what it tried and what to do; `kubeconfigFlag: false` (a
+ * program without --kubeconfig, the spoke edition) leaves --kubeconfig out of that advice.
+ */
 export async function defaultConnection(
-  opts: { env?: NodeJS.ProcessEnv; home?: string; serviceAccountDir?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; home?: string; serviceAccountDir?: string; kubeconfigFlag?: boolean } = {},
 ): Promise<KubeConnection> {
   const env = opts.env ?? process.env;
+  const flag = opts.kubeconfigFlag ?? true;
   const listed = (env.KUBECONFIG ?? "").split(delimiter).filter((p) => p !== "").map((p) => (isAbsolute(p) ? p : resolve(p)));
   if (listed.length > 0) {
     // As kubectl does, entries that do not exist are skipped; it does not fall back to ~/.kube/config either.
     const first = listed.find((p) => existsSync(p));
     if (first === undefined) {
-      throw new NoConnectionError(`none of the files in $KUBECONFIG exists (${listed.join(", ")}); fix $KUBECONFIG or pass --kubeconfig`);
+      throw new NoConnectionError(`none of the files in $KUBECONFIG exists (${listed.join(", ")}); fix $KUBECONFIG${flag ? " or pass --kubeconfig" : ""}`);
     }
     return loadKubeconfigFile(first);
   }
@@ -400,7 +405,7 @@ export async function defaultConnection(
     return await inClusterConnection({ env, ...(opts.serviceAccountDir !== undefined ? { serviceAccountDir: opts.serviceAccountDir } : {}) });
   } catch (err: unknown) {
     throw new NoConnectionError(
-      `no API server to talk to: $KUBECONFIG is not set, ${home} does not exist, and ${err instanceof Error ? err.message : String(err)}; pass --kubeconfig or run in a pod`,
+      `no API server to talk to: $KUBECONFIG is not set, ${home} does not exist, and ${err instanceof Error ? err.message : String(err)}; ${flag ? "pass --kubeconfig" : "set $KUBECONFIG"} or run in a pod`,
       { cause: err },
     );
   }
