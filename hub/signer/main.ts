@@ -7,6 +7,7 @@ import { pathToFileURL } from "node:url";
 import type { Logger } from "pino";
 import { RegistryClient } from "../../shared/registry/client.ts";
 import { Keychain } from "../../shared/registry/keychain.ts";
+import { usageErrorText, USAGE_EXIT, wantsHelp } from "../../shared/runtime/cli-args.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { parseSignerArgs, SIGNER_USAGE, SignerInputError, type SignerConfig } from "./config.ts";
 import { findSignFile, redactPem } from "./sign-file.ts";
@@ -64,15 +65,19 @@ async function terminationMessage(file: string, text: string, log: Logger): Prom
 
 /** CLI entry: returns the exit status. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, log: Logger = createLogger({ name: "kmm-signer" })): Promise<number> {
+  if (wantsHelp(argv)) {
+    process.stdout.write(`${SIGNER_USAGE}\n`);
+    return 0;
+  }
   let config: SignerConfig;
   try {
     config = parseSignerArgs(argv, env);
   } catch (err) {
     if (!(err instanceof SignerInputError)) throw err;
-    process.stderr.write(`kmm-signer: ${err.message}\n${SIGNER_USAGE}\n`);
+    process.stderr.write(usageErrorText({ name: "kmm-signer", usage: SIGNER_USAGE, helpCommand: "kmm-signer --help" }, err.message));
     const file = env.KMM_TERMINATION_LOG ?? "/dev/termination-log";
     await terminationMessage(file, `invalid arguments: ${err.message}`, log);
-    return 2;
+    return USAGE_EXIT;
   }
   try {
     const result = await runSigner(config, log);

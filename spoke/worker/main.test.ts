@@ -157,7 +157,17 @@ describe("worker CLI", () => {
 
     const usage = await startWorker(["reload", config]).done;
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain("usage: worker [kmod] load|unload");
+    expect(usage.stderr).toMatch(/^worker: command: .*\ntry 'worker --help' for usage\n$/);
+  });
+
+  it("--help and -h print the usage on stdout, not in a log line, and exit 0", async () => {
+    for (const flag of ["--help", "-h"]) {
+      const help = await startWorker([flag]).done;
+      expect(help.code).toBe(0);
+      expect(help.stderr).toBe("");
+      expect(help.stdout).toMatch(/^usage: worker \[kmod\] load\|unload/);
+      expect(help.stdout).not.toContain('"level"');
+    }
   });
 
   // Nothing is really loaded in the sandbox, so modprobe -r has nothing to

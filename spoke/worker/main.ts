@@ -1,7 +1,7 @@
 import { closeSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
+import { parseCommandLine, usageErrorText, UsageError, USAGE_EXIT, wantsHelp } from "../../shared/runtime/cli-args.ts";
 import { exitAfterFlush } from "../../shared/runtime/exit.ts";
 import { createLogger } from "../../shared/runtime/logger.ts";
 import { z } from "zod";
@@ -40,9 +40,8 @@ const USAGE = `usage: worker [kmod] load|unload [CONFIG] [--config FILE]
          [--modprobe BINARY] [--modprobe-arg=ARG]... [--once]
   CONFIG defaults to ${DEFAULT_CONFIG_PATH}`;
 
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+const PROGRAM = { name: "worker", usage: USAGE, helpCommand: "worker --help" };
+export { UsageError };
 
 const cliSchema = z.object({
   command: z.enum(["load", "unload"]),
@@ -57,9 +56,7 @@ const cliSchema = z.object({
 export type WorkerCli = z.infer<typeof cliSchema>;
 
 export function parseCli(argv: readonly string[]): WorkerCli {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const { values, positionals } = parseCommandLine({
       args: [...argv],
       allowPositionals: true,
       strict: true,
@@ -70,19 +67,15 @@ export function parseCli(argv: readonly string[]): WorkerCli {
         modprobe: { type: "string" },
         "modprobe-arg": { type: "string", multiple: true },
         once: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (err) {
-    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-  }
-  const { values, positionals } = parsed;
-  if (values.help === true) throw new UsageError(USAGE);
+      // --help is answered before parsing (run): declared so that it is no unknown option.
+      help: { type: "boolean", short: "h" },
+    },
+  });
   const rest = positionals[0] === "kmod" ? positionals.slice(1) : positionals;
   const [command, configArg, ...extra] = rest;
-  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}\n${USAGE}`);
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
   if (configArg !== undefined && values.config !== undefined) {
-    throw new UsageError(`give the config file either as an argument or with --config, not both\n${USAGE}`);
+    throw new UsageError("give the config file either as an argument or with --config, not both");
   }
   const result = cliSchema.safeParse({
     command,
@@ -95,7 +88,7 @@ export function parseCli(argv: readonly string[]): WorkerCli {
   });
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join(".") || "arguments"}: ${i.message}`);
-    throw new UsageError(`${problems.join("; ")}\n${USAGE}`);
+    throw new UsageError(problems.join("; "));
   }
   return result.data;
 }
@@ -133,6 +126,10 @@ function waitForTermination(): { promise: Promise<NodeJS.Signals>; requested: ()
 }
 
 export async function run(argv: readonly string[], logger: Logger): Promise<number> {
+  if (wantsHelp(argv)) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   let cli: WorkerCli;
   let cfg: WorkerConfig;
   try {
@@ -141,9 +138,9 @@ export async function run(argv: readonly string[], logger: Logger): Promise<numb
   } catch (err) {
     if (err instanceof UsageError || err instanceof WorkerConfigError) {
       logger.fatal({ err: { type: err.name, message: err.message } }, err.message);
-      process.stderr.write(`error: ${err.message}\n`);
+      process.stderr.write(err instanceof UsageError ? usageErrorText(PROGRAM, err.message) : `error: ${err.message}\n`);
       writeTerminationMessage(err.message);
-      return 2;
+      return USAGE_EXIT;
     }
     throw err;
   }
