@@ -130,7 +130,10 @@ describe("kmm-hub render", () => {
     expect(io.stderr).toContain("render needs --mcm FILE");
     io = capture();
     expect(await main(["render", "--bogus"], io)).toBe(1);
+    expect(io.stderr).toMatch(/^kmm-hub: Unknown option '--bogus'.*\ntry 'kmm-hub --help' for usage\n$/);
+    io = capture();
     expect(await main(["frobnicate"], io)).toBe(1);
+    expect(io.stderr).toBe("kmm-hub: unknown command \"frobnicate\"\ntry 'kmm-hub --help' for usage\n");
   });
 
   it("prints the usage and exits 0 for --help and -h after a command", async () => {

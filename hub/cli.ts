@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { InClusterConfigError, KubeconfigError, NoConnectionError } from "../shared/kube/connection.ts";
+import { isParseArgsError, usageErrorText, UsageError } from "../shared/runtime/cli-args.ts";
 import { applyBindAddressFlags, BIND_ADDRESS_FLAGS, ConfigError, exitAfterFlush, guardOutput, loadConfig } from "../shared/runtime/index.ts";
 import { HubStartError, runHub } from "./main.ts";
 import { RenderInputError, parseClusters, parseDigests, parseMcm, render, toJson, toYaml } from "./render.ts";
@@ -23,9 +24,8 @@ selected cluster and kernel rendered, 1 bad input, 2 some selected clusters or k
 --health-probe-bind-address and --metrics-bind-address (controller-runtime's flags) win over the
 config file's healthProbeBindAddress and metrics.bindAddress, e.g. "$(POD_IP):8081" from the pod spec.`;
 
-export class UsageError extends Error {
-  override readonly name = "UsageError";
-}
+export { UsageError };
+const PROGRAM = { name: "kmm-hub", usage: USAGE, helpCommand: "kmm-hub --help" };
 
 /** A `run` flag naming a file that cannot be used (printed in one line, exit 1). */
 export class RunInputError extends Error {
@@ -142,8 +142,9 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     if (command === "help" || command === "--help" || command === "-h") return help(io);
     throw new UsageError(command === undefined ? "no command given" : `unknown command ${JSON.stringify(command)}`);
   } catch (err: unknown) {
-    if (err instanceof UsageError || (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS"))) {
-      io.err(`kmm-hub: ${err.message}\n${USAGE}\n`);
+    if (err instanceof UsageError || isParseArgsError(err)) {
+      // Exit 1, not the other programs' 2: render's 2 means "some clusters skipped" (USAGE), a usage error is bad input.
+      io.err(usageErrorText(PROGRAM, err.message));
       return 1;
     }
     // No API server to talk to, or a kubeconfig that cannot be read: the message says which and what to pass.
