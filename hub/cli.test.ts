@@ -136,6 +136,24 @@ describe("kmm-hub render", () => {
     expect(io.stderr).toBe("kmm-hub: unknown command \"frobnicate\"\ntry 'kmm-hub --help' for usage\n");
   });
 
+  it("an invalid regexp is bad input: one line, exit 1 (not once per cluster and kernel, exit 2)", async () => {
+    await writeFile(join(dir, "bad-regexp-mcm.yaml"), mcmYaml.replace("'^6\\.'", "'^6\\.(('"));
+    const io = capture();
+    expect(await main(["render", "--mcm", join(dir, "bad-regexp-mcm.yaml"), "--cluster", join(dir, "clusters.yaml"), "--digests", join(dir, "digests.yaml")], io)).toBe(1);
+    expect(io.stdout).toBe("");
+    expect(io.stderr).toBe("kmm-hub: kernel mapping 0 of Module kmm/kmod: regexp '^6\\.((' is not valid RE2: missing ): ^6\\.((\n");
+  });
+
+  it("a cluster whose kernels a mapping matches but its template cannot serve says why on its own line", async () => {
+    await writeFile(join(dir, "z-mcm.yaml"), mcmYaml.replace("${KERNEL_FULL_VERSION}", "${KERNEL_Z}"));
+    await writeFile(join(dir, "short-kernels.yaml"), stringify(cluster("spoke5", { "wants-kmod": "true" }, "6.1")));
+    const io = capture();
+    expect(await main(["render", "--mcm", join(dir, "z-mcm.yaml"), "--cluster", join(dir, "short-kernels.yaml"), "--digests", join(dir, "digests.yaml")], io)).toBe(2);
+    const [clusterLine] = io.stderr.split("\n");
+    expect(clusterLine).toMatch(/^cluster spoke5: no ManifestWork \(Pending\): no kernel of spoke5 is served: kernel 6\.1: kernel mapping 0 matches, but its containerImage .* uses \$\{KERNEL_Z\}, which needs a patch level/);
+    expect(clusterLine).not.toContain("no kernel mapping");
+  });
+
   it("prints the usage and exits 0 for --help and -h after a command", async () => {
     for (const argv of [["render", "--help"], ["render", "-h"], ["run", "--help"], ["run", "-h"], ["--help"]]) {
       const io = capture();

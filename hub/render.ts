@@ -3,10 +3,10 @@
 import { parseAllDocuments, type Tags } from "yaml";
 import { z } from "zod";
 import { managedClusterModuleSchema, type ManagedClusterModule } from "../shared/api/index.ts";
-import { KernelMappingError } from "../shared/kernel-mapping/index.ts";
+import { invalidKernelMappings, KernelMappingError } from "../shared/kernel-mapping/index.ts";
 import { formatIssues, managedClusterSchema, type ManagedClusterObject, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { validateDigest } from "../shared/registry/reference.ts";
-import type { ClusterOutcome, Pin } from "./manifestwork.ts";
+import { moduleContext, type ClusterOutcome, type Pin } from "./manifestwork.ts";
 import { outcomes, planClusters, planImages } from "./plan.ts";
 
 export { doubleQuoted, plainIsSafe, toYaml } from "./yaml-out.ts";
@@ -93,7 +93,14 @@ export interface RenderResult {
   skippedKernels: { cluster: string; kernel: string; message: string }[];
 }
 
+/**
+ * The ManifestWorks of `mcm` for `clusters`, with the clusters and kernels that get none and why.
+ * Throws RenderInputError for bad input: a kernel mapping whose regexp is not valid RE2 (once, not
+ * once per cluster and kernel).
+ */
 export function render(mcm: ManagedClusterModule, clusters: readonly ManagedClusterObject[], digests: ReadonlyMap<string, Pin>): RenderResult {
+  const badRegexps = invalidKernelMappings(mcm.spec.moduleSpec, moduleContext(mcm));
+  if (badRegexps.length > 0) throw new RenderInputError(badRegexps.map((e) => e.message).join("; "));
   let plans;
   try {
     plans = planClusters(mcm, clusters);
@@ -111,12 +118,23 @@ export function render(mcm: ManagedClusterModule, clusters: readonly ManagedClus
   const skippedKernels: RenderResult["skippedKernels"] = [];
   for (const o of outcomes(mcm, plans, pins)) {
     if (o.kind === "work") works.push(o.work);
-    else notRendered.push(o);
+    else notRendered.push(o.kind === "pending" ? withKernelReasons(o) : o);
     for (const k of o.kernels) {
       if (k.digest === undefined) skippedKernels.push({ cluster: o.cluster, kernel: k.kernelVersion, message: k.message ?? "not served" });
     }
   }
   return { works, notRendered, skippedKernels };
+}
+
+/**
+ * A Pending cluster whose kernels a mapping matches but cannot serve (its template needs a part of
+ * the kernel version they lack) says so, kernel by kernel as a blocked cluster does, instead of "no
+ * kernel mapping serves the kernels".
+ */
+function withKernelReasons(o: Extract<ClusterOutcome, { kind: "pending" }>): Extract<ClusterOutcome, { kind: "pending" }> {
+  const unmapped = (m: string | undefined) => m === undefined || m === "no kernel mapping";
+  if (o.kernels.every((k) => unmapped(k.message))) return o;
+  return { ...o, message: `no kernel of ${o.cluster} is served: ${o.kernels.map((k) => `kernel ${k.kernelVersion}: ${k.message ?? "no kernel mapping"}`).join("; ")}` };
 }
 
 /** One `v1` List holding the objects, as `kubectl get -o json` prints several objects. */
