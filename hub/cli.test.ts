@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
@@ -152,6 +152,13 @@ describe("kmm-hub render", () => {
     const [clusterLine] = io.stderr.split("\n");
     expect(clusterLine).toMatch(/^cluster spoke5: no ManifestWork \(Pending\): no kernel of spoke5 is served: kernel 6\.1: kernel mapping 0 matches, but its containerImage .* uses \$\{KERNEL_Z\}, which needs a patch level/);
     expect(clusterLine).not.toContain("no kernel mapping");
+  });
+
+  it("runs when started through a symbolic link, as npx kmm-hub and installed bins start it", async () => {
+    const link = join(dir, "kmm-hub");
+    await symlink(join(import.meta.dirname, "cli.ts"), link);
+    const { stdout } = await run(process.execPath, ["--disable-warning=ExperimentalWarning", link, "--help"]);
+    expect(stdout).toMatch(/^usage:\n {2}kmm-hub run/);
   });
 
   it("prints the usage and exits 0 for --help and -h after a command", async () => {

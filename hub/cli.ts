@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // kmm-hub: `run` the hub controllers, or `render` the ManifestWorks of an MCM offline.
+import { realpathSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -157,7 +158,8 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// `npx kmm-hub` and installed bins start it through a symbolic link (node_modules/.bin/kmm-hub): compare real paths.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   // `render | head` ends quietly, `render > /dev/full` says so in one line (no stack trace).
   guardOutput("kmm-hub");
   // Exit only once stdout and stderr are flushed: `render | cat` must get every ManifestWork.
