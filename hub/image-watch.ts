@@ -48,6 +48,8 @@ export class ImageWatch {
   private nextKeychainId = 1;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
+  /** Aborted by stop(): a tick's registry look-ups end at once. */
+  private stopping = new AbortController();
 
   constructor(opts: ImageWatchOptions) {
     this.digests = opts.digests;
@@ -75,6 +77,7 @@ export class ImageWatch {
   }
 
   start(): void {
+    if (this.stopping.signal.aborted) this.stopping = new AbortController();
     this.timer ??= setInterval(() => {
       // One tick at a time: a registry that hangs must not pile look-ups up.
       this.ticking ??= this.tick().finally(() => {
@@ -85,6 +88,7 @@ export class ImageWatch {
   }
 
   async stop(): Promise<void> {
+    this.stopping.abort(new Error("image watch is stopping"));
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.byMcm.clear();
@@ -106,8 +110,10 @@ export class ImageWatch {
       [...byImage.values()].map(async ({ w, mcms }) => {
         let now: Pin;
         try {
-          now = { digest: await this.digests.resolve(w.image.image, { tls: w.image.tls, ...(w.keychain ? { keychain: w.keychain } : {}) }) };
+          const opts = { tls: w.image.tls, signal: this.stopping.signal, ...(w.keychain ? { keychain: w.keychain } : {}) };
+          now = { digest: await this.digests.resolve(w.image.image, opts) };
         } catch (err: unknown) {
+          if (this.stopping.signal.aborted) return;
           now = pinFromError(w.image.image, err);
         }
         if (outcomeOf(now) === outcomeOf(w.pin)) return;

@@ -20,14 +20,19 @@ export function pinFromError(image: string, err: unknown): Pin {
   return { error: message.includes(image) ? message : `${image}: ${message}`, reason };
 }
 
-/** Resolves every image (in parallel; the cache coalesces repeats across MCMs and clusters). */
-export async function resolvePins(cache: DigestCache, images: readonly ImageToPin[], keychain: Keychain | undefined): Promise<Map<string, Pin>> {
+/**
+ * Resolves every image (in parallel; the cache coalesces repeats across MCMs and clusters).
+ * `signal` (the reconcile's stop signal) aborts the look-ups: the call then rejects with its reason
+ * instead of reporting a registry failure.
+ */
+export async function resolvePins(cache: DigestCache, images: readonly ImageToPin[], keychain: Keychain | undefined, signal?: AbortSignal): Promise<Map<string, Pin>> {
   const entries = await Promise.all(
     images.map(async (img): Promise<[string, Pin]> => {
       try {
-        const digest = await cache.resolve(img.image, { tls: img.tls, ...(keychain ? { keychain } : {}) });
+        const digest = await cache.resolve(img.image, { tls: img.tls, ...(keychain ? { keychain } : {}), ...(signal ? { signal } : {}) });
         return [img.image, { digest }];
       } catch (err: unknown) {
+        if (signal?.aborted === true) throw err;
         return [img.image, pinFromError(img.image, err)];
       }
     }),

@@ -165,6 +165,7 @@ export class ManagedClusterModuleReconciler {
       mcms: this.mcms,
       secrets: this.secrets,
       digests: this.digests,
+      signal: () => this.controller.signal,
       enqueue: (name) => this.enqueue(name),
     });
 
@@ -381,7 +382,7 @@ export class ManagedClusterModuleReconciler {
     const secret = pullSecretKeychain(mcm, this.opts.namespace, (ref) => this.secrets.get(this.opts.namespace, ref));
     if (secret.problem !== undefined) await this.events.record(target, "Warning", EventReasons[secret.problem.reason], secret.problem.message);
     // Images the hub builds or signs: their Jobs move one step; until ready, their kernels wait.
-    const pins = await resolvePins(this.digests, images, secret.keychain);
+    const pins = await resolvePins(this.digests, images, secret.keychain, this.controller.signal);
     this.imageWatch.set(name, images, pins, secret.keychain);
     const built = await this.buildSign.converge(mcm, target, planned.plans(), pins, secret.keychain);
     // A digest that moved changes every cluster's outcome: look at them all.

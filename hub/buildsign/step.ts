@@ -48,6 +48,8 @@ export interface BuildSignOptions {
   mcms: Informer<ManagedClusterModule>;
   secrets: Informer<PullSecret>;
   digests: DigestCache;
+  /** The reconciles' stop signal (the controller's), read at each look-up: stopping aborts registry look-ups. */
+  signal?: () => AbortSignal;
   enqueue: (mcm: string) => void;
   now?: () => number;
   /**
@@ -283,9 +285,16 @@ export class BuildSignStep {
 
   /** The registry's digest of the unsigned intermediate, if it is there. */
   private async intermediate(mapping: ResolvedKernelMapping, keychain: Keychain | undefined): Promise<string | undefined> {
+    const signal = this.opts.signal?.();
     try {
-      return await this.opts.digests.resolve(unsignedImageName(mapping.containerImage), { tls: mapping.registryTLS, ...(keychain ? { keychain } : {}) });
-    } catch {
+      return await this.opts.digests.resolve(unsignedImageName(mapping.containerImage), {
+        tls: mapping.registryTLS,
+        ...(keychain ? { keychain } : {}),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err: unknown) {
+      // Stopping is not "the intermediate is not there": nothing may be decided from it.
+      if (signal?.aborted === true) throw err;
       return undefined;
     }
   }

@@ -14,6 +14,7 @@ import {
   type RegistryErrorContext,
 } from "./errors.ts";
 import { Keychain, type Credential } from "./keychain.ts";
+import { SharedWork, abortReason } from "./abort.ts";
 import {
   apiHost,
   formatReference,
@@ -71,6 +72,12 @@ export interface ClientOptions extends TransportOptions {
 export interface CallOptions {
   tls?: RegistryTLS;
   keychain?: Keychain;
+  /**
+   * Gives up on the call: requests in flight are destroyed, waits (back-off, a free slot, the
+   * /v2/ check or token another call started) end at once, and the call rejects with the signal's
+   * reason. Work shared with other calls goes on while any of them still wants it.
+   */
+  signal?: AbortSignal;
 }
 
 export type BlobSource = Buffer | { file: string };
@@ -98,6 +105,7 @@ interface Ctx {
   insecure: boolean;
   tls: TlsSettings;
   credential: Credential | undefined;
+  signal: AbortSignal | undefined;
 }
 
 interface SendOptions {
@@ -157,9 +165,9 @@ export class RegistryClient {
   private readonly keychain: Keychain;
   private readonly caBundle: string | undefined;
   private readonly now: () => number;
-  private readonly states = new Map<string, Promise<RegistryState>>();
+  private readonly states = new Map<string, SharedWork<RegistryState>>();
   private readonly tokens = new Map<string, { token: string; expiresAt: number }>();
-  private readonly tokenFetches = new Map<string, Promise<string>>();
+  private readonly tokenFetches = new Map<string, SharedWork<string>>();
 
   constructor(options: ClientOptions = {}) {
     this.transport = new HttpTransport(options);
@@ -183,6 +191,7 @@ export class RegistryClient {
       insecure: tlsOpt.insecure === true,
       tls: { insecureSkipTLSVerify: tlsOpt.insecureSkipTLSVerify === true, caBundle: this.caBundle },
       credential: (opts?.keychain ?? this.keychain).resolve(ref),
+      signal: opts?.signal,
     };
   }
 
@@ -200,12 +209,15 @@ export class RegistryClient {
     const key = this.stateKey(ctx);
     let state = this.states.get(key);
     if (!state) {
-      state = this.ping(ctx);
-      this.states.set(key, state);
+      const work = new SharedWork((signal) => this.ping({ ...ctx, signal }));
+      this.states.set(key, work);
       // A failed ping is not remembered: the next call tries again.
-      state.catch(() => this.states.delete(key));
+      work.promise.catch(() => {
+        if (this.states.get(key) === work) this.states.delete(key);
+      });
+      state = work;
     }
-    return state;
+    return state.wait(ctx.signal);
   }
 
   private async ping(ctx: Ctx): Promise<RegistryState> {
@@ -223,8 +235,10 @@ export class RegistryClient {
           headers: {},
           registry: ctx.host,
           tls: ctx.tls,
+          signal: ctx.signal,
         });
       } catch (err) {
+        if (ctx.signal?.aborted === true) throw abortReason(ctx.signal);
         lastError = err;
         failures.push(`${scheme}: ${err instanceof Error ? err.message : String(err)}`);
         continue;
@@ -258,10 +272,14 @@ export class RegistryClient {
     const cached = this.tokens.get(key);
     if (!force && cached && cached.expiresAt > this.now()) return cached.token;
     const inFlight = this.tokenFetches.get(key);
-    if (inFlight) return inFlight;
-    const fetching = this.fetchToken(ctx, auth, merged, key).finally(() => this.tokenFetches.delete(key));
-    this.tokenFetches.set(key, fetching);
-    return fetching;
+    if (inFlight) return inFlight.wait(ctx.signal);
+    const work = new SharedWork((signal) => this.fetchToken({ ...ctx, signal }, auth, merged, key));
+    this.tokenFetches.set(key, work);
+    const forget = (): void => {
+      if (this.tokenFetches.get(key) === work) this.tokenFetches.delete(key);
+    };
+    work.promise.then(forget, forget);
+    return work.wait(ctx.signal);
   }
 
   private async fetchToken(ctx: Ctx, auth: Extract<AuthMode, { kind: "bearer" }>, scopes: string[], key: string): Promise<string> {
@@ -272,8 +290,9 @@ export class RegistryClient {
     if (ctx.credential) headers.authorization = basicHeader(ctx.credential);
     let res: HttpResponse;
     try {
-      res = await this.transport.request({ method: "GET", url, headers, registry: url.host, tls: ctx.tls });
+      res = await this.transport.request({ method: "GET", url, headers, registry: url.host, tls: ctx.tls, signal: ctx.signal });
     } catch (err) {
+      if (ctx.signal?.aborted === true) throw abortReason(ctx.signal);
       const detail = err instanceof Error ? err.message : String(err);
       throw new RegistryUnreachableError(this.errCtx(ctx), `token service ${url.origin}: ${detail}`, { cause: err });
     }
@@ -334,8 +353,10 @@ export class RegistryClient {
           ...(opts.body !== undefined ? { body: opts.body } : {}),
           registry: ctx.host,
           tls: ctx.tls,
+          signal: ctx.signal,
         });
       } catch (err) {
+        if (ctx.signal?.aborted === true) throw abortReason(ctx.signal);
         if (isNetworkError(err)) {
           throw new RegistryUnreachableError(this.errCtx(ctx), err.message, { cause: err });
         }
@@ -529,8 +550,9 @@ export class RegistryClient {
         throw new RegistryError(`blob redirect to ${url.origin} is not HTTPS`, this.errCtx(ctx));
       }
       try {
-        res = await this.transport.request({ method: "GET", url, headers: {}, registry: url.host, tls: ctx.tls });
+        res = await this.transport.request({ method: "GET", url, headers: {}, registry: url.host, tls: ctx.tls, signal: ctx.signal });
       } catch (err) {
+        if (ctx.signal?.aborted === true) throw abortReason(ctx.signal);
         throw new RegistryUnreachableError(this.errCtx(ctx), `blob storage ${url.origin}: ${String(err)}`, { cause: err });
       }
     }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { SharedWork } from "./abort.ts";
 import type { CallOptions, RegistryClient } from "./client.ts";
 import { ImageNotFoundError } from "./errors.ts";
 import { formatReference, parseReference, type ImageReference } from "./reference.ts";
@@ -9,6 +10,8 @@ import { formatReference, parseReference, type ImageReference } from "./referenc
 // being resolved wait for that request instead of sending their own.
 // "Does not exist" is cached like a digest (a build or sign finishing calls
 // invalidate()); other failures are not, so the next look-up tries again.
+// A look-up given an AbortSignal stops waiting when it aborts; the registry request is
+// aborted once every look-up waiting for it has given up.
 
 export interface DigestCacheOptions {
   client: RegistryClient;
@@ -20,7 +23,7 @@ export interface DigestCacheOptions {
 type Entry =
   | { state: "resolved"; digest: string; at: number }
   | { state: "missing"; error: ImageNotFoundError; at: number }
-  | { state: "pending"; promise: Promise<string> };
+  | { state: "pending"; work: SharedWork<string> };
 
 export class DigestCache {
   private readonly entries = new Map<string, Entry>();
@@ -47,30 +50,35 @@ export class DigestCache {
     return `${formatReference(ref)}|${tls.insecure === true}|${tls.insecureSkipTLSVerify === true}|${who}`;
   }
 
-  /** The digest for a reference, from the cache while it is fresh. */
+  /**
+   * The digest for a reference, from the cache while it is fresh. With `opts.signal`, rejects with
+   * its reason as soon as it aborts.
+   */
   async resolve(input: string | ImageReference, opts?: CallOptions): Promise<string> {
     const ref = typeof input === "string" ? parseReference(input) : input;
     const key = this.key(ref, opts);
     const entry = this.entries.get(key);
-    if (entry?.state === "pending") return entry.promise;
+    if (entry?.state === "pending") return entry.work.wait(opts?.signal);
     if (entry && this.now() - entry.at < this.interval) {
       if (entry.state === "resolved") return entry.digest;
       throw entry.error;
     }
-    const promise = this.client.resolveDigest(ref, opts).then(
-      (digest) => {
-        this.entries.set(key, { state: "resolved", digest, at: this.now() });
-        return digest;
-      },
-      (err: unknown) => {
-        if (err instanceof ImageNotFoundError) this.entries.set(key, { state: "missing", error: err, at: this.now() });
-        else if (entry) this.entries.set(key, entry);
-        else this.entries.delete(key);
-        throw err;
-      },
+    const work = new SharedWork((signal) =>
+      this.client.resolveDigest(ref, { ...opts, signal }).then(
+        (digest) => {
+          this.entries.set(key, { state: "resolved", digest, at: this.now() });
+          return digest;
+        },
+        (err: unknown) => {
+          if (err instanceof ImageNotFoundError) this.entries.set(key, { state: "missing", error: err, at: this.now() });
+          else if (entry) this.entries.set(key, entry);
+          else this.entries.delete(key);
+          throw err;
+        },
+      ),
     );
-    this.entries.set(key, { state: "pending", promise });
-    return promise;
+    this.entries.set(key, { state: "pending", work });
+    return work.wait(opts?.signal);
   }
 
   /** Forgets a reference (every TLS/credential variant), e.g. after a build or sign pushed it. */

@@ -4,6 +4,7 @@ import tls from "node:tls";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { nodeHttp, nodeHttps } from "../kube/node-http.ts";
+import { abortReason } from "./abort.ts";
 
 // HTTP for the registry client. Built on node:http/node:https rather than the
 // global fetch: TLS verification and extra CAs are per registry (a Module's
@@ -43,6 +44,11 @@ export interface HttpRequest {
   /** Key for the per-registry concurrency bound. */
   registry: string;
   tls: TlsSettings;
+  /**
+   * Aborts the request at once (its socket is destroyed), a wait for a free slot and the back-off
+   * between retries; the call rejects with the signal's reason. A body already returned is destroyed too.
+   */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -75,9 +81,22 @@ class Semaphore {
   constructor(limit: number) {
     this.limit = limit;
   }
-  async acquire(): Promise<() => void> {
+  async acquire(signal: AbortSignal | undefined): Promise<() => void> {
+    if (signal?.aborted === true) throw abortReason(signal);
     if (this.active >= this.limit) {
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      await new Promise<void>((resolve, reject) => {
+        const waiter = (): void => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        const onAbort = (): void => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(abortReason(signal as AbortSignal));
+        };
+        signal?.addEventListener("abort", onAbort, { once: true });
+        this.waiters.push(waiter);
+      });
     } else {
       this.active++;
     }
@@ -171,16 +190,27 @@ export class HttpTransport {
         res = await this.once(req);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
+        if (req.signal?.aborted === true) throw abortReason(req.signal);
         if (last || code === undefined || !RETRY_ERRORS.has(code)) throw err;
         this.counters.retries++;
-        await sleep(this.backoff(attempt, undefined));
+        await this.pause(this.backoff(attempt, undefined), req.signal);
         continue;
       }
       if (last || !RETRY_STATUSES.has(res.status)) return res;
       const retryAfter = parseRetryAfter(headerValue(res.headers["retry-after"]), Date.now());
       res.body.resume();
       this.counters.retries++;
-      await sleep(this.backoff(attempt, retryAfter));
+      await this.pause(this.backoff(attempt, retryAfter), req.signal);
+    }
+  }
+
+  /** The back-off between attempts; an abort ends it with the signal's reason. */
+  private async pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await sleep(ms, undefined, signal ? { signal } : {});
+    } catch (err) {
+      if (signal?.aborted === true) throw abortReason(signal);
+      throw err;
     }
   }
 
@@ -192,7 +222,8 @@ export class HttpTransport {
   }
 
   private async once(req: HttpRequest): Promise<HttpResponse> {
-    const release = await this.semaphore(req.registry).acquire();
+    const signal = req.signal;
+    const release = await this.semaphore(req.registry).acquire(signal);
     const inUse = this.semaphore(req.registry).inUse;
     if (inUse > this.peak(req.registry)) this.peakConcurrency.set(req.registry, inUse);
     this.counters.total++;
@@ -210,6 +241,16 @@ export class HttpTransport {
       headers["content-length"] = "0";
     }
     return await new Promise<HttpResponse>((resolve, reject) => {
+      let settled = false;
+      const onAbort = (): void => {
+        const reason = abortReason(signal as AbortSignal);
+        clientReq.destroy(reason);
+        if (!settled) {
+          settled = true;
+          release();
+          reject(reason);
+        }
+      };
       const clientReq = lib.request(
         req.url,
         {
@@ -219,7 +260,11 @@ export class HttpTransport {
           timeout: this.timeoutMs,
         },
         (res) => {
-          res.once("close", release);
+          settled = true;
+          res.once("close", () => {
+            signal?.removeEventListener("abort", onAbort);
+            release();
+          });
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url: req.url });
         },
       );
@@ -229,9 +274,17 @@ export class HttpTransport {
         clientReq.destroy(err);
       });
       clientReq.once("error", (err) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (settled) return;
+        settled = true;
         release();
         reject(err);
       });
+      if (signal?.aborted === true) {
+        onAbort();
+        return;
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
       if (body === undefined) clientReq.end();
       else if (Buffer.isBuffer(body)) clientReq.end(body);
       else {
