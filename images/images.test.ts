@@ -100,11 +100,15 @@ describe("worker image", () => {
     expect(r.stdout.trim().split("\n").map((l) => l.trim())).toEqual([`insmod ${extra}/kmm_ci_b.ko`, `insmod ${extra}/kmm_ci_a.ko`]);
   });
 
-  it("runs the worker program as root (it needs CAP_SYS_MODULE), which answers a bad command with its usage", async () => {
+  it("runs the worker program as root (it needs CAP_SYS_MODULE): a bad command is a usage error, --help prints the usage", async () => {
     expect(unpacked.worker.config.User ?? "").toMatch(/^(0(:0)?|root)?$/);
-    const r = await runInImage(unpacked.worker, [...(unpacked.worker.config.Entrypoint ?? []), "kmod", "frobnicate"]);
-    expect(r.code).toBe(2);
-    expect(r.stderr + r.stdout).toContain("usage: worker [kmod] load|unload");
+    const entrypoint = unpacked.worker.config.Entrypoint ?? [];
+    const bad = await runInImage(unpacked.worker, [...entrypoint, "kmod", "frobnicate"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`worker: command: Invalid option: expected one of "load"|"unload"\ntry 'worker --help' for usage\n`);
+    const help = await runInImage(unpacked.worker, [...entrypoint, "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("usage: worker [kmod] load|unload");
   });
 
   it("has cat for the module-loader's readiness probe", async () => {
@@ -131,10 +135,14 @@ describe("signer image", () => {
     expect(stdout.trim()).toBe("kmm-hub image test");
   });
 
-  it("runs the signer program, which refuses to start without its flags", async () => {
-    const r = await runInImage(unpacked.signer, unpacked.signer.config.Entrypoint ?? []);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain("usage: kmm-signer");
+  it("runs the signer program, which refuses to start without its flags (a usage error) and prints its usage on --help", async () => {
+    const entrypoint = unpacked.signer.config.Entrypoint ?? [];
+    const bare = await runInImage(unpacked.signer, entrypoint);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/^kmm-signer: --unsigned-image is required.*\ntry 'kmm-signer --help' for usage\n/);
+    const help = await runInImage(unpacked.signer, [...entrypoint, "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("usage: kmm-signer");
   });
 });
 
