@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { ApiException } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parseKubeDocuments } from "../shared/yaml/read.ts";
 import { z } from "zod";
 import { ApiError, RawClient } from "../shared/kube/raw.ts";
 import { HUB_INSTALL_FILES, hubManifests } from "../images/manifests.ts";
@@ -67,7 +67,7 @@ describe("hub/deploy manifests on the hub API server", () => {
   it("accepts the one install file in one pass, in its order: namespace, CRD, RBAC, config, Deployment, Service (dry run)", async () => {
     const digest = (c: string) => `sha256:${c.repeat(64)}`;
     const text = await hubManifests({ hub: `registry.example.com/kmm/kmm-hub@${digest("a")}`, signer: `registry.example.com/kmm/kmm-hub-signer@${digest("b")}` });
-    const objects: ManifestObject[] = parseAllDocuments(text)
+    const objects: ManifestObject[] = parseKubeDocuments(text)
       .map((d) => d.toJS() as unknown)
       .filter((v) => v !== null)
       .map((v) => storedSchema.extend({ apiVersion: z.string() }).parse(v));

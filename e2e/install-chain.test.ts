@@ -15,7 +15,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { RawClient, isNotFound } from "../shared/kube/raw.ts";
@@ -23,9 +22,10 @@ import { KERNEL_VERSIONS_CLAIM, MCM_NAME_LABEL } from "../hub/names.ts";
 import { ManifestWork } from "../shared/ocm/index.ts";
 import { decidedClusters, PlacementDecision, PLACEMENT_LABEL } from "../shared/ocm/placement.ts";
 import { Policy } from "../shared/ocm/policy.ts";
+import { parseKubeDocuments } from "../shared/yaml/read.ts";
 import { KERNEL_LABEL, MODULE_NAME_LABEL } from "../spoke/labels.ts";
 import { POLICY_NAMESPACE, SPOKE_NAMESPACE } from "../scripts/gen-policy.ts";
-import { hubManifests } from "../images/manifests.ts";
+import { hubManifests, imageReferences } from "../images/manifests.ts";
 import { connectionFrom } from "./controlplane/kube.ts";
 import { REAL_NODE_LABEL } from "./controlplane/node-agent/node.ts";
 import { registryPullSecret } from "./controlplane/node-agent/test-images.ts";
@@ -191,7 +191,7 @@ describe("install as users do: hub install file, gen:policy Policy, MCM → modu
   it("the hub's one install file (namespace, CRD, RBAC, config, Deployment) brings the hub up from its image on the hub's real node", async () => {
     const text = await hubManifests({ hub: images.refs.hub, signer: images.refs.signer });
     // (kubectl skips the file's empty documents, and so does this.)
-    const objects = parseAllDocuments(text)
+    const objects = parseKubeDocuments(text)
       .map((d) => d.toJS() as unknown)
       .filter((v) => v !== null)
       .map((v) => manifestSchema.parse(v));
@@ -221,8 +221,9 @@ describe("install as users do: hub install file, gen:policy Policy, MCM → modu
     ];
     await promisify(execFile)(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(repoRoot, "scripts", "gen-policy.ts"), ...args], { cwd: repoRoot });
     const text = await readFile(file, "utf8");
-    expect(text).toContain(`image: ${images.refs.spoke}`);
-    for (const d of parseAllDocuments(text)) if (d.toJS() !== null) await hubRaw.apply(manifestSchema.parse(d.toJS()), "kubectl");
+    // Read as kubectl reads it (YAML 1.1): the Deployment's image and RELATED_IMAGE_WORKER are the digests given.
+    expect(imageReferences(text)).toEqual(expect.arrayContaining([images.refs.spoke, images.refs.worker]));
+    for (const d of parseKubeDocuments(text)) if (d.toJS() !== null) await hubRaw.apply(manifestSchema.parse(d.toJS()), "kubectl");
 
     // The real placement controller decides on the labelled spoke only.
     await eventually("the placement to decide on spoke1 alone", async () => {

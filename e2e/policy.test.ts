@@ -2,7 +2,7 @@
 // OCM placement controller choosing clusters, the real governance policy propagator replicating the
 // Policy, and on each spoke the real config policy controller enforcing it (the fleet's policy sync
 // stands in for governance-policy-framework-addon). Also: which RBAC the work agent really uses.
-import { parseAllDocuments } from "yaml";
+import { parseKubeDocuments } from "../shared/yaml/read.ts";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AuthorizationV1Api, type KubernetesObject } from "@kubernetes/client-node";
 import { z } from "zod";
@@ -124,7 +124,7 @@ describe("policies/install-kmm-spoke.yaml through the real OCM policy framework"
 
   it("is accepted by the hub's real CRDs in both flavours (Placement; PlacementRule)", async () => {
     for (const flavour of ["placement", "placementrule"] as const) {
-      for (const d of parseAllDocuments(renderPolicy(undefined, undefined, flavour))) {
+      for (const d of parseKubeDocuments(renderPolicy(undefined, undefined, flavour))) {
         const o = d.toJS() as KubernetesObject;
         if (o.kind === "Namespace") continue;
         const q = new URLSearchParams({ fieldManager: "kmm-e2e", force: "true", dryRun: "All" });
@@ -136,7 +136,7 @@ describe("policies/install-kmm-spoke.yaml through the real OCM policy framework"
   });
 
   it("placement → propagator → config policy controller: each selected spoke gets the spoke edition and is Compliant on the hub", async () => {
-    const objects = parseAllDocuments(renderPolicy(undefined, undefined, "placement", { [SELECT_LABEL]: "true" })).map((d) => d.toJS() as KubernetesObject);
+    const objects = parseKubeDocuments(renderPolicy(undefined, undefined, "placement", { [SELECT_LABEL]: "true" })).map((d) => d.toJS() as KubernetesObject);
     for (const o of objects) await hubRaw.apply(o, "kmm-e2e");
 
     const names = spokes.map((s) => s.name).sort();
@@ -180,7 +180,7 @@ describe("policies/install-kmm-spoke.yaml through the real OCM policy framework"
   it("upgrades in place: the Policy of a newer build updates the CRD and the Deployment, and Modules stay", async () => {
     // A newer build: another spoke image and one more printer column in the Module CRD.
     const newImage = `registry.example/kmm-hub/kmm-hub-spoke@sha256:${"b".repeat(64)}`;
-    const objects = parseAllDocuments(renderPolicy(newImage, undefined, "placement", { [SELECT_LABEL]: "true" })).map((d) => d.toJS() as KubernetesObject);
+    const objects = parseKubeDocuments(renderPolicy(newImage, undefined, "placement", { [SELECT_LABEL]: "true" })).map((d) => d.toJS() as KubernetesObject);
     const root = objects.find((o) => o.kind === "Policy") as unknown as {
       spec: { "policy-templates": { objectDefinition: { spec: { "object-templates": { objectDefinition: { kind: string; spec: { versions: { additionalPrinterColumns?: unknown[] }[] } } }[] } } }[] };
     };

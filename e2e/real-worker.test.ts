@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promis
 import { join, relative } from "node:path";
 import { ApiException } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parseKubeDocuments } from "../shared/yaml/read.ts";
 import { z } from "zod";
 import { RawClient } from "../shared/kube/raw.ts";
 import { buildLayer, type Layer } from "../shared/registry/index.ts";
@@ -126,7 +126,7 @@ beforeAll(async () => {
   await admin.core.createNamespace({ body: { metadata: { name: OPERATOR_NS } } }).catch((e: unknown) => {
     if (!(e instanceof ApiException && e.code === 409)) throw e;
   });
-  for (const doc of parseAllDocuments(await readFile(new URL("../spoke/deploy/rbac.yaml", import.meta.url), "utf8"))) {
+  for (const doc of parseKubeDocuments(await readFile(new URL("../spoke/deploy/rbac.yaml", import.meta.url), "utf8"))) {
     const obj = z.looseObject({ apiVersion: z.string(), kind: z.string(), metadata: z.looseObject({ name: z.string(), namespace: z.string().optional() }) }).parse(doc.toJS());
     await raw.apply(obj, "kmm-e2e");
   }

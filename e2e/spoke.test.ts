@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { isDeepStrictEqual } from "node:util";
 import { ApiException } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parseKubeDocuments } from "../shared/yaml/read.ts";
 import { z } from "zod";
 import { RawClient } from "../shared/kube/raw.ts";
 import { parseConfig } from "../shared/runtime/config.ts";
@@ -147,7 +147,7 @@ beforeAll(async () => {
   await admin.core.createNamespace({ body: { metadata: { name: OPERATOR_NS } } }).catch((e: unknown) => {
     if (!(e instanceof ApiException && e.code === 409)) throw e;
   });
-  for (const doc of parseAllDocuments(await readFile(new URL("../spoke/deploy/rbac.yaml", import.meta.url), "utf8"))) {
+  for (const doc of parseKubeDocuments(await readFile(new URL("../spoke/deploy/rbac.yaml", import.meta.url), "utf8"))) {
     const obj = z.looseObject({ apiVersion: z.string(), kind: z.string(), metadata: z.looseObject({ name: z.string(), namespace: z.string().optional() }) }).parse(doc.toJS());
     await adminRaw.apply(obj, "kmm-e2e");
   }

@@ -1,29 +1,19 @@
 // `kmm-hub render`: the ManifestWorks the hub would write for an MCM and some ManagedClusters,
 // computed offline with the reconciler's own builders. Inputs are validated like API objects.
-import { parseAllDocuments, type Tags } from "yaml";
 import { z } from "zod";
 import { managedClusterModuleSchema, type ManagedClusterModule } from "../shared/api/index.ts";
 import { invalidKernelMappings, KernelMappingError } from "../shared/kernel-mapping/index.ts";
 import { formatIssues, managedClusterSchema, type ManagedClusterObject, type ManifestWorkObject } from "../shared/ocm/index.ts";
 import { validateDigest } from "../shared/registry/reference.ts";
+import { parseKubeDocuments } from "../shared/yaml/read.ts";
 import { moduleContext, type ClusterOutcome, type Pin } from "./manifestwork.ts";
 import { outcomes, planClusters, planImages } from "./plan.ts";
 
-export { doubleQuoted, plainIsSafe, toYaml } from "./yaml-out.ts";
+export { doubleQuoted, plainIsSafe, toYaml } from "../shared/yaml/write.ts";
 
 export class RenderInputError extends Error {
   override readonly name = "RenderInputError";
 }
-
-// kubectl reads manifests as YAML 1.1 (sigs.k8s.io/yaml → go-yaml v2): unquoted yes/no/on/off/y/n
-// are booleans and 0755, 0x1F, 1_000 numbers, so the API server refuses them where a string belongs.
-// render reads them the same way, to refuse what kubectl apply would; go-yaml v2 keeps dates and
-// base-60 forms (2024-01-01, 5:30) as strings, so those tags are left out.
-const kubectlTags = (tags: Tags): Tags =>
-  tags.filter((t) =>
-    typeof t === "string"
-      ? t !== "timestamp" && t !== "intTime" && t !== "floatTime"
-      : t.tag !== "tag:yaml.org,2002:timestamp" && !("format" in t && t.format === "TIME"));
 
 /** The message of a schema failure, with a hint when a YAML 1.1 boolean or number stands where a string belongs. */
 function invalid(prefix: string, issues: readonly z.core.$ZodIssue[]): RenderInputError {
@@ -35,9 +25,9 @@ function invalid(prefix: string, issues: readonly z.core.$ZodIssue[]): RenderInp
 }
 
 function documents(text: string, source: string): unknown[] {
-  const docs = parseAllDocuments(text, { version: "1.1", customTags: kubectlTags });
+  // kubectl reads manifests as YAML 1.1: render reads them the same way, to refuse what kubectl apply would.
   const out: unknown[] = [];
-  for (const d of Array.isArray(docs) ? docs : [docs]) {
+  for (const d of parseKubeDocuments(text)) {
     const first = d.errors[0];
     if (first) throw new RenderInputError(`${source}: not valid YAML: ${first.message}`);
     const value: unknown = d.toJS();

@@ -3,8 +3,10 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { afterAll, describe, expect, it } from "vitest";
+import { readWithPyYaml } from "../shared/testing/yaml.ts";
+import { parseKubeDocuments } from "../shared/yaml/read.ts";
 import type { BuiltImages } from "./build.ts";
 import { ManifestError, hubManifests, imageReferences, writeManifests } from "./manifests.ts";
 
@@ -29,7 +31,7 @@ function imagesIn(text: string): { images: string[]; related: Record<string, str
       Object.values(o).forEach(walk);
     }
   };
-  for (const doc of parseAllDocuments(text)) walk(doc.toJS());
+  for (const doc of parseKubeDocuments(text)) walk(doc.toJS());
   return { images: found, related };
 }
 
@@ -58,6 +60,28 @@ describe("writeManifests", () => {
     await writeManifests(dir, images, { buildImage: kaniko });
     expect(imagesIn(await readFile(path.join(dir, "kmm-hub.yaml"), "utf8")).related).toEqual({ RELATED_IMAGE_SIGN: images.signer.ref, RELATED_IMAGE_BUILD: kaniko });
     await expect(writeManifests(dir, images, { buildImage: "gcr.io/kaniko-project/executor:latest" })).rejects.toThrow(/build \(kaniko\) image .* is not pinned by digest/);
+  });
+
+  it("writes install files kubectl (YAML 1.1) and YAML 1.2 readers read alike, registries named by address and port included", async () => {
+    // The registry of a local fleet is 127.0.0.1:PORT: a digit-led reference the writer may quote, so
+    // what counts is what a reader gets back, not the text (the e2e install chain once grepped for it).
+    const local = (name: string, c: string) => ({ ...image(name, c), ref: `127.0.0.1:39155/kmm-hub/${name}@${digest(c)}` });
+    const byAddress: BuiltImages = { hub: local("kmm-hub", "a"), spoke: local("kmm-hub-spoke", "b"), worker: local("kmm-hub-worker", "c"), signer: local("kmm-hub-signer", "d") };
+    const dir = await mkdtemp(path.join(tmpdir(), "kmm-manifests-"));
+    dirs.push(dir);
+    await writeManifests(dir, byAddress, { buildImage: `127.0.0.1:39155/kmm-hub/kaniko@${digest("e")}` });
+    for (const file of ["kmm-hub.yaml", "install-kmm-spoke.yaml"]) {
+      const text = await readFile(path.join(dir, file), "utf8");
+      const asKubectl = parseKubeDocuments(text).map((d) => d.toJS() as unknown);
+      expect(readWithPyYaml(text)).toEqual(asKubectl);
+      expect(parseAllDocuments(text).map((d) => d.toJS() as unknown)).toEqual(asKubectl);
+    }
+    const hub = imagesIn(await readFile(path.join(dir, "kmm-hub.yaml"), "utf8"));
+    expect(hub.images).toEqual([byAddress.hub.ref]);
+    expect(hub.related).toEqual({ RELATED_IMAGE_SIGN: byAddress.signer.ref, RELATED_IMAGE_BUILD: `127.0.0.1:39155/kmm-hub/kaniko@${digest("e")}` });
+    const spoke = imagesIn(await readFile(path.join(dir, "install-kmm-spoke.yaml"), "utf8"));
+    expect(new Set(spoke.images)).toEqual(new Set([byAddress.spoke.ref]));
+    expect(spoke.related).toEqual({ RELATED_IMAGE_WORKER: byAddress.worker.ref });
   });
 
   it("refuses an image that is not pinned by digest", async () => {

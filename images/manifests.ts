@@ -4,7 +4,8 @@
 // committed files name the images by bare names only; a cluster gets the output of this.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { isMap, isSeq, parseAllDocuments, type Document } from "yaml";
+import { isMap, isSeq, type Document } from "yaml";
+import { parseKubeDocuments } from "../shared/yaml/read.ts";
 import { PINNED_IMAGE, renderPolicy } from "../scripts/gen-policy.ts";
 import { ROOT, type BuiltImages } from "./build.ts";
 
@@ -53,7 +54,7 @@ export async function hubManifests(images: HubImages, root = ROOT): Promise<stri
   const out: string[] = [];
   let replaced = 0;
   for (const file of HUB_INSTALL_FILES) {
-    for (const doc of parseAllDocuments(await readFile(path.join(root, file), "utf8"))) {
+    for (const doc of parseKubeDocuments(await readFile(path.join(root, file), "utf8"))) {
       if (doc.errors.length > 0) throw new ManifestError(`${file}: ${doc.errors.map((e) => e.message).join("; ")}`);
       const value: unknown = doc.toJS();
       if (value === null || value === undefined) continue;
@@ -83,7 +84,7 @@ export function imageReferences(text: string): string[] {
       Object.values(o).forEach(walk);
     }
   };
-  for (const doc of parseAllDocuments(text)) walk(doc.toJS());
+  for (const doc of parseKubeDocuments(text)) walk(doc.toJS());
   return found;
 }
 

@@ -6,8 +6,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { stringify } from "yaml";
 import { guardOutput } from "../shared/runtime/exit.ts";
+import { toYaml } from "../shared/yaml/write.ts";
 import { z } from "zod";
 import {
   HUB_GROUP,
@@ -208,7 +208,7 @@ const age: PrinterColumn = { name: "Age", type: "date", jsonPath: ".metadata.cre
 
 export function generateFiles(): Map<string, string> {
   const files = new Map<string, string>();
-  const yaml = (docs: JSONObject[]) => HEADER + docs.map((d) => stringify(d, { lineWidth: 0 })).join("---\n");
+  const yaml = (docs: JSONObject[]) => HEADER + toYaml(docs);
   files.set(
     `${MODULE_GROUP}_${MODULE_PLURAL}.yaml`,
     yaml([

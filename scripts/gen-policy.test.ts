@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { Placement, PlacementRule } from "../shared/ocm/placement.ts";
 import { Policy, PlacementBinding, embeddedConfigurationPolicies } from "../shared/ocm/policy.ts";
 import { UsageError } from "../shared/runtime/cli-args.ts";
+import { readWithPyYaml } from "../shared/testing/yaml.ts";
 import { POLICY_FILE, POLICY_FILES, WORK_AGENT_SA, WORK_AGGREGATION_LABEL, imageFlags, labelPairs, parseToleration, planGenPolicy, renderPolicy, schedulingFlags, spokeObjects } from "./gen-policy.ts";
 
 const docs = (text: string): Record<string, unknown>[] => parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
@@ -172,6 +173,20 @@ describe("gen-policy scheduling and selection flags", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("gen-policy output read as YAML 1.1 (field case 15's kind)", () => {
+  it("label, node-selector and toleration values such as yes, on, n and e0 read back as those strings with PyYAML and the yaml library's 1.1 reader, as kubectl reads them", () => {
+    const values = ["yes", "on", "n", "e0", "0755", "1_000", "null", "true"];
+    const clusterLabels = Object.fromEntries(values.map((v, i) => [`label${i}`, v]));
+    const scheduling = schedulingFlags({ "node-selector": values.map((v, i) => `sel${i}=${v}`), toleration: values.map((v, i) => `taint${i}=${v}:NoSchedule`) });
+    const text = renderPolicy(`registry.example.com/kmm/kmm-hub-spoke@sha256:${"b".repeat(64)}`, `registry.example.com/kmm/kmm-hub-worker@sha256:${"c".repeat(64)}`, "placement", clusterLabels, scheduling);
+    const expected = docs(text);
+    expect(JSON.stringify(expected)).toContain(JSON.stringify(clusterLabels));
+    expect(JSON.stringify(expected)).toContain(JSON.stringify(Object.fromEntries(values.map((v, i) => [`sel${i}`, v]))));
+    expect(readWithPyYaml(text)).toEqual(expected);
+    expect(parseAllDocuments(text, { version: "1.1" }).map((d) => d.toJS() as unknown)).toEqual(expected);
   });
 });
 

@@ -21,7 +21,7 @@
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { parseAllDocuments, stringify } from "yaml";
+import { parseKubeDocuments } from "../shared/yaml/read.ts";
 import { z } from "zod";
 import { embeddedResourceSchema, type EmbeddedResource } from "../shared/ocm/model.ts";
 import { placement, placementRule } from "../shared/ocm/placement.ts";
@@ -29,6 +29,7 @@ import { configurationPolicy, placementBinding, policy } from "../shared/ocm/pol
 import { parseCommandLine, runCommandLine, UsageError } from "../shared/runtime/cli-args.ts";
 import { guardOutput } from "../shared/runtime/exit.ts";
 import { HEAP_SETTINGS, nodeCommand, processEnv } from "../shared/runtime/node-options.ts";
+import { toYaml } from "../shared/yaml/write.ts";
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const POLICY_FILE = path.join(root, "policies", "install-kmm-spoke.yaml");
@@ -65,7 +66,7 @@ export class PolicyInputError extends Error {
 function readObjects(rel: string): EmbeddedResource[] {
   const file = path.join(root, rel);
   const out: EmbeddedResource[] = [];
-  for (const doc of parseAllDocuments(readFileSync(file, "utf8"))) {
+  for (const doc of parseKubeDocuments(readFileSync(file, "utf8"))) {
     if (doc.errors.length > 0) throw new PolicyInputError(`${rel}: ${doc.errors.map((e) => e.message).join("; ")}`);
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) continue;
@@ -224,7 +225,7 @@ export function renderPolicy(
     policy({ name: "install-kmm-spoke", namespace: POLICY_NAMESPACE, remediationAction: "enforce", templates: [config] }),
     ...placementObjects(flavour, clusterLabels),
   ];
-  return HEADER + docs.map((d) => stringify(d, { lineWidth: 0 })).join("---\n");
+  return HEADER + toYaml(docs);
 }
 
 const pinned = (flag: string) => z.string().regex(PINNED_IMAGE, `${flag} must name the image by digest, REPO@sha256:<64 hex> (npm run images -- --push prints them)`).optional();

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parseKubeDocuments } from "../shared/yaml/read.ts";
 import { moduleSchema, type Module } from "../shared/api/module.ts";
 import { isQualifiedName, isLabelValue } from "../shared/kube/names.ts";
 import { nodeSchema, podSchema, type Node, type Pod } from "./objects.ts";
@@ -11,7 +11,7 @@ import { plan } from "./plan.ts";
 import { settings } from "./testdata.ts";
 
 const CASES = join(import.meta.dirname, "testdata", "field-2026-11");
-const docs = (f: string): unknown[] => parseAllDocuments(readFileSync(join(CASES, f), "utf8")).map((d) => d.toJS() as unknown).filter((d) => d !== null);
+const docs = (f: string): unknown[] => parseKubeDocuments(readFileSync(join(CASES, f), "utf8")).map((d) => d.toJS() as unknown).filter((d) => d !== null);
 const moduleOf = (f: string): Module => moduleSchema.parse({ ...(docs(f)[0] as object), metadata: { ...(docs(f)[0] as { metadata: object }).metadata, uid: "u1", generation: 1 } });
 const nodesOf = (f: string): Node[] => docs(f).map((d) => nodeSchema.parse(d));
 const podsOf = (f: string): Pod[] => docs(f).map((d) => podSchema.parse(d));

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { parseAllDocuments } from "yaml";
+import { parseKubeDocuments } from "../../shared/yaml/read.ts";
 import { z } from "zod";
 import type { KubeConnection } from "../../shared/kube/connection.ts";
 import { RawClient } from "../../shared/kube/raw.ts";
@@ -69,7 +69,7 @@ export async function klusterletWorkRbac(m: ControlPlaneManifest, namespace: str
   for (const f of MANIFESTS) {
     if (!m.modules.ocm) throw new Error("the control plane build does not record the OCM module folder: run 'npm run controlplane:build'");
     const text = renderKlusterletTemplate(await readFile(join(m.modules.ocm, "manifests/klusterlet", f), "utf8"), values);
-    for (const d of parseAllDocuments(text)) {
+    for (const d of parseKubeDocuments(text)) {
       const o = d.toJS() as KubernetesObject | null;
       if (!o?.kind) continue;
       // An empty `labels:` block (no klusterlet labels) parses as null.

@@ -6,7 +6,7 @@ import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import { z } from "zod";
 import { loadKubeconfigFile, type KubeConnection } from "../../shared/kube/connection.ts";
 import { RawClient } from "../../shared/kube/raw.ts";
-import { parseAllDocuments } from "yaml";
+import { parseKubeDocuments } from "../../shared/yaml/read.ts";
 import { sleep, waitFor } from "./procs.ts";
 
 export function kubeConfigFrom(path: string): KubeConfig {
@@ -21,7 +21,7 @@ export function connectionFrom(kubeconfigPath: string): Promise<KubeConnection> 
 }
 
 export async function readYamlObjects(file: string): Promise<KubernetesObject[]> {
-  const docs = parseAllDocuments(await readFile(file, "utf8"));
+  const docs = parseKubeDocuments(await readFile(file, "utf8"));
   const out: KubernetesObject[] = [];
   for (const d of docs) {
     if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map((e) => e.message).join("; ")}`);

@@ -1,6 +1,6 @@
 // The shipped deploy/*.yaml files, applied to a cluster of the fleet as a user would apply them.
 import { readFile } from "node:fs/promises";
-import { parseAllDocuments } from "yaml";
+import { parseKubeDocuments } from "../../shared/yaml/read.ts";
 import { z } from "zod";
 import type { RawClient } from "../../shared/kube/raw.ts";
 
@@ -36,7 +36,7 @@ export async function readManifests(file: URL): Promise<ManifestObject[]> {
  */
 export function parseManifests(text: string, source: string): ManifestObject[] {
   const out: ManifestObject[] = [];
-  for (const [i, doc] of parseAllDocuments(text).entries()) {
+  for (const [i, doc] of parseKubeDocuments(text).entries()) {
     if (doc.errors.length > 0) throw new ManifestFileError(`${source} document ${i + 1}: ${doc.errors.map((e) => e.message).join("; ")}`);
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) continue;

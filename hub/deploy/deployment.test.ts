@@ -2,7 +2,7 @@
 // opens, the heap settings, the ServiceAccount of rbac.yaml, and leader election for >1 replica.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parseKubeDocuments } from "../../shared/yaml/read.ts";
 import { z } from "zod";
 import { parseConfig } from "../../shared/runtime/config.ts";
 import { HEAP_SETTINGS, nodeCommand, processEnv } from "../../shared/runtime/node-options.ts";
@@ -16,7 +16,7 @@ const objectSchema = z.looseObject({
 });
 
 function readObjects(file: string): z.infer<typeof objectSchema>[] {
-  return parseAllDocuments(readFileSync(new URL(file, import.meta.url), "utf8")).map((doc, i) => {
+  return parseKubeDocuments(readFileSync(new URL(file, import.meta.url), "utf8")).map((doc, i) => {
     expect(doc.errors, `${file} document ${i + 1}`).toEqual([]);
     return objectSchema.parse(doc.toJS());
   });

@@ -3,14 +3,14 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parseKubeDocuments } from "../yaml/read.ts";
 import { z } from "zod";
 import { CRD_DIR, driftedFiles, generateFiles, SchemaConversionError, toStructural } from "../../scripts/gen-crds.ts";
 
 type Schema = Record<string, unknown>;
 
 function crd(file: string): Schema {
-  const docs = parseAllDocuments(generateFiles().get(file) ?? "").map((d) => d.toJSON() as Schema);
+  const docs = parseKubeDocuments(generateFiles().get(file) ?? "").map((d) => d.toJSON() as Schema);
   const doc = docs[0];
   if (doc === undefined) throw new Error(`${file} was not generated`);
   return doc;
@@ -131,7 +131,7 @@ describe("CRD generation", () => {
   });
 
   it("enforces Module name + namespace through a ValidatingAdmissionPolicy and its binding", () => {
-    const docs = parseAllDocuments(generateFiles().get("kmm.sigs.x-k8s.io_modules_admission-policy.yaml") ?? "").map(
+    const docs = parseKubeDocuments(generateFiles().get("kmm.sigs.x-k8s.io_modules_admission-policy.yaml") ?? "").map(
       (d) => d.toJSON() as Schema,
     );
     expect(docs.map((d) => d.kind)).toEqual(["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]);

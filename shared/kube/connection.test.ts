@@ -77,6 +77,14 @@ describe("loadKubeconfigFile", () => {
     expect(await robot.bearerToken()).toBe("s3cret");
   });
 
+  it("reads the kubeconfig as client-go's sigs.k8s.io/yaml does (YAML 1.1): insecure-skip-tls-verify: yes is true, a context named 0o17 a string", async () => {
+    const path = await write(
+      "config-yaml11",
+      ["apiVersion: v1", "kind: Config", "current-context: 0o17", "clusters:", "- name: c", "  cluster:", "    server: https://10.0.0.1:6443", "    insecure-skip-tls-verify: yes", "users:", "- name: u", "  user:", "    token: t", "contexts:", "- name: 0o17", "  context: {cluster: c, user: u}"].join("\n"),
+    );
+    expect(await loadKubeconfigFile(path)).toMatchObject({ server: "https://10.0.0.1:6443", insecureSkipTlsVerify: true });
+  });
+
   it("reads certificate, key, CA and token files, resolving relative paths against the kubeconfig's directory", async () => {
     await write("pki/ca.crt", CA);
     await write("pki/client.crt", CERT);

@@ -5,8 +5,8 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { parseKubeYaml } from "../yaml/read.ts";
 
 export class KubeconfigError extends Error {
   override readonly name: string = "KubeconfigError";
@@ -268,7 +268,8 @@ export async function loadKubeconfigFile(path: string, opts: { context?: string 
   const text = await readText(path, "kubeconfig", "kubeconfig");
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    // client-go reads kubeconfigs through sigs.k8s.io/yaml (YAML 1.1): `insecure-skip-tls-verify: yes` is true.
+    doc = parseKubeYaml(text);
   } catch (err: unknown) {
     throw new KubeconfigError(`kubeconfig ${path} is not valid YAML: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }

@@ -117,6 +117,14 @@ logLevel: debug
     expect(err.message).toMatch(why);
   });
 
+  it("reads YAML as upstream KMM's sigs.k8s.io/yaml does (YAML 1.1): yes and off are booleans, 0o17 is a string", () => {
+    const c = parseConfig("leaderElection:\n  enabled: off\n  namespace: 0o17\nmetrics:\n  disableHTTP2: yes\n", "hub");
+    expect(c.leaderElection.enabled).toBe(false);
+    expect(c.leaderElection.namespace).toBe("0o17");
+    expect(c.metrics.disableHTTP2).toBe(true);
+    expect(() => parseConfig("leaderElection:\n  namespace: no\n", "hub", "t.yaml")).toThrow(/leaderElection\.namespace: .*expected string/i);
+  });
+
   it("reports every problem at once", () => {
     const err = errorOf(() => parseConfig("job: {gcDelay: x}\nworker: {runAsUser: -3}\nbogus: 1\n", "hub", "f.yaml"));
     expect(err.message).toContain("job.gcDelay");

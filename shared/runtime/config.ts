@@ -3,8 +3,9 @@
 // Unknown keys are refused: a typo would otherwise silently fall back to a default.
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { YAMLParseError, parse as parseYaml } from "yaml";
+import { YAMLParseError } from "yaml";
 import { z } from "zod";
+import { parseKubeYaml } from "../yaml/read.ts";
 import { DurationError, parseGoDuration } from "./duration.ts";
 
 export class ConfigError extends Error {
@@ -153,11 +154,14 @@ function describeIssues(source: string, error: z.ZodError): string {
   return `invalid configuration in ${source}:\n  ${lines.join("\n  ")}`;
 }
 
-/** Parses configuration text (YAML); `source` names it in error messages. */
+/**
+ * Parses configuration text (YAML, read as YAML 1.1 like upstream KMM's sigs.k8s.io/yaml: `yes` is
+ * true); `source` names it in error messages. Throws ConfigError.
+ */
 export function parseConfig(text: string, edition: Edition, source = "configuration"): OperatorConfig {
   let raw: unknown;
   try {
-    raw = parseYaml(text, { uniqueKeys: true, prettyErrors: true });
+    raw = parseKubeYaml(text);
   } catch (err: unknown) {
     const why = err instanceof YAMLParseError ? err.message : String(err);
     throw new ConfigError(`invalid configuration in ${source}: not valid YAML: ${why}`, { cause: err });

@@ -2,7 +2,7 @@
 // ServiceAccounts the DaemonSet builder defaults to exist.
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parseKubeDocuments } from "../../shared/yaml/read.ts";
 import { z } from "zod";
 import { DEFAULT_DEVICE_PLUGIN_SERVICE_ACCOUNT, DEFAULT_MODULE_LOADER_SERVICE_ACCOUNT } from "../settings.ts";
 
@@ -20,7 +20,7 @@ const docSchema = z.looseObject({
 
 async function docs() {
   const text = await readFile(new URL("./rbac.yaml", import.meta.url), "utf8");
-  return parseAllDocuments(text).map((d) => docSchema.parse(d.toJS()));
+  return parseKubeDocuments(text).map((d) => docSchema.parse(d.toJS()));
 }
 
 describe("spoke RBAC", () => {

@@ -116,6 +116,12 @@ describe("readWorkerConfig", () => {
     expect(cfg.modprobe.parameters).toEqual(["level=2"]);
   });
 
+  it("reads the file as upstream's worker (sigs.k8s.io/yaml, YAML 1.1) does: a parameter 0o17 stays a string", async () => {
+    const file = path.join(dir, "yaml11.yaml");
+    await writeFile(file, "containerImage: registry.example/kmod@sha256:" + "a".repeat(64) + "\nkernelVersion: 6.1.0-56-amd64\nmodprobe:\n  moduleName: kmm_ci_a\n  parameters: [0o17]\n");
+    expect((await readWorkerConfig(file)).modprobe.parameters).toEqual(["0o17"]);
+  });
+
   it("names the file in every error", async () => {
     const bad = path.join(dir, "bad.yaml");
     await writeFile(bad, "modprobe: [unclosed\n");

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { parseKubeYaml } from "../../shared/yaml/read.ts";
 
 // The worker's config file: the module loader spec already resolved for one
 // kernel (the DaemonSet builder writes it), plus where the host's files are.
@@ -163,7 +163,7 @@ export async function readWorkerConfig(file: string): Promise<WorkerConfig> {
   }
   let data: unknown;
   try {
-    data = parseYaml(text);
+    data = parseKubeYaml(text);
   } catch (err) {
     throw new WorkerConfigError(`worker config ${file} is not valid YAML: ${(err as Error).message}`);
   }

@@ -5,10 +5,10 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { stringify } from "yaml";
 import { z } from "zod";
 import type { TestPki } from "./pki.ts";
 import { freePort } from "../../testing/ports.ts";
+import { toYaml } from "../../yaml/write.ts";
 
 // Starts Debian's docker-registry (the CNCF distribution registry, 2.8) on a
 // free loopback port with its own config and storage, for tests and the
@@ -121,7 +121,7 @@ export async function writeRegistryConfig(dir: string, host: string, opts: Regis
     ...(auth ? { auth } : {}),
   };
   const configFile = path.join(dir, "config.yml");
-  await writeFile(configFile, stringify(config));
+  await writeFile(configFile, toYaml([config]));
   return configFile;
 }
 

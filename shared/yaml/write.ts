@@ -5,6 +5,12 @@ import { Document, type ScalarTag } from "yaml";
 // Words YAML 1.1 (kubectl's go-yaml v2, PyYAML) or YAML 1.2 reads as booleans or null, compared
 // lower-cased (readers accept only some casings; quoting every casing is the safe side).
 const RESERVED_WORDS = new Set(["y", "n", "yes", "no", "true", "false", "on", "off", "null"]);
+// The yaml library's YAML 1.1 float form `[-+]?([0-9][0-9_]*)?(\.[0-9_]*)?[eE][-+]?[0-9]+` has an
+// optional mantissa, so `e0` or `E+5` alone is a float (NaN) to it: the only letter-first number of
+// any reader. Digits and `_` after the sign are both refused, to stay on the safe side.
+const BARE_EXPONENT = /^[eE][-+]?[0-9_]+$/;
+// A letter, `_` or `/` first, then runs of safe characters with single spaces between them.
+const PLAIN = /^[A-Za-z_/][A-Za-z0-9_./@:+=,;()<>'-]*(?: [A-Za-z0-9_./@:+=,;()<>'-]+)*$/;
 
 /**
  * Whether `value` can be written as a plain (unquoted) scalar, key or value, and read back as this
@@ -12,12 +18,16 @@ const RESERVED_WORDS = new Set(["y", "n", "yes", "no", "true", "false", "on", "o
  * whose number forms are liberal: signs, `_`, 0b/0o/0x in any case; PyYAML: `=`, `<<`, dates) and
  * YAML 1.2. Deliberately conservative: plain only when the string starts with a letter, `_` or `/`
  * (every number, date, `.inf`, `~`, `=`, `<<`, `%`, `!`, `&`, `*`, `-`… starts otherwise), continues
- * with `[A-Za-z0-9_./@:+=-]` only (no space, tab, `#`, quote or flow indicator), does not end with
- * `:`, and is not a boolean or null word. Anything else is double-quoted.
+ * with `[A-Za-z0-9_./@:+=,;()<>'-]` and single spaces between them only (no tab, leading or trailing
+ * space, `#`, `"`, backslash or flow bracket), holds no `: `, does not end with `:`, is not a boolean
+ * or null word, and is not an exponent with no mantissa (`e0`, `E+5`: the yaml library's YAML 1.1
+ * schema reads those as the number NaN). Anything else is double-quoted. Checked exhaustively
+ * against the yaml library (1.1 and 1.2), PyYAML and sigs.k8s.io/yaml for short strings.
  */
 export function plainIsSafe(value: string): boolean {
-  if (!/^[A-Za-z_/][A-Za-z0-9_./@:+=-]*$/.test(value)) return false;
-  if (value.endsWith(":") || value.includes("::")) return false;
+  if (!PLAIN.test(value)) return false;
+  if (value.endsWith(":") || value.includes("::") || value.includes(": ")) return false;
+  if (BARE_EXPONENT.test(value)) return false;
   return !RESERVED_WORDS.has(value.toLowerCase());
 }
 
