@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".cache/**", "dist/**", "crds/**", "**/*.js"] },
+  { ignores: ["node_modules/**", ".cache/**", "dist/**", "crds/**", "**/*.js", "**/*.cjs"] },
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments, stringify } from "yaml";
+import { stringify } from "yaml";
+import { parseKubeDocuments } from "../shared/yaml/read.ts";
 import { ManifestWork } from "../shared/ocm/index.ts";
 import { main, type CliIO } from "./cli.ts";
 import { KERNEL_VERSIONS_CLAIM } from "./names.ts";
@@ -84,7 +85,7 @@ describe("kmm-hub render", () => {
     const code = await main(["render", "--mcm", join(ex, "mcm.yaml"), "--cluster", join(ex, "clusters.yaml"), "--digests", join(ex, "digests.yaml")], io);
     expect(io.stderr).toBe("");
     expect(code).toBe(0);
-    const works = parseAllDocuments(io.stdout).map((d) => ManifestWork.parse(d.toJS()));
+    const works = parseKubeDocuments(io.stdout).map((d) => ManifestWork.parse(d.toJS()));
     expect(works.map((w) => `${w.metadata.namespace ?? ""}/${w.metadata.name ?? ""}`)).toEqual(["edge-1/gpu-driver"]);
     const module = works[0]!.spec!.workload!.manifests![0] as unknown as { spec: { moduleLoader: { container: { kernelMappings: { literal: string; containerImage: string }[] } } } };
     expect(module.spec.moduleLoader.container.kernelMappings.map((k) => k.literal)).toEqual(["5.14.0-427.13.1.el9_4.x86_64", "5.14.0-503.11.1.el9_5.x86_64"]);
@@ -96,7 +97,7 @@ describe("kmm-hub render", () => {
     const code = await main(["render", "--mcm", join(dir, "mcm.yaml"), "--cluster", join(dir, "clusters.yaml"), "--digests", join(dir, "digests.yaml")], io);
     expect(io.stderr).toBe("");
     expect(code).toBe(0);
-    const works = parseAllDocuments(io.stdout).map((d) => ManifestWork.parse(d.toJS()));
+    const works = parseKubeDocuments(io.stdout).map((d) => ManifestWork.parse(d.toJS()));
     expect(works.map((w) => `${w.metadata.namespace ?? ""}/${w.metadata.name ?? ""}`)).toEqual(["spoke1/kmod"]);
     const module = works[0]!.spec!.workload!.manifests![0] as unknown as { spec: { moduleLoader: { container: { kernelMappings: unknown[]; build?: unknown } } } };
     expect(module.spec.moduleLoader.container.build).toBeUndefined();
@@ -141,7 +142,7 @@ describe("kmm-hub render", () => {
     const io = capture();
     expect(await main(["render", "--mcm", join(dir, "bad-regexp-mcm.yaml"), "--cluster", join(dir, "clusters.yaml"), "--digests", join(dir, "digests.yaml")], io)).toBe(1);
     expect(io.stdout).toBe("");
-    expect(io.stderr).toBe("kmm-hub: kernel mapping 0 of Module kmm/kmod: regexp '^6\\.((' is not valid RE2: missing ): ^6\\.((\n");
+    expect(io.stderr).toBe("kmm-hub: kernel mapping 0 of Module kmm/kmod: regexp '^6\\.((' is not valid RE2: missing closing ): `^6\\.((`\n");
   });
 
   it("a cluster whose kernels a mapping matches but its template cannot serve says why on its own line", async () => {

@@ -134,10 +134,11 @@ function normaliseModes(p: string): void {
 }
 
 /**
- * Packages the bundles leave out, shipped in node_modules/ instead: re2-wasm reads its re2.wasm
- * from its own folder (shared/kernel-mapping/regexp.ts requires it on the first regexp mapping).
+ * Packages the bundles leave out, shipped in node_modules/ instead: those that read files of their
+ * own folder at run time. None today: every package the programs load is pure JavaScript (the
+ * regexp engine, re2js, is bundled too and runs on the first regexp mapping).
  */
-export const EXTERNAL_PACKAGES: readonly string[] = ["re2-wasm"];
+export const EXTERNAL_PACKAGES: readonly string[] = [];
 
 /** Whether an import stays an import in the bundle: a Node built-in or one of EXTERNAL_PACKAGES. */
 function isExternal(id: string): boolean {

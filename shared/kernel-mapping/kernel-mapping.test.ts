@@ -292,21 +292,21 @@ describe("errors", () => {
 
   it("names the mapping and the Module when a regexp is not valid RE2", () => {
     expect(() => resolveKernelMapping(spec({ kernelMappings: mappings("^(.+$") }), "5.14.0-70.el9.x86_64", ctx)).toThrow(
-      new KernelMappingError(ctx, 2, "regexp '^(.+$' is not valid RE2: missing ): ^(.+$"),
+      new KernelMappingError(ctx, 2, "regexp '^(.+$' is not valid RE2: missing closing ): `^(.+$`"),
     );
   });
 
   it("reports an invalid regexp even when an earlier mapping matches (upstream refuses such a Module)", () => {
     expect(() => resolveKernelMapping(spec({ kernelMappings: mappings("(?=lookahead)") }), "6.1.0-18-amd64", ctx)).toThrow(
-      /^kernel mapping 2 of Module default\/foo: regexp '\(\?=lookahead\)' is not valid RE2: invalid perl operator: \(\?=/,
+      /^kernel mapping 2 of Module default\/foo: regexp '\(\?=lookahead\)' is not valid RE2: invalid or unsupported Perl syntax: `\(\?=`$/,
     );
   });
 
   it.each([
-    ["(a)\\1", /invalid escape sequence: \\1/],
-    ["\\u0041", /invalid escape sequence: \\u/],
-    ["\\cA", /invalid escape sequence: \\c/],
-    ["x{1001}", /invalid repetition size/],
+    ["(a)\\1", /invalid escape sequence: `\\1`/],
+    ["\\u0041", /invalid escape sequence: `\\u`/],
+    ["\\cA", /invalid escape sequence: `\\c`/],
+    ["x{1001}", /invalid repeat count: `\{1001\}`/],
   ])("rejects %j as Go's regexp package would", (regexp, message) => {
     expect(() => resolveKernelMapping(spec({ kernelMappings: mappings(regexp) }), "6.1.0-18-amd64", ctx)).toThrow(message);
   });
@@ -314,8 +314,8 @@ describe("errors", () => {
   it("lists every invalid regexp for a status condition", () => {
     const s = spec({ kernelMappings: [{ regexp: "(", containerImage: "r.io/m:a" }, { regexp: "ok", containerImage: "r.io/m:a" }, { regexp: "[z-a]", containerImage: "r.io/m:a" }] });
     expect(invalidKernelMappings(s, ctx).map((e) => [e.mappingIndex, e.message])).toEqual([
-      [0, "kernel mapping 0 of Module default/foo: regexp '(' is not valid RE2: missing ): ("],
-      [2, "kernel mapping 2 of Module default/foo: regexp '[z-a]' is not valid RE2: invalid character class range: z-a"],
+      [0, "kernel mapping 0 of Module default/foo: regexp '(' is not valid RE2: missing closing ): `(`"],
+      [2, "kernel mapping 2 of Module default/foo: regexp '[z-a]' is not valid RE2: invalid character class range: `z-a`"],
     ]);
     expect(invalidKernelMappings(spec({ kernelMappings: mappings("^.+$") }), ctx)).toEqual([]);
   });

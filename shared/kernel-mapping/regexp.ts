@@ -1,21 +1,14 @@
-// Kernel mapping regexps are Go regexps upstream, i.e. RE2. re2-wasm gives the same engine: same syntax
-// (no lookaround, no backreferences) and linear-time matching, so a pattern like (a+)+$ cannot hang us.
-import { createRequire } from "node:module";
-import type { RE2 } from "re2-wasm";
-
-// re2-wasm compiles and instantiates its WebAssembly (16 MiB of linear memory) as soon as it is
-// loaded: load it with the first pattern, so a process whose Modules map only literal kernels
-// never pays for it (~5 MiB RSS at start, issue 16).
-let re2Class: typeof RE2 | undefined;
-function re2(): typeof RE2 {
-  re2Class ??= (createRequire(import.meta.url)("re2-wasm") as typeof import("re2-wasm")).RE2;
-  return re2Class;
-}
+// Kernel mapping regexps are Go regexps upstream, i.e. RE2. re2js (a JavaScript port of RE2/J) gives
+// the same engine: Go's syntax (no lookaround, no backreferences), Go's error texts and linear-time
+// matching, so a pattern like (a+)+$ cannot hang us.
+import type { RE2JS, RE2JSSyntaxException } from "re2js";
+import { loadRE2JS } from "./re2js-loader.cjs";
 
 /** Why a pattern is not valid RE2 (as Go's regexp package would refuse it). */
 export class RE2SyntaxError extends Error {
   override readonly name = "RE2SyntaxError";
   readonly pattern: string;
+  /** Go's error text without its "error parsing regexp: " prefix, e.g. "missing closing ): `(`". */
   readonly reason: string;
   constructor(
     pattern: string,
@@ -27,25 +20,13 @@ export class RE2SyntaxError extends Error {
   }
 }
 
-// re2-wasm accepts a few JavaScript spellings and rewrites them before RE2 sees them (\uXXXX, \cX);
-// RE2 itself accepts \C. Go's regexp rejects all three, so a Module using them would be refused upstream.
-function goOnlyEscapeError(pattern: string): string | undefined {
-  for (let i = 0; i < pattern.length; i++) {
-    if (pattern[i] !== "\\") continue;
-    const next = pattern[i + 1];
-    if (next === "u" || next === "c" || next === "C") return `invalid escape sequence: \\${next}`;
-    i++;
-  }
-  return undefined;
-}
-
 /**
  * `pattern` with every named group `(?P<name>…)` / `(?<name>…)` turned into a plain capturing group
- * `(…)`. Go's regexp lets several groups share a name (see its Regexp.SubexpIndex docs) but C++ RE2
- * (re2-wasm) refuses duplicates; group names are never used here, and group numbering is unchanged.
+ * `(…)`. Go's regexp lets several groups share a name (see its Regexp.SubexpIndex docs) but re2js
+ * (like C++ RE2) refuses duplicates; group names are never used here, and group numbering is unchanged.
  * Only text RE2 would read as a group is rewritten: not after `\`, not inside a character class
  * (`[...]`, `[]...]`, `[^]...]`, escapes and `[:alpha:]` inside), not inside `\Q…\E`. A name that is
- * not Go's `[A-Za-z0-9_]+` is left as is, so RE2 still refuses it ("invalid named capture group").
+ * not Go's `[A-Za-z0-9_]+` is left as is, so RE2 still refuses it ("invalid named capture").
  */
 export function unnameGroups(pattern: string): string {
   let out = "";
@@ -93,32 +74,52 @@ export function unnameGroups(pattern: string): string {
   return out;
 }
 
-// Compiled patterns are kept for the life of the process: re2-wasm objects hold WebAssembly memory
-// that is never released, so compiling once per distinct pattern is both the fast and the frugal choice.
-// The set of distinct patterns is bounded by what Modules contain.
-const compiled = new Map<string, RE2 | RE2SyntaxError>();
+const DUPLICATE_NAME = "duplicate capture group name";
+
+/**
+ * Go's text for a refused pattern, "<code>: `<expr>`": re2js raises Go's codes and excerpts but leaves
+ * the excerpt out where Go quotes the whole pattern (too large, nested too deeply) or nothing (a
+ * trailing backslash). `compiled` is the text re2js saw, `pattern` the one the user wrote: an excerpt
+ * that is the whole compiled text names the user's pattern.
+ */
+function goReason(e: RE2JSSyntaxException, pattern: string, compiled: string): string {
+  const expr = e.input === null ? (e.error === "trailing backslash at end of expression" ? "" : pattern) : e.input === compiled ? pattern : e.input;
+  return `${e.error}: \`${expr}\``;
+}
+
+/** re2js's compile of `pattern` (Go's regexp.Compile flags: Perl syntax, Unicode classes, unanchored). */
+function compileGo(pattern: string): RE2JS {
+  const { RE2JS: Engine, RE2JSSyntaxException: SyntaxException } = loadRE2JS();
+  try {
+    return Engine.compile(pattern);
+  } catch (e) {
+    if (!(e instanceof SyntaxException)) throw e;
+    if (e.error !== DUPLICATE_NAME) throw new RE2SyntaxError(pattern, goReason(e, pattern, pattern));
+  }
+  // Go accepts a name used twice; the same pattern with plain groups matches the same strings, and
+  // its errors (found later in the text) are the ones Go would report.
+  const plain = unnameGroups(pattern);
+  try {
+    return Engine.compile(plain);
+  } catch (e) {
+    if (!(e instanceof SyntaxException)) throw e;
+    throw new RE2SyntaxError(pattern, goReason(e, pattern, plain));
+  }
+}
+
+// Compiled once per distinct pattern for the life of the process: the set is bounded by what
+// Modules contain, and a kernel is matched against the same mappings on every reconcile.
+const compiled = new Map<string, RE2JS | RE2SyntaxError>();
 
 /** Compiles `pattern` with RE2 semantics (unanchored, like Go's regexp.MatchString); throws RE2SyntaxError. */
-export function compileRE2(pattern: string): RE2 {
+export function compileRE2(pattern: string): RE2JS {
   let entry = compiled.get(pattern);
   if (entry === undefined) {
-    const goError = goOnlyEscapeError(pattern);
-    if (goError !== undefined) {
-      entry = new RE2SyntaxError(pattern, goError);
-    } else {
-      try {
-        entry = new (re2())(unnameGroups(pattern), "u");
-      } catch {
-        // The error of the pattern as written (its words name the user's text, not our rewrite).
-        try {
-          entry = new (re2())(pattern, "u");
-        } catch (e) {
-          const message = e instanceof Error ? e.message : String(e);
-          // re2-wasm prefixes "Invalid regular expression: /<pattern>/u: "; keep RE2's own words.
-          const prefix = `Invalid regular expression: /${pattern}/u: `;
-          entry = new RE2SyntaxError(pattern, message.startsWith(prefix) ? message.slice(prefix.length) : message);
-        }
-      }
+    try {
+      entry = compileGo(pattern);
+    } catch (e) {
+      if (!(e instanceof RE2SyntaxError)) throw e;
+      entry = e;
     }
     compiled.set(pattern, entry);
   }
@@ -128,8 +129,5 @@ export function compileRE2(pattern: string): RE2 {
 
 /** True when `pattern` matches anywhere in `input` (anchor with ^…$ to match the whole kernel version). */
 export function matchRE2(pattern: string, input: string): boolean {
-  const re = compileRE2(pattern);
-  // test() on a non-global, non-sticky RE2 always starts at 0; reset anyway in case of shared instances.
-  re.lastIndex = 0;
-  return re.test(input);
+  return compileRE2(pattern).test(input);
 }
