@@ -27,6 +27,7 @@ import {
   type RegistryServer,
 } from "./testing/registry-server.ts";
 import { startTokenServer, type TokenServer } from "./testing/token-server.ts";
+import { establishedTo } from "../testing/sockets.ts";
 
 const USER = "kmm";
 const PASSWORD = "s3cret-Pa55";
@@ -113,6 +114,23 @@ describe("htpasswd (basic) auth over TLS with a custom CA", () => {
     const certDir = await skopeoCertDir(pki, tmp);
     const inspected = await skopeoInspect(image, ["--cert-dir", certDir, "--creds", `${USER}:${PASSWORD}`]);
     expect(inspected.Digest).toBe(pushed.digest);
+  });
+
+  it("keeps at most maxIdle connections idle and closes them after the idle timeout (client-go's pool rules)", async () => {
+    const pusher = client({ caBundle: pki.caPem, keychain: keychainFor(basic.host, USER, PASSWORD) });
+    const images = Array.from({ length: 6 }, (_, i) => `${basic.host}/team/idle:v${i}`);
+    for (const [i, image] of images.entries()) await pushImage(pusher, image, smallImage(`idle-${i}`));
+    pusher.close();
+    const port = Number(basic.host.split(":")[1]);
+    const base = await establishedTo(port);
+    const c = client({ caBundle: pki.caPem, keychain: keychainFor(basic.host, USER, PASSWORD), maxConcurrentPerRegistry: 6, idle: { maxIdle: 1, idleTimeoutMs: 300 } });
+    await Promise.all(images.map((image) => c.resolveDigest(image)));
+    expect(c.transport.peak(basic.host)).toBeGreaterThan(1);
+    expect(await establishedTo(port)).toBeLessThanOrEqual(base + 1);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await establishedTo(port)).toBeLessThanOrEqual(base);
+    // Asked again, the pool connects again.
+    expect(await c.resolveDigest(images[0]!)).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 
   it("reports a wrong password clearly, without printing it", async () => {

@@ -3,7 +3,7 @@ import type https from "node:https";
 import tls from "node:tls";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { nodeHttp, nodeHttps } from "../kube/node-http.ts";
+import { CLIENT_GO_IDLE, idleAgentOptions, nodeHttp, nodeHttps, type IdlePolicy } from "../kube/node-http.ts";
 import { abortReason } from "./abort.ts";
 
 // HTTP for the registry client. Built on node:http/node:https rather than the
@@ -119,6 +119,8 @@ export interface TransportOptions {
   retry?: Partial<RetryPolicy>;
   timeoutMs?: number;
   userAgent?: string;
+  /** How idle keep-alive connections to a registry are kept (default client-go's: see IdlePolicy). */
+  idle?: IdlePolicy;
 }
 
 export class HttpTransport {
@@ -127,6 +129,7 @@ export class HttpTransport {
   private readonly httpAgent: http.Agent;
   private readonly limits = new Map<string, Semaphore>();
   private readonly maxConcurrent: number;
+  private readonly idle: IdlePolicy;
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
   private readonly userAgent: string;
@@ -137,7 +140,8 @@ export class HttpTransport {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.userAgent = options.userAgent ?? "kmm-hub-registry-client";
-    this.httpAgent = new nodeHttp.Agent({ keepAlive: true, maxSockets: this.maxConcurrent });
+    this.idle = options.idle ?? CLIENT_GO_IDLE;
+    this.httpAgent = new nodeHttp.Agent({ keepAlive: true, maxSockets: this.maxConcurrent, ...idleAgentOptions(this.idle) });
   }
 
   /** Highest number of simultaneous requests seen for a registry (tests check the bound). */
@@ -158,6 +162,7 @@ export class HttpTransport {
       agent = new nodeHttps.Agent({
         keepAlive: true,
         maxSockets: this.maxConcurrent,
+        ...idleAgentOptions(this.idle),
         rejectUnauthorized: !settings.insecureSkipTLSVerify,
         // `ca` replaces Node's roots, so a custom bundle is added to them, never instead of them.
         ...(settings.caBundle ? { ca: [...tls.rootCertificates, settings.caBundle] } : {}),
