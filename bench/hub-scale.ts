@@ -26,9 +26,9 @@ import { RawClient, type WatchEvent } from "../shared/kube/raw.ts";
 import { ManagedCluster, type ManagedClusterObject } from "../shared/ocm/index.ts";
 import { RegistryClient, buildLayer, pushImage } from "../shared/registry/index.ts";
 import { startRegistry } from "../shared/registry/testing/registry-server.ts";
-import { FigureTable, buildDist, cpuSecondsOf, memoryOf, metric, mib, scrape as scrapeAt, scrapeOnce as scrapeOnceAt, sleep, sumMetric, type Row } from "./lib/measure.ts";
+import { FigureTable, buildDist, cpuSecondsOf, memoryOf, metric, mib, runtimeFloor, scrape as scrapeAt, scrapeOnce as scrapeOnceAt, sleep, socketsOf, sumMetric, type Row } from "./lib/measure.ts";
 import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
-import { HEAP_SETTINGS, nodeFlags, processEnv } from "../shared/runtime/node-options.ts";
+import { HEAP_SETTINGS, nodeFlags, spawnEnv } from "../shared/runtime/node-options.ts";
 
 const SIZES = (process.env.BENCH_SIZES ?? "200,1000").split(",").map(Number).filter((n) => n > 0);
 const MCMS = Number(process.env.BENCH_MCMS ?? 10);
@@ -75,8 +75,8 @@ class HubProcess {
     this.proc = spawn(
       process.execPath,
       [...nodeFlags(HUB_HEAP), ...EXTRA_NODE_ARGS, "dist/hub/cli.js", "run", "--config", configFile, "--kubeconfig", fleet.info.hub.kubeconfig, "--namespace", "kmm-hub"],
-      // The Deployment's environment (MALLOC_ARENA_MAX); its NODE_OPTIONS are the flags above.
-      { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...Object.fromEntries(processEnv(HUB_HEAP).filter((e) => e.name !== "NODE_OPTIONS").map((e) => [e.name, e.value])) } },
+      // The Deployment's environment (MALLOC_*); its NODE_OPTIONS are the flags above.
+      { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...spawnEnv(HUB_HEAP) } },
     );
     if (this.proc.pid === undefined) throw new Error("the hub did not start");
     this.pid = this.proc.pid;
@@ -185,7 +185,7 @@ function mcmsFor(registryHost: string): ManagedClusterModule[] {
 /**
  * The same works the hub will write (rendered by its own builder, digests resolved up front),
  * written under other names by a plain client with server-side apply, 64 in flight over one
- * keep-alive pool (as the hub's writer), then deleted. Each carries an ownerReference to a real
+ * keep-alive pool of 64 connections, then deleted. Each carries an ownerReference to a real
  * MCM that selects nothing, as the hub's do (the garbage collector tracks them). Returns seconds.
  */
 async function plainApply(raw: RawClient, regClient: RegistryClient, registryHost: string, mcms: ManagedClusterModule[], clusters: ManagedClusterObject[]): Promise<number> {
@@ -359,6 +359,13 @@ async function emptyHub(fleet: Fleet, configFile: string): Promise<void> {
   } finally {
     await hub.stop();
   }
+  // The same flags and environment with no KMM-Hub code: four TLS watches and an HTTP server.
+  const floor = await runtimeFloor(fleet.info.hub.kubeconfig, [...nodeFlags(HUB_HEAP), ...EXTRA_NODE_ARGS], spawnEnv(HUB_HEAP), 10_000);
+  report({
+    figure: "runtime floor: node with the hub's flags and environment, 4 TLS watches and an HTTP server, no KMM-Hub code",
+    target: "-",
+    measured: `${mib(floor.rss)} MiB (anonymous ${mib(floor.anon)}, file-backed ${mib(floor.file)})`,
+  });
 }
 
 /** BENCH_SIZES=0: only the empty-hub figure, on a fleet of its own. */
@@ -380,7 +387,8 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
   const fleet = await startFleet({ spokes: 0, log: (m) => console.log(`[fleet] ${m}`) });
   const registry = await startRegistry();
   const regClient = new RegistryClient();
-  const raw = new RawClient(await connectionFrom(fleet.info.hub.kubeconfig));
+  // The plain client's pool: one connection per request in flight, as when these figures began (the hub's own cap is 32).
+  const raw = new RawClient(await connectionFrom(fleet.info.hub.kubeconfig), { maxConnections: PLAIN_CONCURRENCY });
   let hub: HubProcess | undefined;
   try {
     const configFile = await writeHubConfig(fleet.info.dir);
@@ -412,7 +420,18 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
 
     // Memory as the hub sees it, sampled from its metrics while it works: what the peak is made of.
     let peak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0 };
+    const hubPid = hub.pid;
+    const startSockets = await socketsOf(hubPid);
+    let maxSockets = startSockets;
+    // The split of the largest RSS sampled from /proc: anonymous (heaps, malloc) or file-backed (the binary's pages).
+    let peakProc = { rss: 0, anon: 0, file: 0 };
     const sampler = setInterval(() => {
+      socketsOf(hubPid).then((n) => {
+        maxSockets = Math.max(maxSockets, n);
+      }, () => undefined);
+      memoryOf(hubPid).then((p) => {
+        if (p.rss > peakProc.rss) peakProc = p;
+      }, () => undefined);
       scrape().then((m) => {
         const rss = metric(m, "process_resident_memory_bytes");
         if (rss > peak.rss) peak = { rss, heapTotal: metric(m, "nodejs_heap_size_total_bytes"), heapUsed: metric(m, "nodejs_heap_size_used_bytes"), external: metric(m, "nodejs_external_memory_bytes") };
@@ -467,7 +486,7 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
     report({
       figure: `hub peak RSS during the rollout at ${clusters} × ${MCMS}`,
       target: peakTarget === undefined ? "-" : `≤ ${peakTarget} MiB${clusters === 200 || clusters === 1000 || clusters === 5000 ? "" : " (target of the next size up)"}`,
-      measured: `${mib(rolloutPeak)} MiB (at the sampled peak: V8 heap ${mib(peak.heapTotal)} MiB, ${mib(peak.heapUsed)} used; external ${mib(peak.external)} MiB; started at ${mib(started.rss)} MiB)`,
+      measured: `${mib(rolloutPeak)} MiB (at the sampled peak: V8 heap ${mib(peak.heapTotal)} MiB, ${mib(peak.heapUsed)} used; external ${mib(peak.external)} MiB; largest sampled from /proc ${mib(peakProc.rss)} MiB: anonymous ${mib(peakProc.anon)}, file-backed ${mib(peakProc.file)}; started at ${mib(started.rss)} MiB: anonymous ${mib(started.anon)}, file-backed ${mib(started.file)}; sockets ${startSockets} at start, at most ${maxSockets})`,
       ...(peakTarget !== undefined ? { held: rolloutPeak <= peakTarget * 1024 * 1024 } : {}),
     });
 
@@ -479,12 +498,14 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
     const eventsIdle = (await hubEventCount(raw)) - eventsBefore;
     report({ figure: `hub writes / Events in ${IDLE_SECONDS} s idle at ${clusters} × ${MCMS}`, target: "0 / 0", measured: `${writesIdle} / ${eventsIdle}`, held: writesIdle === 0 && eventsIdle === 0 });
     const steady = await memoryOf(hub.pid);
+    const steadySockets = await socketsOf(hub.pid);
+    const steadyMetrics = await scrape();
     hub.heapSnapshot("after the idle time");
     const steadyTarget = clusters === 1000 ? 120 : undefined;
     report({
       figure: `hub steady RSS after the rollout and ${IDLE_SECONDS} s idle at ${clusters} × ${MCMS}`,
       target: steadyTarget === undefined ? "-" : `≤ ${steadyTarget} MiB`,
-      measured: `${mib(steady.rss)} MiB`,
+      measured: `${mib(steady.rss)} MiB (anonymous ${mib(steady.anon)}, file-backed ${mib(steady.file)}; V8 heap ${mib(metric(steadyMetrics, "nodejs_heap_size_total_bytes"))} MiB, ${mib(metric(steadyMetrics, "nodejs_heap_size_used_bytes"))} used; external ${mib(metric(steadyMetrics, "nodejs_external_memory_bytes"))} MiB; ${steadySockets} sockets)`,
       ...(steadyTarget !== undefined ? { held: steady.rss <= steadyTarget * 1024 * 1024 } : {}),
     });
     if (last && REACTIONS > 0) {

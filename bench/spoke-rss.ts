@@ -16,9 +16,9 @@ import { z } from "zod";
 import { startFleet } from "../e2e/controlplane/fleet.ts";
 import { connectionFrom } from "../e2e/controlplane/kube.ts";
 import { RawClient } from "../shared/kube/raw.ts";
-import { HEAP_SETTINGS, nodeFlags, processEnv } from "../shared/runtime/node-options.ts";
+import { HEAP_SETTINGS, nodeFlags, spawnEnv } from "../shared/runtime/node-options.ts";
 import { ROLE_LABEL } from "../spoke/labels.ts";
-import { FigureTable, buildDist, cpuSecondsOf, memoryOf, metric, mib, scrape, scrapeOnce, sleep } from "./lib/measure.ts";
+import { FigureTable, buildDist, cpuSecondsOf, memoryOf, metric, mib, runtimeFloor, scrape, scrapeOnce, sleep } from "./lib/measure.ts";
 
 const NODES = Number(process.env.BENCH_SPOKE_NODES ?? 100);
 const MODULES = Number(process.env.BENCH_SPOKE_MODULES ?? 10);
@@ -79,8 +79,8 @@ async function main(): Promise<void> {
     const config = join(fleet.info.dir, "kmm-spoke-bench.yaml");
     await writeFile(config, ['healthProbeBindAddress: "127.0.0.1:0"', "metrics:", `  bindAddress: "127.0.0.1:${METRICS_PORT}"`, "  secureServing: false", "  enableAuthnAuthz: false", "leaderElection:", "  enabled: false", "logLevel: warn"].join("\n"));
     const flags = [...nodeFlags(HEAP_SETTINGS.spoke), ...EXTRA_NODE_ARGS];
-    // The Deployment's environment besides NODE_OPTIONS (given as flags above): MALLOC_ARENA_MAX.
-    const deployEnv = Object.fromEntries(processEnv(HEAP_SETTINGS.spoke).filter((e) => e.name !== "NODE_OPTIONS").map((e) => [e.name, e.value]));
+    // The Deployment's environment besides NODE_OPTIONS (given as flags above): MALLOC_*.
+    const deployEnv = spawnEnv(HEAP_SETTINGS.spoke);
     console.log(`${NODES} nodes, ${MODULES} Modules; the spoke edition runs with ${flags.join(" ")} ${JSON.stringify(deployEnv)}`);
     const spawned = performance.now();
     proc = spawn(process.execPath, [...flags, "dist/spoke/main.js", "--config", config], {
@@ -115,6 +115,13 @@ async function main(): Promise<void> {
       target: "≤ 60 MiB",
       measured: `${mib(started.rss)} MiB (anonymous ${mib(started.anon)}, file-backed ${mib(started.file)}; V8 heap ${mib(metric(heap, "nodejs_heap_size_total_bytes"))} MiB, ${mib(metric(heap, "nodejs_heap_size_used_bytes"))} used; external ${mib(metric(heap, "nodejs_external_memory_bytes"))} MiB)`,
       held: started.rss <= 60 * 1024 * 1024,
+    });
+    // The same flags and environment with no KMM-Hub code: four TLS watches and an HTTP server.
+    const floor = await runtimeFloor(spokeInfo.kubeconfig, flags, deployEnv, 10_000);
+    table.report({
+      figure: "runtime floor: node with the spoke edition's flags and environment, 4 TLS watches and an HTTP server, no KMM-Hub code",
+      target: "-",
+      measured: `${mib(floor.rss)} MiB (anonymous ${mib(floor.anon)}, file-backed ${mib(floor.file)})`,
     });
     table.report({
       figure: `spoke edition start to all ${wantDaemonSets} module-loader DaemonSets written, and its CPU by then`,

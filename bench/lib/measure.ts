@@ -1,8 +1,11 @@
 // What the benchmarks share: the figure table they print, process memory from /proc, and the
 // Prometheus text of an operator's metrics endpoint. (A folder, so bench/run.ts does not run it.)
-import { spawnSync } from "node:child_process";
-import { readFile } from "node:fs/promises";
-import { loadavg } from "node:os";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { stripTypeScriptTypes } from "node:module";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { socketInodes } from "../../shared/testing/sockets.ts";
 
 /** One line of a benchmark's final table. */
 export interface Row {
@@ -43,6 +46,11 @@ export async function memoryOf(pid: number): Promise<{ rss: number; hwm: number;
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
   return { rss: kb("VmRSS"), hwm: kb("VmHWM"), anon: kb("RssAnon"), file: kb("RssFile") };
+}
+
+/** Open sockets of one process (socketInodes): TCP connections to the API server, the metrics listener and the like. */
+export async function socketsOf(pid: number): Promise<number> {
+  return (await socketInodes(pid)).size;
 }
 
 /** CPU seconds (user + system) of one process, from /proc/<pid>/stat (100 ticks/s on Linux). */
@@ -92,4 +100,39 @@ export function buildDist(): void {
   if (process.env.BENCH_SKIP_BUILD === "1") return;
   const build = spawnSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
   if (build.status !== 0) throw new Error("npm run build failed");
+}
+
+/**
+ * The runtime floor (bench/lib/runtime-floor.ts) with these node flags and environment: its memory
+ * (as memoryOf) `settleMs` after every watch answered, the settle time the operator figures use.
+ * Throws when it exits or is not ready within 60 s.
+ */
+export async function runtimeFloor(kubeconfig: string, flags: readonly string[], env: Record<string, string>, settleMs: number): Promise<Awaited<ReturnType<typeof memoryOf>>> {
+  // Run as JavaScript, as the operators' dist/ bundles are: a .ts entry would load Node's
+  // TypeScript stripper (WebAssembly) into the process measured.
+  const dir = await mkdtemp(join(tmpdir(), "kmm-runtime-floor-"));
+  const program = join(dir, "runtime-floor.mjs");
+  await writeFile(program, stripTypeScriptTypes(await readFile(new URL("./runtime-floor.ts", import.meta.url), "utf8")));
+  const proc = spawn(process.execPath, [...flags, program, kubeconfig], { stdio: ["ignore", "pipe", "inherit"], env: { PATH: process.env.PATH ?? "", ...env } });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the runtime floor was not ready within 60 s")), 60_000);
+      proc.stdout.on("data", (d: Buffer) => {
+        if (d.toString().includes("ready")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      proc.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the runtime floor exited with ${code}`));
+      });
+    });
+    await sleep(settleMs);
+    if (proc.pid === undefined) throw new Error("the runtime floor has no pid");
+    return await memoryOf(proc.pid);
+  } finally {
+    proc.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -8,6 +8,14 @@
 // - MALLOC_ARENA_MAX=2: glibc gives each thread that mallocs (V8's compiler and GC workers, libuv's
 //   pool) an arena of its own; two arenas cost the hub 1.5-2 MiB less RSS after start and no speed
 //   (the JavaScript, and so nearly every allocation, runs on one thread).
+// - The hub's fixed glibc thresholds (MALLOC_MMAP_THRESHOLD_=64 KiB, MALLOC_TRIM_THRESHOLD_=128 KiB,
+//   mallopt(3)): glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), so
+//   after a rollout the buffers of watch events and status writes were carved from the brk heap,
+//   which only shrinks from its top. At 1,000 x 10 (hub-scale, 1 Dec 06:05, load 2-3) the main arena
+//   held 28 MiB after 30 s idle; with the thresholds fixed 18 MiB, and the hub's steady RSS went from
+//   148-149 to 136-138 MiB, its rollout peak from 156-160 to 145-147 MiB, at the same write speed
+//   (within the noise of the run-to-run ratio: 0.98-1.38x without, 1.06-1.27x with). Fixing them
+//   turns the dynamic adjustment off. The spoke edition measured no difference (74 MiB at start).
 // - The spoke edition runs V8 in --lite-mode (interpreter only, no optimising compilers, feedback
 //   allocated lazily) with 1 MiB semi-spaces: in one spoke-rss session (100 nodes, 10 Modules)
 //   75 MiB after start against 108 MiB without them, 77 against 112 MiB with 1,000 loader pods
@@ -29,10 +37,16 @@ export interface HeapSettings {
   v8Flags: readonly string[];
   /** MALLOC_ARENA_MAX: glibc malloc arenas for the whole process. */
   mallocArenas: number;
+  /**
+   * MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_, bytes (mallopt(3)): blocks from this size up
+   * are mapped on their own and given back when freed; free memory above the trim threshold at the
+   * top of the heap is given back. Unset: glibc's dynamic thresholds.
+   */
+  mallocThresholds?: { mmapBytes: number; trimBytes: number };
 }
 
 export const HEAP_SETTINGS = {
-  hub: { oldSpaceMiB: 256, semiSpaceMiB: 4, containerLimitMiB: 512, v8Flags: [], mallocArenas: 2 },
+  hub: { oldSpaceMiB: 256, semiSpaceMiB: 4, containerLimitMiB: 512, v8Flags: [], mallocArenas: 2, mallocThresholds: { mmapBytes: 65536, trimBytes: 131072 } },
   spoke: { oldSpaceMiB: 128, semiSpaceMiB: 1, containerLimitMiB: 384, v8Flags: ["--lite-mode"], mallocArenas: 2 },
 } as const satisfies Record<string, HeapSettings>;
 
@@ -52,12 +66,27 @@ export function nodeCommand(s: HeapSettings, program: string): string[] {
 }
 
 /**
- * A container's environment entries for these settings: NODE_OPTIONS (nodeOptions) and
- * MALLOC_ARENA_MAX. The benchmarks spawn the processes with the same.
+ * A container's environment entries for these settings: NODE_OPTIONS (nodeOptions),
+ * MALLOC_ARENA_MAX and, when set, MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_. The
+ * benchmarks spawn the processes with the same.
  */
 export function processEnv(s: HeapSettings): { name: string; value: string }[] {
   return [
     { name: "NODE_OPTIONS", value: nodeOptions(s) },
     { name: "MALLOC_ARENA_MAX", value: String(s.mallocArenas) },
+    ...(s.mallocThresholds !== undefined
+      ? [
+          { name: "MALLOC_MMAP_THRESHOLD_", value: String(s.mallocThresholds.mmapBytes) },
+          { name: "MALLOC_TRIM_THRESHOLD_", value: String(s.mallocThresholds.trimBytes) },
+        ]
+      : []),
   ];
+}
+
+/**
+ * processEnv without NODE_OPTIONS, as a record: the environment the benchmarks spawn a process with,
+ * giving its NODE_OPTIONS as command-line flags (nodeFlags) instead.
+ */
+export function spawnEnv(s: HeapSettings): Record<string, string> {
+  return Object.fromEntries(processEnv(s).filter((e) => e.name !== "NODE_OPTIONS").map((e) => [e.name, e.value]));
 }
