@@ -327,8 +327,17 @@ describe("builds and signing on the fleet", () => {
       },
       120_000,
     );
-    const reasons = new Set((await events(mcmA)).concat(await events(mcmB)).map((e) => e.reason));
-    expect([...reasons]).toEqual(expect.arrayContaining(["BuildSucceeded", "SignSucceeded"]));
+    // A success Event follows the pin: the registry may show the pushed image before the Job reads
+    // Complete in the hub's cache, and the Event is recorded by the reconcile that sees it complete.
+    await eventually(
+      "BuildSucceeded and SignSucceeded Events",
+      async () => {
+        const reasons = new Set((await events(mcmA)).concat(await events(mcmB)).map((e) => e.reason));
+        if (!reasons.has("BuildSucceeded") || !reasons.has("SignSucceeded")) throw new Error(`Event reasons so far: ${[...reasons].join(", ")}`);
+        return true;
+      },
+      60_000,
+    );
   }, 900_000);
 
   it("keeps finished Jobs for job.gcDelay, then deletes them", async () => {
