@@ -12,7 +12,13 @@ function gate(): { wait: Promise<void>; open: () => void } {
 
 const a = testMcm({ name: "a" });
 const b = testMcm({ name: "b" });
+const c = testMcm({ name: "c" });
 const status = (n: number): ManagedClusterModuleStatus => ({ numberDesired: n });
+/** A status listing `listed` clusters (weight listed + 1). */
+const listing = (n: number, listed: number): ManagedClusterModuleStatus => ({
+  numberDesired: n,
+  clusters: Array.from({ length: listed }, (_, i) => ({ cluster: `cluster-${i}` })),
+});
 
 describe("StatusWriter", () => {
   it("writes one status per MCM at a time, and of those handed over meanwhile only the newest", async () => {
@@ -74,5 +80,62 @@ describe("StatusWriter", () => {
     await w.idle("a");
     expect(writes).toBe(2);
     expect(w.pending("a")).toBeUndefined();
+  });
+
+  it("writes large statuses one at a time hub-wide, in the order handed over, and small ones side by side", async () => {
+    const started: string[] = [];
+    const gates = new Map<string, ReturnType<typeof gate>>();
+    const w = new StatusWriter({
+      write: async (mcm, s) => {
+        const key = `${mcm.metadata.name ?? ""}${s.numberDesired ?? ""}`;
+        const g = gate();
+        gates.set(key, g);
+        started.push(key);
+        await g.wait;
+        return {};
+      },
+      failed: () => Promise.reject(new Error("no failure expected")),
+      stopped: () => false,
+      maxClustersInFlight: 10,
+    });
+    // a (weight 9) goes at once; b (9) does not fit beside it, and c (1) waits behind b.
+    w.submit(a, listing(1, 8));
+    w.submit(b, listing(1, 8));
+    w.submit(c, status(1));
+    expect(started).toEqual(["a1"]);
+    // A newer status of a waits for a's write, behind b and c.
+    w.submit(a, listing(2, 8));
+    gates.get("a1")!.open();
+    await new Promise((r) => setTimeout(r, 0));
+    // b and c fit together (9 + 1); a's second write waits for the room.
+    expect(started).toEqual(["a1", "b1", "c1"]);
+    gates.get("c1")!.open();
+    await w.idle("c");
+    expect(started).toEqual(["a1", "b1", "c1"]);
+    gates.get("b1")!.open();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(started).toEqual(["a1", "b1", "c1", "a2"]);
+    gates.get("a2")!.open();
+    await w.idle("a");
+    await w.idle("b");
+    expect(w.pending("a")).toBeUndefined();
+  });
+
+  it("writes a status larger than the limit when nothing else is in flight", async () => {
+    const written: number[] = [];
+    const w = new StatusWriter({
+      write: (_mcm, s) => {
+        written.push(s.clusters?.length ?? 0);
+        return Promise.resolve({});
+      },
+      failed: () => Promise.reject(new Error("no failure expected")),
+      stopped: () => false,
+      maxClustersInFlight: 5,
+    });
+    w.submit(a, listing(1, 50));
+    w.submit(b, listing(1, 50));
+    await w.idle("a");
+    await w.idle("b");
+    expect(written).toEqual([50, 50]);
   });
 });
