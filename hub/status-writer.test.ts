@@ -138,4 +138,28 @@ describe("StatusWriter", () => {
     await w.idle("b");
     expect(written).toEqual([50, 50]);
   });
+
+  it("gives the room back when the API server answered, before the failure is reported", async () => {
+    const started: string[] = [];
+    const report = gate();
+    const w = new StatusWriter({
+      write: (mcm) => {
+        started.push(mcm.metadata.name ?? "");
+        return Promise.resolve(mcm.metadata.name === "a" ? { refused: "too large" } : {});
+      },
+      failed: () => report.wait,
+      stopped: () => false,
+      maxClustersInFlight: 10,
+    });
+    w.submit(a, listing(1, 8));
+    w.submit(b, listing(1, 8));
+    w.submit(a, listing(2, 8));
+    await new Promise((r) => setTimeout(r, 0));
+    // a's refusal is still being reported (its Event): b is written meanwhile, a's next status waits.
+    expect(started).toEqual(["a", "b"]);
+    expect(w.pending("a")).toEqual(listing(2, 8));
+    report.open();
+    await w.idle("a");
+    expect(started).toEqual(["a", "b", "a"]);
+  });
 });

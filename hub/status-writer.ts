@@ -85,6 +85,7 @@ export class StatusWriter {
   forget(name: string): void {
     this.waiting.delete(name);
     this.queue.delete(name);
+    this.wake();
   }
 
   /** Resolves when nothing is waiting or being written for this MCM (tests). */
@@ -114,12 +115,16 @@ export class StatusWriter {
     this.writing.set(name, handed.status);
     this.inFlight += w;
     void (async () => {
-      const result = await this.opts.write(handed.mcm, handed.status);
+      // The room is given back once the API server answered: reporting a failure (an Event) does
+      // not hold up the other MCMs' statuses, only this MCM's next one.
+      const result = await this.opts.write(handed.mcm, handed.status).finally(() => {
+        this.inFlight -= w;
+        this.pump();
+      });
       if (result.refused !== undefined || result.retry === true) await this.opts.failed(handed.mcm, result);
     })()
       .catch(() => undefined)
       .then(() => {
-        this.inFlight -= w;
         this.writing.delete(name);
         // A status handed over meanwhile goes to the back: the other MCMs' turn comes first.
         if (this.waiting.has(name)) this.queue.add(name);
