@@ -35,7 +35,7 @@ export interface StatusWriterOptions {
 
 /**
  * Default of StatusWriterOptions.maxClustersInFlight: a status listing 1,000 clusters or more
- * (~130 KiB and up) is written alone, ten of 100 clusters side by side.
+ * (~130 KiB and up) is written alone, nine of 100 clusters (weight 101 each) side by side.
  */
 export const STATUS_CLUSTERS_IN_FLIGHT = 1000;
 
