@@ -136,3 +136,71 @@ export async function runtimeFloor(kubeconfig: string, flags: readonly string[],
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The kube-apiserver's own request time, seconds, summed per `verb resource[/subresource]` from
+ * `apiserver_request_duration_seconds_sum` in its /metrics text (watches excluded: their time is
+ * how long they stay open). Subtract two readings to see what one phase of a benchmark cost it.
+ */
+export function apiServerSeconds(text: string): Map<string, { seconds: number; count: number }> {
+  const out = new Map<string, { seconds: number; count: number }>();
+  const sample = /^apiserver_request_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$/;
+  for (const line of text.split("\n")) {
+    const m = sample.exec(line);
+    if (m === null) continue;
+    const labels = new Map([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1] ?? "", l[2] ?? ""]));
+    const verb = labels.get("verb") ?? "";
+    if (verb === "WATCH" || verb === "CONNECT") continue;
+    const sub = labels.get("subresource") ?? "";
+    const key = `${verb} ${labels.get("resource") ?? ""}${sub === "" ? "" : `/${sub}`}`;
+    const e = out.get(key) ?? { seconds: 0, count: 0 };
+    if (m[1] === "sum") e.seconds += Number(m[3]);
+    else e.count += Number(m[3]);
+    out.set(key, e);
+  }
+  return out;
+}
+
+/**
+ * What changed between two apiServerSeconds readings, largest time first, as one line:
+ * "APPLY manifestworks 50000 × 3.1 ms = 155.2 s, …" (at most `top` entries).
+ */
+export function apiServerSecondsSpent(before: string, after: string, top = 6): string {
+  const a = apiServerSeconds(before);
+  const rows = [...apiServerSeconds(after)]
+    .map(([k, v]) => ({ k, seconds: v.seconds - (a.get(k)?.seconds ?? 0), count: v.count - (a.get(k)?.count ?? 0) }))
+    .filter((r) => r.count > 0)
+    .sort((x, y) => y.seconds - x.seconds);
+  const total = rows.reduce((s, r) => s + r.seconds, 0);
+  return `${total.toFixed(1)} s in all: ${rows
+    .slice(0, top)
+    .map((r) => `${r.k} ${r.count} × ${((r.seconds / r.count) * 1000).toFixed(1)} ms = ${r.seconds.toFixed(1)} s`)
+    .join(", ")}`;
+}
+
+/**
+ * Waits until the API server has written nothing for `quietMs` (every request but reads, watches
+ * and Lease renewals, from `apiserver_request_duration_seconds_count` of `readMetrics`, polled
+ * every second): the controllers' catch-up after a setup step (kube-controller-manager's default
+ * ServiceAccount and kube-root-ca.crt per new namespace, OCM's registration controller on new
+ * ManagedClusters) then no longer shares the API server with the client being timed. At 5,000
+ * new namespaces that catch-up alone is ~500 s: kube-controller-manager writes at its default 20
+ * requests per second (--kube-api-qps), one ServiceAccount and one ConfigMap per namespace.
+ * Returns the seconds waited; gives up after `timeoutMs` and returns what it waited.
+ */
+export async function apiServerQuiet(readMetrics: () => Promise<string>, quietMs = 3000, timeoutMs = 900_000): Promise<number> {
+  const writes = (text: string): number =>
+    [...apiServerSeconds(text)].filter(([k]) => !/^(GET|LIST|WATCH) /.test(k) && !k.endsWith(" leases")).reduce((n, [, v]) => n + v.count, 0);
+  const start = performance.now();
+  let last = writes(await readMetrics());
+  let quietSince = performance.now();
+  while (performance.now() - start < timeoutMs) {
+    await sleep(1000);
+    const now = writes(await readMetrics());
+    if (now !== last) {
+      last = now;
+      quietSince = performance.now();
+    } else if (performance.now() - quietSince >= quietMs) break;
+  }
+  return (performance.now() - start) / 1000;
+}
