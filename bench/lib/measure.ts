@@ -180,7 +180,8 @@ export function apiServerSecondsSpent(before: string, after: string, top = 6): s
 
 /**
  * Waits until the API server has written nothing for `quietMs` (every request but reads and Lease
- * renewals, from apiServerSeconds of `readMetrics`, which leaves watches out; polled every second): the controllers' catch-up after a setup step (kube-controller-manager's default
+ * renewals, from apiServerSeconds of `readMetrics`, which leaves watches out; polled every
+ * second): the controllers' catch-up after a setup step (kube-controller-manager's default
  * ServiceAccount and kube-root-ca.crt per new namespace, OCM's registration controller on new
  * ManagedClusters) then no longer shares the API server with the client being timed. At 5,000
  * new namespaces that catch-up took ~290 s (243 s after the last namespace was made): two of
