@@ -26,7 +26,7 @@ import { RawClient, type WatchEvent } from "../shared/kube/raw.ts";
 import { ManagedCluster, type ManagedClusterObject } from "../shared/ocm/index.ts";
 import { RegistryClient, buildLayer, pushImage } from "../shared/registry/index.ts";
 import { startRegistry } from "../shared/registry/testing/registry-server.ts";
-import { FigureTable, apiServerQuiet, apiServerSecondsSpent, buildDist, cpuSecondsOf, memoryOf, metric, mib, runtimeFloor, scrape as scrapeAt, scrapeOnce as scrapeOnceAt, sleep, socketsOf, sumMetric, type Row } from "./lib/measure.ts";
+import { FigureTable, apiServerQuiet, apiServerSecondsSpent, buildDist, cpuSecondsOf, heapSpaces, memoryOf, metric, mib, runtimeFloor, scrape as scrapeAt, scrapeOnce as scrapeOnceAt, sleep, socketsOf, sumMetric, type Row } from "./lib/measure.ts";
 import { forEachLimit } from "../shared/runtime/for-each-limit.ts";
 import { HEAP_SETTINGS, nodeFlags, spawnEnv } from "../shared/runtime/node-options.ts";
 
@@ -369,21 +369,23 @@ async function emptyHub(fleet: Fleet, configFile: string): Promise<void> {
   const hub = new HubProcess(fleet, configFile);
   try {
     await hub.ready();
-    // As an operator would read it: settled after start, not mid-start.
-    await sleep(10_000);
+    // As an operator would read it: settled after start, not mid-start, and after the memory-reducing
+    // GC the hub runs 10 s after its caches synced (HEAP_SETTINGS.hub.releaseWhenIdleMs). Without it
+    // the RSS did not move between 10 s and 2 minutes after start (2 Dec evening).
+    await sleep(15_000);
     const m = await memoryOf(hub.pid);
     const text = await scrape();
     report({
       figure: "hub RSS after start and cache sync, empty hub",
       target: "≤ 60 MiB",
-      measured: `${mib(m.rss)} MiB (anonymous ${mib(m.anon)}, file-backed ${mib(m.file)}; V8 heap ${mib(metric(text, "nodejs_heap_size_total_bytes"))} MiB, ${mib(metric(text, "nodejs_heap_size_used_bytes"))} used; external ${mib(metric(text, "nodejs_external_memory_bytes"))} MiB)`,
+      measured: `${mib(m.rss)} MiB (anonymous ${mib(m.anon)}, file-backed ${mib(m.file)}; V8 heap ${mib(metric(text, "nodejs_heap_size_total_bytes"))} MiB, ${mib(metric(text, "nodejs_heap_size_used_bytes"))} used (by space, total/used: ${heapSpaces(text)}); external ${mib(metric(text, "nodejs_external_memory_bytes"))} MiB)`,
       held: m.rss <= 60 * 1024 * 1024,
     });
   } finally {
     await hub.stop();
   }
   // The same flags and environment with no KMM-Hub code: four TLS watches and an HTTP server.
-  const floor = await runtimeFloor(fleet.info.hub.kubeconfig, [...nodeFlags(HUB_HEAP), ...EXTRA_NODE_ARGS], spawnEnv(HUB_HEAP), 10_000);
+  const floor = await runtimeFloor(fleet.info.hub.kubeconfig, [...nodeFlags(HUB_HEAP), ...EXTRA_NODE_ARGS], spawnEnv(HUB_HEAP), 15_000);
   report({
     figure: "runtime floor: node with the hub's flags and environment, 4 TLS watches and an HTTP server, no KMM-Hub code",
     target: "-",
@@ -449,7 +451,7 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
     console.log(`hub started, caches synced: RSS ${mib(started.rss)} MiB`);
 
     // Memory as the hub sees it, sampled from its metrics while it works: what the peak is made of.
-    let peak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0 };
+    let peak = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, spaces: "" };
     const hubPid = hub.pid;
     const startSockets = await socketsOf(hubPid);
     let maxSockets = startSockets;
@@ -464,7 +466,7 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
       }, () => undefined);
       scrape().then((m) => {
         const rss = metric(m, "process_resident_memory_bytes");
-        if (rss > peak.rss) peak = { rss, heapTotal: metric(m, "nodejs_heap_size_total_bytes"), heapUsed: metric(m, "nodejs_heap_size_used_bytes"), external: metric(m, "nodejs_external_memory_bytes") };
+        if (rss > peak.rss) peak = { rss, heapTotal: metric(m, "nodejs_heap_size_total_bytes"), heapUsed: metric(m, "nodejs_heap_size_used_bytes"), external: metric(m, "nodejs_external_memory_bytes"), spaces: heapSpaces(m) };
       }, () => undefined);
     }, 500);
     console.log(`API server quiet after ${(await apiServerQuiet(apiServerMetrics)).toFixed(1)} s`);
@@ -524,7 +526,7 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
     report({
       figure: `hub peak RSS during the rollout at ${clusters} × ${MCMS}`,
       target: peakTarget === undefined ? "-" : `≤ ${peakTarget} MiB${clusters === 200 || clusters === 1000 || clusters === 5000 ? "" : " (target of the next size up)"}`,
-      measured: `${mib(rolloutPeak)} MiB (at the sampled peak: V8 heap ${mib(peak.heapTotal)} MiB, ${mib(peak.heapUsed)} used; external ${mib(peak.external)} MiB; largest sampled from /proc ${mib(peakProc.rss)} MiB: anonymous ${mib(peakProc.anon)}, file-backed ${mib(peakProc.file)}; started at ${mib(started.rss)} MiB: anonymous ${mib(started.anon)}, file-backed ${mib(started.file)}; sockets ${startSockets} at start, at most ${maxSockets})`,
+      measured: `${mib(rolloutPeak)} MiB (at the sampled peak: V8 heap ${mib(peak.heapTotal)} MiB, ${mib(peak.heapUsed)} used (by space, total/used: ${peak.spaces}); external ${mib(peak.external)} MiB; largest sampled from /proc ${mib(peakProc.rss)} MiB: anonymous ${mib(peakProc.anon)}, file-backed ${mib(peakProc.file)}; started at ${mib(started.rss)} MiB: anonymous ${mib(started.anon)}, file-backed ${mib(started.file)}; sockets ${startSockets} at start, at most ${maxSockets})`,
       ...(peakTarget !== undefined ? { held: rolloutPeak <= peakTarget * 1024 * 1024 } : {}),
     });
 

@@ -83,6 +83,26 @@ export function metric(text: string, name: string, labels = ""): number {
   return line === undefined ? 0 : Number(line.split(" ")[1]);
 }
 
+/**
+ * The V8 heap by space from one scrape of prom-client's default metrics
+ * (`nodejs_heap_space_size_{total,used}_bytes{space=…}`), as "new 8.0/1.2, old 20.1/15.3, …" in
+ * MiB (total / used), spaces under 0.1 MiB left out: where the heap's total beyond its used goes.
+ */
+export function heapSpaces(text: string): string {
+  const re = /^nodejs_heap_space_size_(total|used)_bytes\{space="([a-z_]+)"\} (\S+)$/gm;
+  const spaces = new Map<string, { total: number; used: number }>();
+  for (const [, kind, space, value] of text.matchAll(re)) {
+    const s = spaces.get(space ?? "") ?? { total: 0, used: 0 };
+    s[kind === "total" ? "total" : "used"] = Number(value);
+    spaces.set(space ?? "", s);
+  }
+  const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
+  return [...spaces]
+    .filter(([, s]) => s.total >= 0.1 * 2 ** 20)
+    .map(([name, s]) => `${name} ${mib(s.total)}/${mib(s.used)}`)
+    .join(", ");
+}
+
 /** The sum of every sample of one metric, whatever its labels. */
 export function sumMetric(text: string, name: string): number {
   return text
