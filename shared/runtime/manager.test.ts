@@ -99,6 +99,41 @@ leaderElection: {enabled: false}
     }
   });
 
+  it("runs its memory release idleMs after the caches synced and after each burst of reconciles, never while busy or after stop", async () => {
+    const config = parseConfig("healthProbeBindAddress: 127.0.0.1:0\nmetrics: {bindAddress: \"0\"}\nleaderElection: {enabled: false}\n", "hub");
+    const out = sink();
+    const logger = createLogger({ name: "mgr", destination: out.stream });
+    const collections: number[] = [];
+    const manager = new Manager({ config, name: "kmm-hub", logger, memoryRelease: { idleMs: 300, collect: () => collections.push(Date.now()) } });
+    const reconciled: number[] = [];
+    const controller = manager.addController(
+      new Controller({ name: "demo", logger, registry: manager.registry, reconcile: () => { reconciled.push(Date.now()); return Promise.resolve(undefined); } }),
+    );
+    const running = manager.run();
+    try {
+      await until(() => manager.isLeader());
+      // The caches synced (none here): one collection 300 ms later.
+      await until(() => collections.length === 1);
+      // A burst of work every 100 ms for 1 s: no collection meanwhile, one 300 ms after the last.
+      for (let i = 0; i < 10; i++) {
+        controller.enqueue(`k${i}`);
+        await sleep(100);
+      }
+      expect(collections).toHaveLength(1);
+      await until(() => collections.length === 2);
+      const last = reconciled.at(-1) ?? 0;
+      expect(collections[1] ?? 0).toBeGreaterThanOrEqual(last + 290);
+      expect(out.text()).toContain("released memory after a burst of work");
+      await manager.stop();
+      await running;
+      controller.enqueue("after-stop");
+      await sleep(500);
+      expect(collections).toHaveLength(2);
+    } finally {
+      await manager.stop();
+    }
+  });
+
   it("refuses to elect a leader without a kubeconfig, naming what is missing", async () => {
     const config = parseConfig("healthProbeBindAddress: 127.0.0.1:0\nmetrics: {bindAddress: \"0\"}\n", "hub");
     const out = sink();

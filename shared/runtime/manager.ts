@@ -17,6 +17,7 @@ import type { Controller } from "./controller.ts";
 import { Informer, type InformerOptions, type ObjectWithMeta, resourcePath } from "./informer.ts";
 import { LeaderElector } from "./leader-election.ts";
 import { ApiServerProbe } from "./apiserver-probe.ts";
+import { IdleMemoryRelease, type MemoryReducingGc } from "./idle-release.ts";
 import { type Logger, createLogger } from "./logger.ts";
 import { kubeMetricsAuthorizer, selfSignedCertificate } from "./metrics-auth.ts";
 import { CheckRegistry, type RunningServers, type ServeOptions, serve } from "./server.ts";
@@ -72,6 +73,11 @@ export interface ManagerOptions {
   leaseNamespace?: string;
   /** give up starting when caches are not synced by then (controller-runtime: 2 min) */
   cacheSyncTimeoutMs?: number;
+  /**
+   * Run `collect` (a memory-reducing full GC, idle-release.ts) `idleMs` after the caches synced and
+   * after each burst of reconciles; omitted → never (a node without --expose-gc has no such GC).
+   */
+  memoryRelease?: { idleMs: number; collect: MemoryReducingGc };
 }
 
 interface Runnable {
@@ -98,6 +104,7 @@ export class Manager {
   private lost: LeaderElectionLostError | undefined;
   private reviewClient: RawClient | undefined;
   private probe: { probe: ApiServerProbe; raw: RawClient } | undefined;
+  private readonly release: IdleMemoryRelease | undefined;
 
   constructor(opts: ManagerOptions) {
     this.opts = opts;
@@ -110,6 +117,7 @@ export class Manager {
     }
     this.logger = opts.logger ?? createLogger({ name: opts.name, level: opts.config.logLevel });
     this.checks.addHealthCheck("ping", () => true);
+    if (opts.memoryRelease) this.release = new IdleMemoryRelease({ ...opts.memoryRelease, logger: this.logger });
   }
 
   /**
@@ -141,6 +149,8 @@ export class Manager {
   /** Controllers run only while this replica leads (or always, without leader election). */
   addController(controller: Controller): Controller {
     this.controllers.push(controller);
+    const release = this.release;
+    if (release) controller.queue.onDone(() => { release.activity(); });
     return controller;
   }
 
@@ -196,6 +206,8 @@ export class Manager {
     if (!this.stopping) {
       this.cachesSynced = true;
       this.logger.info({ informers: this.informers.length }, "caches synced");
+      // Filling the caches was the first burst of work (the initial lists, the schemas built).
+      this.release?.activity();
       // Without leader election, or when the Lease was won while the caches were filling.
       if (!cfg.leaderElection.enabled || this.elector?.isLeader() === true) this.startControllers();
     }
@@ -206,6 +218,7 @@ export class Manager {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info("shutting down");
+      this.release?.stop();
       if (this.lost === undefined) await this.stopControllers();
       else {
         // Lost the lease: no graceful drain (controller-runtime sets its graceful shutdown timeout to

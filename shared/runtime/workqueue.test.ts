@@ -45,6 +45,19 @@ describe("WorkQueue", () => {
     expect(q.len()).toBe(0);
   });
 
+  it("calls its done listeners after each done, once the key is no longer processing", async () => {
+    const q = new WorkQueue({ name: "t", clock: new FakeClock() });
+    const seen: boolean[] = [];
+    q.onDone(() => seen.push(q.isProcessing("a")));
+    q.add("a");
+    const key = await q.get();
+    expect(seen).toEqual([]);
+    q.done(key ?? "");
+    // Not a key handed out: no listener call.
+    q.done("never-handed-out");
+    expect(seen).toEqual([false]);
+  });
+
   it("wakes a waiting get when a key arrives", async () => {
     const q = new WorkQueue({ name: "t", clock: new FakeClock() });
     const pending = q.get();

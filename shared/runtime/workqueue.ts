@@ -36,6 +36,7 @@ export class WorkQueue implements InFlightReporter {
   private readonly waiting = new Map<string, Waiting>();
   private readonly getters: ((key: string | undefined) => void)[] = [];
   private readonly drainWaiters: (() => void)[] = [];
+  private readonly doneListeners: (() => void)[] = [];
   private shutting = false;
 
   constructor(opts: WorkQueueOptions) {
@@ -113,6 +114,12 @@ export class WorkQueue implements InFlightReporter {
     if (this.processing.size === 0) {
       for (const w of this.drainWaiters.splice(0)) w();
     }
+    for (const l of this.doneListeners) l();
+  }
+
+  /** Calls `listener` after each `done` (the manager's IdleMemoryRelease counts work with it). */
+  onDone(listener: () => void): void {
+    this.doneListeners.push(listener);
   }
 
   /** keys ready to be handed out */
