@@ -25,6 +25,11 @@
 //   stay within 1.2x of a plain client at 5,000 clusters, and --optimize-for-size (empty hub
 //   86 -> 79 MiB) took 2,000 works from 6.0 s / 2.0 CPU-s to 7.1 s / 2.8 CPU-s in hub-scale;
 //   --lite-mode (-> 68 MiB) gives up the optimising compilers altogether.
+// - The hub's memory-reducing GC 10 s after its caches synced and after each burst of reconciles
+//   (releaseWhenIdleMs; --expose-gc): V8's memory reducer never ran in an idle hub (no full GC in
+//   2 minutes after start; the shrunk young generation's pages stayed in V8's page pool), so an
+//   empty hub sat at 88-89 MiB; one last-resort GC took it to 75-78 MiB in 80-110 ms (hub-scale,
+//   2 Dec evening). The spoke edition (lite mode, 1 MiB semi-spaces) gained 1 MiB and goes without.
 
 export interface HeapSettings {
   /** --max-old-space-size, MiB: well above the live heap (the hub: ~40 MiB + ~3 KiB per ManifestWork). */
@@ -43,16 +48,25 @@ export interface HeapSettings {
    * top of the heap is given back. Unset: glibc's dynamic thresholds.
    */
   mallocThresholds?: { mmapBytes: number; trimBytes: number };
+  /**
+   * Quiet time, ms, after the caches synced and after each burst of reconciles before the manager
+   * runs one memory-reducing full GC (shared/runtime/idle-release.ts). Set: NODE_OPTIONS gets
+   * --expose-gc, which that GC needs. Unset: V8's own memory reducer only.
+   */
+  releaseWhenIdleMs?: number;
 }
 
 export const HEAP_SETTINGS = {
-  hub: { oldSpaceMiB: 256, semiSpaceMiB: 4, containerLimitMiB: 512, v8Flags: [], mallocArenas: 2, mallocThresholds: { mmapBytes: 65536, trimBytes: 131072 } },
+  hub: { oldSpaceMiB: 256, semiSpaceMiB: 4, containerLimitMiB: 512, v8Flags: [], mallocArenas: 2, mallocThresholds: { mmapBytes: 65536, trimBytes: 131072 }, releaseWhenIdleMs: 10_000 },
   spoke: { oldSpaceMiB: 128, semiSpaceMiB: 1, containerLimitMiB: 384, v8Flags: ["--lite-mode"], mallocArenas: 2 },
 } as const satisfies Record<string, HeapSettings>;
 
-/** The flags Node accepts in NODE_OPTIONS: the heap sizes (Node refuses --lite-mode there). */
+/**
+ * The flags Node accepts in NODE_OPTIONS: the heap sizes, and --expose-gc when releaseWhenIdleMs is
+ * set (Node refuses --lite-mode there).
+ */
 export function nodeOptions(s: HeapSettings): string {
-  return `--max-old-space-size=${s.oldSpaceMiB} --max-semi-space-size=${s.semiSpaceMiB}`;
+  return `--max-old-space-size=${s.oldSpaceMiB} --max-semi-space-size=${s.semiSpaceMiB}${s.releaseWhenIdleMs !== undefined ? " --expose-gc" : ""}`;
 }
 
 /** Every node flag of one process, for a command line (the benchmarks): nodeOptions and v8Flags. */
