@@ -533,8 +533,14 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
     console.log(`idle for ${IDLE_SECONDS} s…`);
     const writesBefore = sumMetric(afterRun, "kmm_hub_api_writes_total");
     const eventsBefore = await hubEventCount(raw);
+    const gcBefore = await scrape();
     await sleep(IDLE_SECONDS * 1000);
-    const writesIdle = sumMetric(await scrape(), "kmm_hub_api_writes_total") - writesBefore;
+    const idleEnd = await scrape();
+    const writesIdle = sumMetric(idleEnd, "kmm_hub_api_writes_total") - writesBefore;
+    // Full collections in the idle time: the hub's memory-reducing GC after the burst (idle-release.ts)
+    // and any of V8's memory reducer, with their time (the event loop is blocked meanwhile).
+    const majorGcs = metric(idleEnd, "nodejs_gc_duration_seconds_count", '{kind="major"}') - metric(gcBefore, "nodejs_gc_duration_seconds_count", '{kind="major"}');
+    const majorGcMs = (metric(idleEnd, "nodejs_gc_duration_seconds_sum", '{kind="major"}') - metric(gcBefore, "nodejs_gc_duration_seconds_sum", '{kind="major"}')) * 1000;
     const eventsIdle = (await hubEventCount(raw)) - eventsBefore;
     report({ figure: `hub writes / Events in ${IDLE_SECONDS} s idle at ${clusters} × ${MCMS}`, target: "0 / 0", measured: `${writesIdle} / ${eventsIdle}`, held: writesIdle === 0 && eventsIdle === 0 });
     const steady = await memoryOf(hub.pid);
@@ -545,7 +551,7 @@ async function runSize(clusters: number, first: boolean, last: boolean): Promise
     report({
       figure: `hub steady RSS after the rollout and ${IDLE_SECONDS} s idle at ${clusters} × ${MCMS}`,
       target: steadyTarget === undefined ? "-" : `≤ ${steadyTarget} MiB`,
-      measured: `${mib(steady.rss)} MiB (anonymous ${mib(steady.anon)}, file-backed ${mib(steady.file)}; V8 heap ${mib(metric(steadyMetrics, "nodejs_heap_size_total_bytes"))} MiB, ${mib(metric(steadyMetrics, "nodejs_heap_size_used_bytes"))} used; external ${mib(metric(steadyMetrics, "nodejs_external_memory_bytes"))} MiB; ${steadySockets} sockets)`,
+      measured: `${mib(steady.rss)} MiB (anonymous ${mib(steady.anon)}, file-backed ${mib(steady.file)}; V8 heap ${mib(metric(steadyMetrics, "nodejs_heap_size_total_bytes"))} MiB, ${mib(metric(steadyMetrics, "nodejs_heap_size_used_bytes"))} used (by space, total/used: ${heapSpaces(steadyMetrics)}); external ${mib(metric(steadyMetrics, "nodejs_external_memory_bytes"))} MiB; ${steadySockets} sockets; ${majorGcs} full GCs in the idle time, ${majorGcMs.toFixed(0)} ms)`,
       ...(steadyTarget !== undefined ? { held: steady.rss <= steadyTarget * 1024 * 1024 } : {}),
     });
     if (last && REACTIONS > 0) {
