@@ -2,7 +2,7 @@
 // ManagedClusterModule controller.
 import { readFile } from "node:fs/promises";
 import { defaultConnection, loadKubeconfigFile, podNamespace, type KubeConnection } from "../shared/kube/connection.ts";
-import { Manager, loadConfig, type Logger, type OperatorConfig } from "../shared/runtime/index.ts";
+import { Manager, loadConfig, type Logger, type ManagerOptions, type OperatorConfig } from "../shared/runtime/index.ts";
 import { lastResortGc } from "../shared/runtime/idle-release.ts";
 import { HEAP_SETTINGS } from "../shared/runtime/node-options.ts";
 import { RawClient } from "../shared/kube/raw.ts";
@@ -32,6 +32,18 @@ export interface HubOptions {
   relatedImageBuild?: string;
   /** The signer image for sign Jobs; $RELATED_IMAGE_SIGN when unset. */
   relatedImageSign?: string;
+}
+
+/**
+ * The hub's memory release (issue 16, README "Hub memory"): V8's last-resort GC
+ * HEAP_SETTINGS.hub.releaseWhenIdleMs (10 s) after the caches synced and after each burst of
+ * reconciles, when node runs with --expose-gc as the hub's Deployment does; undefined without it
+ * (tests, `node dist/hub/cli.js` run by hand).
+ * @param gc V8's gc extension; default `globalThis.gc`
+ */
+export function hubMemoryRelease(gc: unknown = (globalThis as { gc?: unknown }).gc): ManagerOptions["memoryRelease"] {
+  const collect = lastResortGc(gc);
+  return collect ? { idleMs: HEAP_SETTINGS.hub.releaseWhenIdleMs, collect } : undefined;
 }
 
 async function hubNamespace(given: string | undefined): Promise<string> {
@@ -76,14 +88,12 @@ export async function createHub(opts: HubOptions = {}): Promise<Hub> {
   const connection =
     opts.connection ?? (opts.kubeconfigPath !== undefined ? await loadKubeconfigFile(opts.kubeconfigPath) : await defaultConnection());
   const namespace = await hubNamespace(opts.namespace);
-  // A memory-reducing GC after each burst of work when node runs with --expose-gc, as the hub's
-  // Deployment does (HEAP_SETTINGS.hub.releaseWhenIdleMs); tests run without it.
-  const collect = lastResortGc();
+  const memoryRelease = hubMemoryRelease();
   const manager = new Manager({
     config,
     connection,
     name: "kmm-hub",
-    ...(collect ? { memoryRelease: { idleMs: HEAP_SETTINGS.hub.releaseWhenIdleMs, collect } } : {}),
+    ...(memoryRelease ? { memoryRelease } : {}),
     leaseNamespace: config.leaderElection.namespace ?? namespace,
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(opts.identity !== undefined ? { identity: opts.identity } : {}),
