@@ -189,7 +189,11 @@ export class ManagedClusterModuleReconciler {
       write: (mcm, status) => this.applyStatus(mcm, status),
       failed: (mcm, result) => this.statusFailed(mcm, result),
       stopped: () => this.controller.signal.aborted,
+      written: () => { m.noteWork(); },
     });
+    // The memory release (Manager memoryRelease) waits for the statuses written after the reconciles.
+    const writer = this.statusWriter;
+    m.addBusyCheck(() => writer.busy());
     this.wire();
   }
 

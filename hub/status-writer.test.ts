@@ -55,6 +55,37 @@ describe("StatusWriter", () => {
     expect(w.pending("a")).toBeUndefined();
   });
 
+  it("says it is busy while a status waits or is being written, and calls written after each write", async () => {
+    const gates: ReturnType<typeof gate>[] = [];
+    let writtenCalls = 0;
+    const w = new StatusWriter({
+      write: async () => {
+        const g = gate();
+        gates.push(g);
+        await g.wait;
+        return {};
+      },
+      failed: () => Promise.resolve(),
+      stopped: () => false,
+      // a: 1 + 3 listed, b: 1 + 3 listed; room for 5: b waits for a's room.
+      maxClustersInFlight: 5,
+      written: () => { writtenCalls += 1; },
+    });
+    expect(w.busy()).toBe(false);
+    w.submit(a, listing(1, 3));
+    w.submit(b, listing(1, 3));
+    expect(w.busy()).toBe(true);
+    expect(gates).toHaveLength(1);
+    gates[0]!.open();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(writtenCalls).toBe(1);
+    expect(w.busy()).toBe(true);
+    gates[1]!.open();
+    await w.idle("b");
+    expect(writtenCalls).toBe(2);
+    expect(w.busy()).toBe(false);
+  });
+
   it("reports a refused or failed write, and writes nothing once stopped", async () => {
     const failures: StatusWriteResult[] = [];
     let stopped = false;

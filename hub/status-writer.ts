@@ -31,6 +31,8 @@ export interface StatusWriterOptions {
    * them; a status above it is written alone. Default STATUS_CLUSTERS_IN_FLIGHT.
    */
   maxClustersInFlight?: number;
+  /** Called after each write ended, refused or not (the manager's memory release counts work with it). */
+  written?: () => void;
 }
 
 /**
@@ -88,6 +90,11 @@ export class StatusWriter {
     this.wake();
   }
 
+  /** Whether a status is waiting or being written for any MCM. */
+  busy(): boolean {
+    return this.writing.size > 0 || this.queue.size > 0;
+  }
+
   /** Resolves when nothing is waiting or being written for this MCM (tests). */
   async idle(name: string): Promise<void> {
     while (this.writing.has(name) || this.queue.has(name)) await new Promise<void>((r) => this.waiters.push(r));
@@ -126,6 +133,7 @@ export class StatusWriter {
       .catch(() => undefined)
       .then(() => {
         this.writing.delete(name);
+        this.opts.written?.();
         // A status handed over meanwhile goes to the back: the other MCMs' turn comes first.
         if (this.waiting.has(name)) this.queue.add(name);
         this.pump();

@@ -1,8 +1,10 @@
 import { spawnSync } from "node:child_process";
+import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { FakeClock } from "./clock.ts";
 import { IdleMemoryRelease, lastResortGc } from "./idle-release.ts";
+import { createLogger } from "./logger.ts";
 import { HEAP_SETTINGS, nodeOptions } from "./node-options.ts";
 
 describe("IdleMemoryRelease", () => {
@@ -45,6 +47,54 @@ describe("IdleMemoryRelease", () => {
     clock.advance(1);
     expect(collected).toBe(1);
     expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it("waits another idleMs while a busy check says work is under way (a reconcile longer than idleMs)", () => {
+    const clock = new FakeClock();
+    let collected = 0;
+    let busy = true;
+    const release = new IdleMemoryRelease({ idleMs: 10_000, collect: () => { collected += 1; }, clock, rss: () => 0 });
+    release.addBusyCheck(() => busy);
+    release.addBusyCheck(() => false);
+    release.activity();
+    clock.advance(35_000);
+    expect(collected).toBe(0);
+    expect(clock.pendingTimers()).toBe(1);
+    // Due at 10, 20 and 30 s, busy each time. The work ends at 35 s without a done (say, a status
+    // write): collected at the next due time (40 s), idleMs after it was last seen busy.
+    busy = false;
+    clock.advance(4_999);
+    expect(collected).toBe(0);
+    clock.advance(1);
+    expect(collected).toBe(1);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it("logs a failed collection or RSS read and goes on (EMFILE reading /proc), never throwing from its timer", () => {
+    const clock = new FakeClock();
+    const out: string[] = [];
+    const logger = createLogger({ name: "t", destination: new Writable({ write(chunk, _enc, cb) { out.push(String(chunk)); cb(); } }) });
+    let calls = 0;
+    const release = new IdleMemoryRelease({
+      idleMs: 100,
+      collect: () => { calls += 1; },
+      clock,
+      logger,
+      rss: () => { throw Object.assign(new Error("EMFILE: too many open files, uv_resident_set_memory"), { code: "EMFILE" }); },
+    });
+    release.activity();
+    expect(() => clock.advance(100)).not.toThrow();
+    expect(out.join("")).toContain("memory release after a burst of work failed");
+    expect(out.join("")).toContain("EMFILE");
+    const failing = new IdleMemoryRelease({ idleMs: 100, collect: () => { throw new Error("gc refused"); }, clock, logger, rss: () => 0 });
+    failing.activity();
+    expect(() => clock.advance(100)).not.toThrow();
+    expect(out.join("")).toContain("gc refused");
+    // Still armed for the next burst.
+    release.activity();
+    clock.advance(100);
+    expect(calls).toBe(0);
+    expect(out.filter((l) => l.includes("failed")).length).toBe(3);
   });
 
   it("collects nothing after stop, and refuses a non-positive idle time", () => {

@@ -105,10 +105,24 @@ leaderElection: {enabled: false}
     const logger = createLogger({ name: "mgr", destination: out.stream });
     const collections: number[] = [];
     const manager = new Manager({ config, name: "kmm-hub", logger, memoryRelease: { idleMs: 300, collect: () => collections.push(Date.now()) } });
-    const reconciled: number[] = [];
+    /** [start, end] of each reconcile, ms */
+    const reconciled: [number, number][] = [];
     const controller = manager.addController(
-      new Controller({ name: "demo", logger, registry: manager.registry, reconcile: () => { reconciled.push(Date.now()); return Promise.resolve(undefined); } }),
+      new Controller({
+        name: "demo",
+        logger,
+        registry: manager.registry,
+        reconcile: async (key) => {
+          const start = Date.now();
+          // "long-…" keys take 4 idle times: no done meanwhile.
+          if (key.startsWith("long-")) await sleep(1_200);
+          reconciled.push([start, Date.now()]);
+          return undefined;
+        },
+      }),
     );
+    let other = false;
+    manager.addBusyCheck(() => other);
     const running = manager.run();
     try {
       await until(() => manager.isLeader());
@@ -121,14 +135,32 @@ leaderElection: {enabled: false}
       }
       expect(collections).toHaveLength(1);
       await until(() => collections.length === 2);
-      const last = reconciled.at(-1) ?? 0;
+      const last = reconciled.at(-1)?.[1] ?? 0;
       expect(collections[1] ?? 0).toBeGreaterThanOrEqual(last + 290);
       expect(out.text()).toContain("released memory after a burst of work");
+      // A short reconcile, then one longer than idleMs: the short one's done arms the release, which
+      // comes due while the long one runs; no collection until after it.
+      controller.enqueue("k-short");
+      controller.enqueue("long-1");
+      await until(() => collections.length === 3);
+      const long = reconciled.at(-1) ?? [0, 0];
+      expect(long[1] - long[0]).toBeGreaterThanOrEqual(1_150);
+      expect(collections[2] ?? 0).toBeGreaterThanOrEqual(long[1]);
+      // Work besides the controllers (addBusyCheck, noteWork): none while it is under way.
+      other = true;
+      manager.noteWork();
+      await sleep(1_000);
+      expect(collections).toHaveLength(3);
+      other = false;
+      manager.noteWork();
+      await until(() => collections.length === 4);
+      // Stopped with a collection due: it never comes.
+      controller.enqueue("k-last");
+      await until(() => reconciled.length === 13);
       await manager.stop();
       await running;
-      controller.enqueue("after-stop");
-      await sleep(500);
-      expect(collections).toHaveLength(2);
+      await sleep(700);
+      expect(collections).toHaveLength(4);
     } finally {
       await manager.stop();
     }

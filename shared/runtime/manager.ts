@@ -75,7 +75,9 @@ export interface ManagerOptions {
   cacheSyncTimeoutMs?: number;
   /**
    * Run `collect` (a memory-reducing full GC, idle-release.ts) `idleMs` after the caches synced and
-   * after each burst of reconciles; omitted → never (a node without --expose-gc has no such GC).
+   * after each burst of reconciles, never while a controller has keys queued or in flight (nor while
+   * a check given to addBusyCheck says busy); omitted → never (a node without --expose-gc has no
+   * such GC).
    */
   memoryRelease?: { idleMs: number; collect: MemoryReducingGc };
 }
@@ -150,8 +152,24 @@ export class Manager {
   addController(controller: Controller): Controller {
     this.controllers.push(controller);
     const release = this.release;
-    if (release) controller.queue.onDone(() => { release.activity(); });
+    if (release) {
+      controller.queue.onDone(() => { release.activity(); });
+      release.addBusyCheck(() => controller.queue.len() > 0 || controller.queue.processingLen() > 0);
+    }
     return controller;
+  }
+
+  /**
+   * Work besides the controllers' reconciles (a status written after its reconcile): the memory
+   * release waits `idleMs` after it. No-op without `memoryRelease`.
+   */
+  noteWork(): void {
+    this.release?.activity();
+  }
+
+  /** Work under way besides the controllers' queues: the memory release waits while `busy()`. */
+  addBusyCheck(busy: () => boolean): void {
+    this.release?.addBusyCheck(busy);
   }
 
   /** Something that runs on every replica regardless of leadership (e.g. a cache warmer). */

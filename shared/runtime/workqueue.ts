@@ -132,6 +132,11 @@ export class WorkQueue implements InFlightReporter {
     return this.waiting.size;
   }
 
+  /** keys handed out and not yet done */
+  processingLen(): number {
+    return this.processing.size;
+  }
+
   isProcessing(key: string): boolean {
     return this.processing.has(key);
   }
