@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { AMBIGUOUS_STRINGS as REVIEWED, readWithPyYaml } from "../shared/testing/yaml.ts";
 import { KERNEL_VERSIONS_CLAIM } from "./names.ts";
-import { parseClusters, parseMcm, render, toYaml } from "./render.ts";
+import { parseClusters, parseDigests, parseMcm, render, toYaml } from "./render.ts";
 import { DIGEST_A } from "./testdata.ts";
 
 describe("kmm-hub render output (issue 13 kind 8)", () => {
@@ -32,3 +32,32 @@ describe("kmm-hub render output (issue 13 kind 8)", () => {
     expect(JSON.stringify(read)).toContain(JSON.stringify(values));
   });
 });
+
+describe("kmm-hub render input: a __proto__ key (zod drops it; shared/k8s/maps.ts)", () => {
+  const mcmYaml = (selectorLine: string): string =>
+    [
+      "apiVersion: hub.kmm.sigs.x-k8s.io/v1beta1",
+      "kind: ManagedClusterModule",
+      "metadata: {name: kmod}",
+      "spec:",
+      "  spokeNamespace: kmm",
+      '  selector: {wants-kmod: "true"}',
+      "  moduleSpec:",
+      "    selector:",
+      `      ${selectorLine}`,
+      "    moduleLoader:",
+      "      container:",
+      "        modprobe: {moduleName: kmod}",
+      "        kernelMappings: [{literal: 6.1.0-18-amd64, containerImage: registry.example.com/kmm/kmod:6.1.0-18-amd64}]",
+    ].join("\n");
+
+  it("is refused in an MCM's node selector with Kubernetes' message, not dropped (the works would select every node)", () => {
+    expect(() => parseMcm(mcmYaml('__proto__: "x"'), "mcm.yaml")).toThrow(/spec\.moduleSpec\.selector\.__proto__: name part must consist of alphanumeric characters/);
+    expect(parseMcm(mcmYaml('kmm: "true"'), "mcm.yaml").spec.moduleSpec.selector).toEqual({ kmm: "true" });
+  });
+
+  it("is refused in the digests file with the file named, not dropped", () => {
+    expect(() => parseDigests(`__proto__: "${DIGEST_A}"\n`, "digests.yaml")).toThrow(/digests\.yaml: .*__proto__: the key "__proto__" cannot be read/);
+  });
+});
+

@@ -1,6 +1,7 @@
 // `kmm-hub render`: the ManifestWorks the hub would write for an MCM and some ManagedClusters,
 // computed offline with the reconciler's own builders. Inputs are validated like API objects.
 import { z } from "zod";
+import { refusingProtoKey } from "../shared/k8s/maps.ts";
 import { managedClusterModuleSchema, type ManagedClusterModule } from "../shared/api/index.ts";
 import { invalidKernelMappings, KernelMappingError } from "../shared/kernel-mapping/index.ts";
 import { formatIssues, managedClusterSchema, type ManagedClusterObject, type ManifestWorkObject } from "../shared/ocm/index.ts";
@@ -56,7 +57,7 @@ export function parseClusters(text: string, source: string): ManagedClusterObjec
   });
 }
 
-const digestMapSchema = z.record(z.string().min(1), z.string().min(1));
+const digestMapSchema = refusingProtoKey(z.record(z.string().min(1), z.string().min(1)));
 
 /** A YAML/JSON map `image: sha256:…` (the digests the registry would answer). */
 export function parseDigests(text: string, source: string): Map<string, Pin> {

@@ -4,6 +4,7 @@
 // only that: with 100 nodes and 1,000 module-loader pods, managedFields alone were a third of its
 // heap (issue 16, README "Spoke edition memory").
 import { z } from "zod";
+import { stringMap } from "../shared/k8s/maps.ts";
 import {
   containerSchema,
   localObjectReferenceSchema,
@@ -18,8 +19,8 @@ const metaSchema = z.object({
   uid: z.string().optional(),
   resourceVersion: z.string().optional(),
   generation: z.number().optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
+  labels: stringMap(z.string()).optional(),
+  annotations: stringMap(z.string()).optional(),
   deletionTimestamp: z.string().optional(),
   finalizers: z.array(z.string()).optional(),
 });
@@ -64,7 +65,7 @@ export const podSpecSchema = z.object({
   containers: z.array(containerSchema),
   volumes: z.array(volumeSchema).optional(),
   tolerations: z.array(tolerationSchema).optional(),
-  nodeSelector: z.record(z.string(), z.string()),
+  nodeSelector: stringMap(z.string()),
   serviceAccountName: z.string().optional(),
   automountServiceAccountToken: z.boolean().optional(),
   imagePullSecrets: z.array(localObjectReferenceSchema).optional(),
@@ -78,12 +79,12 @@ export const daemonSetSchema = z.object({
   kind: z.literal("DaemonSet"),
   metadata: objectMetaSchema,
   spec: z.object({
-    selector: z.object({ matchLabels: z.record(z.string(), z.string()) }),
+    selector: z.object({ matchLabels: stringMap(z.string()) }),
     updateStrategy: z.object({ type: z.enum(["RollingUpdate", "OnDelete"]) }).optional(),
     template: z.object({
       metadata: z.object({
-        labels: z.record(z.string(), z.string()),
-        annotations: z.record(z.string(), z.string()).optional(),
+        labels: stringMap(z.string()),
+        annotations: stringMap(z.string()).optional(),
       }),
       spec: podSpecSchema,
     }),

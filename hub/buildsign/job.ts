@@ -3,6 +3,7 @@
 // no retries (backoffLimit 0, as upstream: a failed build stays failed until an administrator
 // deletes it), labels on the Job and its pod, owners, and the input hash.
 import { z } from "zod";
+import { stringMap } from "../../shared/k8s/maps.ts";
 import type { ManagedClusterModule } from "../../shared/api/managedclustermodule.ts";
 import { HUB_API_VERSION, MANAGED_CLUSTER_MODULE_KIND } from "../../shared/api/managedclustermodule.ts";
 import {
@@ -44,7 +45,7 @@ export const jobPodSpecSchema = z.object({
   containers: z.array(containerSchema),
   volumes: z.array(volumeSchema).optional(),
   restartPolicy: z.literal("Never"),
-  nodeSelector: z.record(z.string(), z.string()).optional(),
+  nodeSelector: stringMap(z.string()).optional(),
   tolerations: z.array(tolerationSchema).optional(),
   automountServiceAccountToken: z.boolean().optional(),
   securityContext: podSecurityContextSchema.optional(),
@@ -61,7 +62,7 @@ export const jobSchema = z.object({
     completions: z.literal(1),
     backoffLimit: z.literal(0),
     template: z.object({
-      metadata: z.object({ labels: z.record(z.string(), z.string()) }),
+      metadata: z.object({ labels: stringMap(z.string()) }),
       spec: jobPodSpecSchema,
     }),
   }),
@@ -73,8 +74,8 @@ const readMeta = z.looseObject({
   namespace: z.string().optional(),
   uid: z.string().optional(),
   resourceVersion: z.string().optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
+  labels: stringMap(z.string()).optional(),
+  annotations: stringMap(z.string()).optional(),
   deletionTimestamp: z.string().optional(),
   ownerReferences: z
     .array(z.looseObject({ apiVersion: z.string().optional(), kind: z.string(), name: z.string(), uid: z.string(), controller: z.boolean().optional(), blockOwnerDeletion: z.boolean().optional() }))

@@ -1,7 +1,7 @@
 // Property checks of the admitted range: what Kubernetes and upstream KMM admit, the schemas admit.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue } from "./k8s-validation.ts";
+import { QUALIFIED_NAME_REGEX_MESSAGE, isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue } from "./k8s-validation.ts";
 import { moduleSchema } from "./module.ts";
 import { ALLOWED_HOST_PATH_PREFIXES, FORMAT_CHECKS, isAllowedHostPath, isDns1123SubdomainByParts } from "./pod-fields.ts";
 import { moduleObject, validSpec } from "./testdata/cases.ts";
@@ -79,6 +79,28 @@ describe("admitted range (property checks)", () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("a node selector key named __proto__ (fast-check's counterexample of 3 Dec: zod drops that key)", () => {
+  it("is refused with the message Kubernetes gives for it, as the property above requires", () => {
+    const selector = JSON.parse('{"__proto__": ""}') as Record<string, string>;
+    expect(Object.keys(selector)).toEqual(["__proto__"]);
+    expect(isQualifiedName("__proto__")).toEqual([QUALIFIED_NAME_REGEX_MESSAGE]);
+    const result = moduleSchema.safeParse(moduleObject("m", "default", { ...validSpec(), selector }));
+    expect(result.success).toBe(false);
+    expect(result.error?.issues.map((i) => [i.path.join("."), i.message])).toEqual([["spec.selector.__proto__", QUALIFIED_NAME_REGEX_MESSAGE]]);
+  });
+
+  it("is refused in the build's node selector too, next to a valid key", () => {
+    const selector = JSON.parse('{"kubernetes.io/arch": "amd64", "__proto__": "x"}') as Record<string, string>;
+    const container = {
+      modprobe: { moduleName: "kmm_ci_a" },
+      kernelMappings: [{ regexp: "^.+$", containerImage: "registry.example.com/org/kmm-ci:${KERNEL_FULL_VERSION}" }],
+      build: { dockerfileConfigMap: { name: "d" }, selector },
+    };
+    const result = moduleSchema.safeParse(moduleObject("m", "default", { ...validSpec(), moduleLoader: { container } }));
+    expect(result.error?.issues.map((i) => i.path.join("."))).toEqual(["spec.moduleLoader.container.build.selector.__proto__"]);
   });
 });
 

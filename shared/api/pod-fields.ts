@@ -4,6 +4,7 @@
 // Each rule names the Kubernetes check it mirrors (pkg/apis/core/validation, v1.34) and gives its
 // message; CEL calls the API server's `format` and quantity libraries, which run Kubernetes' Go code.
 import { z } from "zod";
+import { PROTO_KEY, refusingProtoKey } from "../k8s/maps.ts";
 import {
   downwardAPIVolumeFileSchema,
   envVarSchema,
@@ -264,9 +265,11 @@ export function nodeSelectorSchema(description: string) {
       check: (m: Record<string, string>) => Object.values(m).every(c.ok),
     })),
   ];
+  // A "__proto__" key (zod drops it from what it parses, shared/k8s/maps.ts) gets the messages
+  // Kubernetes gives that key, like any other invalid key.
+  const protoMessages = FORMAT_CHECKS.qualifiedName.filter((c) => !c.ok(PROTO_KEY)).map((c) => c.message);
   return withRules(
-    z
-      .record(z.string(), z.string().max(FORMAT_MAX_LENGTH.labelValue))
+    refusingProtoKey(z.record(z.string(), z.string().max(FORMAT_MAX_LENGTH.labelValue)), protoMessages)
       .refine((m) => Object.keys(m).length <= MAX_SELECTOR_LABELS, { message: `must have at most ${MAX_SELECTOR_LABELS} items` })
       .meta({ description, maxProperties: MAX_SELECTOR_LABELS }),
     rules,
