@@ -5,7 +5,8 @@ import { z } from "zod";
 import { int32, objectMetaSchema } from "../k8s/core.generated.ts";
 import { conditionsSchema } from "./conditions.ts";
 import { MAX_NAME_AND_NAMESPACE_LENGTH, daemonSetStatusSchema, moduleSpecSchema, nameLengthMessage } from "./module.ts";
-import { kubernetesName } from "./pod-fields.ts";
+import { refusingProtoKey } from "../k8s/maps.ts";
+import { PROTO_LABEL_KEY_MESSAGES, kubernetesName } from "./pod-fields.ts";
 import { withRules } from "./rules.ts";
 
 export const HUB_GROUP = "hub.kmm.sigs.x-k8s.io";
@@ -34,8 +35,9 @@ export const managedClusterModuleSpecSchema = z
     )
       .max(MAX_NAMESPACE_LENGTH)
       .optional(),
-    selector: z
-      .record(z.string(), z.string())
+    // A "__proto__" key, which zod would drop (the selector would then select every cluster), is
+    // refused: the MCM does not match its schema and the hub leaves it alone (shared/k8s/maps.ts).
+    selector: refusingProtoKey(z.record(z.string(), z.string()), PROTO_LABEL_KEY_MESSAGES)
       .meta({ description: "Labels of the ManagedClusters the Module goes to." }),
   })
   .meta({ description: "Desired state of a ManagedClusterModule." });

@@ -2,9 +2,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { QUALIFIED_NAME_REGEX_MESSAGE, isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue } from "./k8s-validation.ts";
+import { managedClusterModuleSchema } from "./managedclustermodule.ts";
 import { moduleSchema } from "./module.ts";
 import { ALLOWED_HOST_PATH_PREFIXES, FORMAT_CHECKS, isAllowedHostPath, isDns1123SubdomainByParts } from "./pod-fields.ts";
-import { moduleObject, validSpec } from "./testdata/cases.ts";
+import { mcmObject, moduleObject, validSpec } from "./testdata/cases.ts";
 
 /** Go's path/filepath.Clean on a slash path (lexical: repeated slashes, `.` and `..` elements). */
 function goClean(p: string): string {
@@ -101,6 +102,18 @@ describe("a node selector key named __proto__ (fast-check's counterexample of 3 
     };
     const result = moduleSchema.safeParse(moduleObject("m", "default", { ...validSpec(), moduleLoader: { container } }));
     expect(result.error?.issues.map((i) => i.path.join("."))).toEqual(["spec.moduleLoader.container.build.selector.__proto__"]);
+  });
+});
+
+describe("an MCM's cluster selector with a __proto__ key", () => {
+  it("is refused, not read as an empty selector that would select every ManagedCluster", () => {
+    const selector = JSON.parse('{"__proto__": "x"}') as Record<string, string>;
+    const result = managedClusterModuleSchema.safeParse(mcmObject("m", "kmm", validSpec()));
+    expect(result.success).toBe(true);
+    const bad = mcmObject("m", "kmm", validSpec()) as { spec: Record<string, unknown> } & Record<string, unknown>;
+    bad.spec = { ...bad.spec, selector };
+    const refused = managedClusterModuleSchema.safeParse(bad);
+    expect(refused.error?.issues.map((i) => [i.path.join("."), i.message])).toEqual([["spec.selector.__proto__", QUALIFIED_NAME_REGEX_MESSAGE]]);
   });
 });
 

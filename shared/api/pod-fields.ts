@@ -251,6 +251,12 @@ export const tolerationsSchema = z.array(validatedTolerationSchema).max(MAX_TOLE
 
 // ---------------------------------------------------------------- node selector (ValidateLabels)
 
+/**
+ * What Kubernetes says of a label key "__proto__" (ValidateLabels): the issue a label map gives for
+ * that key, which zod would otherwise drop from the map (shared/k8s/maps.ts).
+ */
+export const PROTO_LABEL_KEY_MESSAGES: readonly string[] = FORMAT_CHECKS.qualifiedName.filter((c) => !c.ok(PROTO_KEY)).map((c) => c.message);
+
 /** A label map copied into a pod's nodeSelector: Kubernetes' label key and value rules (ValidateLabels). */
 export function nodeSelectorSchema(description: string) {
   const rules: AdmissionRule<Record<string, string>>[] = [
@@ -265,11 +271,8 @@ export function nodeSelectorSchema(description: string) {
       check: (m: Record<string, string>) => Object.values(m).every(c.ok),
     })),
   ];
-  // A "__proto__" key (zod drops it from what it parses, shared/k8s/maps.ts) gets the messages
-  // Kubernetes gives that key, like any other invalid key.
-  const protoMessages = FORMAT_CHECKS.qualifiedName.filter((c) => !c.ok(PROTO_KEY)).map((c) => c.message);
   return withRules(
-    refusingProtoKey(z.record(z.string(), z.string().max(FORMAT_MAX_LENGTH.labelValue)), protoMessages)
+    refusingProtoKey(z.record(z.string(), z.string().max(FORMAT_MAX_LENGTH.labelValue)), PROTO_LABEL_KEY_MESSAGES)
       .refine((m) => Object.keys(m).length <= MAX_SELECTOR_LABELS, { message: `must have at most ${MAX_SELECTOR_LABELS} items` })
       .meta({ description, maxProperties: MAX_SELECTOR_LABELS }),
     rules,
