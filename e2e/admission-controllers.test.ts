@@ -19,6 +19,7 @@ const fleet = inject("fleet");
 const suffix = randomBytes(3).toString("hex");
 const hubNamespace = `kmm-hub-dup-${suffix}`;
 const name = `dup-paths-${suffix}`;
+const protoName = `proto-selector-${suffix}`;
 const clients = clientsFor(fleet.hub.kubeconfig);
 const raw = new RawClient(await connectionFrom(fleet.hub.kubeconfig));
 let hub: Hub;
@@ -40,6 +41,7 @@ afterAll(async () => {
   await hub.manager.stop();
   await run;
   await raw.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${name}`).catch(() => undefined);
+  await raw.request("DELETE", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${protoName}`).catch(() => undefined);
   await clients.core.deleteNamespace({ name: hubNamespace }).catch(() => undefined);
   raw.close();
 });
@@ -64,5 +66,22 @@ it("hub: an MCM whose projected volume writes a path twice and whose env reads a
   const events = await clients.core.listEventForAllNamespaces({ fieldSelector: `involvedObject.name=${name},reason=InvalidSpec` });
   expect(events.items.some((e) => e.type === "Warning" && e.message?.includes("conflicting duplicate paths") === true)).toBe(true);
   const works = z.object({ items: z.array(z.unknown()) }).parse((await raw.request("GET", `/apis/work.open-cluster-management.io/v1/manifestworks?labelSelector=${encodeURIComponent(`${MCM_NAME_LABEL}=${name}`)}`)).body);
+  expect(works.items).toEqual([]);
+});
+
+it("hub: an MCM the API server stores but the hub's schema refuses (a cluster selector key \"__proto__\", which zod would drop and so select every cluster) gets an InvalidSpec Event naming the field, and no ManifestWork", async () => {
+  const mcm = mcmObject(protoName, "kmm", validSpec());
+  // As kubectl sends it: JSON with the key; JSON.parse keeps "__proto__" as an own key, and so does JSON.stringify.
+  mcm.spec = { ...(mcm.spec as Record<string, unknown>), selector: JSON.parse('{"__proto__": "x"}') as unknown };
+  await raw.apply(mcm, "kmm-e2e");
+  const stored = z.looseObject({ spec: z.looseObject({ selector: z.unknown() }) }).parse((await raw.request("GET", `/apis/hub.kmm.sigs.x-k8s.io/v1beta1/managedclustermodules/${protoName}`)).body);
+  expect(JSON.stringify(stored.spec.selector)).toBe('{"__proto__":"x"}');
+  const event = await eventually("an InvalidSpec Event on the MCM", async () => {
+    const events = await clients.core.listEventForAllNamespaces({ fieldSelector: `involvedObject.name=${protoName},reason=InvalidSpec` });
+    return events.items.find((e) => e.type === "Warning");
+  }, 60_000);
+  expect(event.message).toContain("does not match its schema");
+  expect(event.message).toContain("spec.selector.__proto__: name part must consist of alphanumeric characters");
+  const works = z.object({ items: z.array(z.unknown()) }).parse((await raw.request("GET", `/apis/work.open-cluster-management.io/v1/manifestworks?labelSelector=${encodeURIComponent(`${MCM_NAME_LABEL}=${protoName}`)}`)).body);
   expect(works.items).toEqual([]);
 });

@@ -138,6 +138,8 @@ export class ManagedClusterModuleReconciler {
       resource: { apiVersion: HUB_API_VERSION, kind: MANAGED_CLUSTER_MODULE_KIND, plural: MANAGED_CLUSTER_MODULE_PLURAL },
       schema: cachedMcmSchema,
     });
+    // A stored MCM our schema refuses: its reconcile says why in an Event (and leaves its works).
+    this.mcms.onInvalid((inv) => { this.enqueue(inv.name); });
     this.clusters = m.informer({
       resource: { apiVersion: MANAGEDCLUSTER_API_VERSION, kind: "ManagedCluster", plural: "managedclusters" },
       schema: cachedClusterSchema(this.shared),
@@ -273,9 +275,17 @@ export class ManagedClusterModuleReconciler {
 
   async reconcile(name: string): Promise<ReconcileResult | undefined> {
     const mcm = this.mcms.get(undefined, name);
-    if (!mcm && this.mcms.isInvalid(undefined, name)) {
-      // The API server has it, our schema refuses it (the informer logged why): not a deletion.
+    const invalid = mcm ? undefined : this.mcms.invalidObject(undefined, name);
+    if (invalid !== undefined) {
+      // The API server has it, our schema refuses it (the informer logged why): not a deletion. Said
+      // on the MCM once per version (the informer enqueues each invalid version once).
       this.log.warn({ mcm: name }, "ManagedClusterModule does not match its schema; its ManifestWorks stay as they are");
+      await this.events.record(
+        { name, uid: invalid.uid },
+        "Warning",
+        INVALID_SPEC_REASON,
+        `the ManagedClusterModule does not match its schema, so its ManifestWorks stay as they are: ${invalid.problems}`,
+      );
       return undefined;
     }
     if (!mcm || mcm.metadata.deletionTimestamp !== undefined) {

@@ -51,6 +51,16 @@ export const DEFAULT_MAX_BACKOFF_MS = 2000;
 export const DEFAULT_UNREADY_AFTER_FAILING_MS = 2000;
 
 export type UpdateHandler<T> = (obj: T, old: T | undefined) => void;
+/** An object the API server holds and the schema refuses, as far as its metadata can be read. */
+export interface InvalidObject {
+  namespace?: string;
+  name: string;
+  uid?: string;
+  resourceVersion?: string;
+  /** the schema's first issues, "path: message; …" */
+  problems: string;
+}
+export type InvalidHandler = (obj: InvalidObject) => void;
 export type ObjectHandler<T> = (obj: T) => void;
 
 const listSchema = z.looseObject({
@@ -75,7 +85,7 @@ function rawKey(raw: unknown): string | undefined {
 }
 
 const metaSchema = z.looseObject({
-  metadata: z.looseObject({ name: z.string().optional(), namespace: z.string().optional(), resourceVersion: z.string().optional() }).optional(),
+  metadata: z.looseObject({ name: z.string().optional(), namespace: z.string().optional(), uid: z.string().optional(), resourceVersion: z.string().optional() }).optional(),
 });
 const statusSchema = z.looseObject({ code: z.number().optional(), reason: z.string().optional(), message: z.string().optional() });
 
@@ -106,10 +116,11 @@ export class Informer<T extends ObjectWithMeta> {
   private readonly addHandlers: ObjectHandler<T>[] = [];
   private readonly updateHandlers: UpdateHandler<T>[] = [];
   private readonly deleteHandlers: ObjectHandler<T>[] = [];
+  private readonly invalidHandlers: InvalidHandler[] = [];
   private readonly syncWaiters: (() => void)[] = [];
   private cache = new ObjectStore<T>();
-  /** Keys of objects the API server holds but the schema refuses (the cache keeps their last valid version, if any). */
-  private readonly invalid = new Set<string>();
+  /** Objects the API server holds but the schema refuses, by key (the cache keeps their last valid version, if any). */
+  private invalid = new Map<string, InvalidObject>();
   /** where the watch resumes; empty means "list first" */
   private resourceVersion = "";
   private synced = false;
@@ -182,6 +193,19 @@ export class Informer<T extends ObjectWithMeta> {
    */
   isInvalid(namespace: string | undefined, name: string): boolean {
     return this.invalid.has(`${namespace ?? ""}/${name}`);
+  }
+
+  /** What the schema refuses in that object (isInvalid), with its uid for an Event. */
+  invalidObject(namespace: string | undefined, name: string): InvalidObject | undefined {
+    return this.invalid.get(`${namespace ?? ""}/${name}`);
+  }
+
+  /**
+   * Called once per version of an object the schema refuses (a relist of the same version calls
+   * nothing), so a controller can say why it leaves the object alone (an Event).
+   */
+  onInvalid(h: InvalidHandler): void {
+    this.invalidHandlers.push(h);
   }
 
   /** From the cache, no API call; all namespaces when `namespace` is omitted. */
@@ -275,7 +299,7 @@ export class Informer<T extends ObjectWithMeta> {
 
   private async relist(): Promise<void> {
     const fresh = new ObjectStore<T>();
-    const invalid = new Set<string>();
+    const invalid = new Map<string, InvalidObject>();
     let resourceVersion = "";
     let cont: string | undefined;
     do {
@@ -289,15 +313,15 @@ export class Informer<T extends ObjectWithMeta> {
       for (const raw of page.items ?? []) {
         // List items carry no apiVersion/kind; watch events do. Make them alike.
         const withType = raw !== null && typeof raw === "object" ? { apiVersion: this.opts.resource.apiVersion, kind: this.opts.resource.kind, ...raw } : raw;
-        const obj = this.validate(withType);
-        if (obj !== undefined) {
-          fresh.set(keyOf(obj), obj);
+        const checked = this.validate(withType);
+        if (checked.obj !== undefined) {
+          fresh.set(keyOf(checked.obj), checked.obj);
           continue;
         }
         // Invalid is not gone: keep what we had, or nothing, but never report it deleted.
         const key = rawKey(withType);
-        if (key === undefined) continue;
-        invalid.add(key);
+        if (key === undefined || checked.invalid === undefined) continue;
+        invalid.set(key, checked.invalid);
         const kept = this.cache.get(key);
         if (kept !== undefined) fresh.set(key, kept);
       }
@@ -307,8 +331,9 @@ export class Informer<T extends ObjectWithMeta> {
     const old = this.cache;
     // Handlers read the cache: it holds the new state before any of them runs.
     this.cache = fresh;
-    this.invalid.clear();
-    for (const k of invalid) this.invalid.add(k);
+    const before = this.invalid;
+    this.invalid = invalid;
+    for (const [key, inv] of invalid) if (before.get(key)?.resourceVersion !== inv.resourceVersion) this.dispatchInvalid(inv);
     this.resourceVersion = resourceVersion;
     for (const [key, obj] of fresh) {
       const before = old.get(key);
@@ -337,12 +362,18 @@ export class Informer<T extends ObjectWithMeta> {
     if (rv !== undefined && rv !== "") this.resourceVersion = rv;
     this.markHealthy();
     if (e.type === "BOOKMARK") return;
-    const checked = this.validate(e.object);
+    const result = this.validate(e.object);
+    const checked = result.obj;
     if (checked === undefined) {
       const key = rawKey(e.object);
       if (key === undefined) return;
-      if (e.type !== "DELETED") this.invalid.add(key);
-      else {
+      if (e.type !== "DELETED") {
+        if (result.invalid !== undefined) {
+          const known = this.invalid.get(key);
+          this.invalid.set(key, result.invalid);
+          if (known?.resourceVersion !== result.invalid.resourceVersion) this.dispatchInvalid(result.invalid);
+        }
+      } else {
         // Gone is gone, valid or not: drop the last valid version we hold.
         this.invalid.delete(key);
         const old = this.cache.get(key);
@@ -366,14 +397,36 @@ export class Informer<T extends ObjectWithMeta> {
     else this.dispatchUpdate(checked, old);
   }
 
-  private validate(raw: unknown): T | undefined {
+  private validate(raw: unknown): { obj?: T; invalid?: InvalidObject } {
     const r = this.opts.schema.safeParse(raw);
-    if (r.success) return r.data;
+    if (r.success) return { obj: r.data };
     const meta = metaSchema.safeParse(raw);
-    const where = meta.success ? `${meta.data.metadata?.namespace ?? ""}/${meta.data.metadata?.name ?? "?"}` : "?";
+    const m = meta.success ? meta.data.metadata : undefined;
+    const where = `${m?.namespace ?? ""}/${m?.name ?? "?"}`;
+    const issues = r.error.issues.slice(0, 5);
     // Skipping is safer than guessing: the cache keeps the last valid version.
-    this.log.error({ object: where, issues: r.error.issues.slice(0, 5) }, `ignoring ${this.opts.resource.kind} that does not match its schema`);
-    return undefined;
+    this.log.error({ object: where, issues }, `ignoring ${this.opts.resource.kind} that does not match its schema`);
+    if (m?.name === undefined || m.name === "") return {};
+    const problems = issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    return {
+      invalid: {
+        name: m.name,
+        problems,
+        ...(m.namespace !== undefined ? { namespace: m.namespace } : {}),
+        ...(m.uid !== undefined ? { uid: m.uid } : {}),
+        ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
+      },
+    };
+  }
+
+  private dispatchInvalid(inv: InvalidObject): void {
+    for (const h of this.invalidHandlers) {
+      try {
+        h(inv);
+      } catch (err: unknown) {
+        this.log.error({ err: err instanceof Error ? err.message : String(err), object: `${inv.namespace ?? ""}/${inv.name}` }, "invalid-object handler failed");
+      }
+    }
   }
 
   private markHealthy(): void {
