@@ -77,11 +77,9 @@ function keyOf(o: ObjectWithMeta): string {
   return `${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
 }
 
-/** The key of an object that may not match its schema, when its name can be read at all. */
-function rawKey(raw: unknown): string | undefined {
-  const meta = metaSchema.safeParse(raw);
-  const name = meta.success ? meta.data.metadata?.name : undefined;
-  return name === undefined || name === "" ? undefined : keyOf({ metadata: { name, namespace: meta.data?.metadata?.namespace } });
+/** The cache key of an object the schema refuses (validate read its name from the raw object). */
+function invalidKey(inv: InvalidObject): string {
+  return keyOf({ metadata: { name: inv.name, namespace: inv.namespace } });
 }
 
 const metaSchema = z.looseObject({
@@ -319,8 +317,8 @@ export class Informer<T extends ObjectWithMeta> {
           continue;
         }
         // Invalid is not gone: keep what we had, or nothing, but never report it deleted.
-        const key = rawKey(withType);
-        if (key === undefined || checked.invalid === undefined) continue;
+        if (checked.invalid === undefined) continue;
+        const key = invalidKey(checked.invalid);
         invalid.set(key, checked.invalid);
         const kept = this.cache.get(key);
         if (kept !== undefined) fresh.set(key, kept);
@@ -365,14 +363,13 @@ export class Informer<T extends ObjectWithMeta> {
     const result = this.validate(e.object);
     const checked = result.obj;
     if (checked === undefined) {
-      const key = rawKey(e.object);
-      if (key === undefined) return;
+      const inv = result.invalid;
+      if (inv === undefined) return;
+      const key = invalidKey(inv);
       if (e.type !== "DELETED") {
-        if (result.invalid !== undefined) {
-          const known = this.invalid.get(key);
-          this.invalid.set(key, result.invalid);
-          if (known?.resourceVersion !== result.invalid.resourceVersion) this.dispatchInvalid(result.invalid);
-        }
+        const known = this.invalid.get(key);
+        this.invalid.set(key, inv);
+        if (known?.resourceVersion !== inv.resourceVersion) this.dispatchInvalid(inv);
       } else {
         // Gone is gone, valid or not: drop the last valid version we hold.
         this.invalid.delete(key);
